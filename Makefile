@@ -1,0 +1,36 @@
+# The README's two commands: `make replicate` and `make test`. Both create .venv from requirements.lock
+# when it is missing or older than the lock.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CORES ?= all
+
+.PHONY: venv replicate test lint report bench repro clean
+
+$(STAMP): requirements.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed, found " + sys.version'
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
+	$(BIN)/python -m pip install --quiet --requirement requirements.lock
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+replicate: venv
+	$(BIN)/snakemake --cores $(CORES)
+
+test: venv
+	$(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile workflow
+
+report: venv
+	$(BIN)/snakemake --cores $(CORES) --report results/report.html
+
+clean:
+	git clean -fdX results
+	rm -rf .snakemake
