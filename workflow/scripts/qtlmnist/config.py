@@ -1,0 +1,79 @@
+"""Config checks run at workflow start, before any job: the JSON schema (every error, each naming its key
+and what is allowed) and the rules across keys that a schema cannot express."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config value is out of range, of the wrong type, unknown, or inconsistent with another key."""
+
+
+def _allowed(schema: dict) -> str:
+    parts = []
+    if "type" in schema:
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        parts.append(" or ".join(types))
+    for word, key in (("one of", "enum"), ("exactly", "const")):
+        if key in schema:
+            parts.append(f"{word} {schema[key]}")
+    for word, key in ((">=", "minimum"), (">", "exclusiveMinimum"), ("<=", "maximum"), ("<", "exclusiveMaximum")):
+        if key in schema:
+            parts.append(f"{word} {schema[key]}")
+    if "properties" in schema:
+        parts.append("keys " + ", ".join(schema["properties"]))
+    return ", ".join(parts)
+
+
+def schema_errors(config: dict, schema_path: str | Path) -> list[str]:
+    """One line per schema violation: 'quantum.shots = -3: -3 is less than the minimum of 1 (allowed: ...)'."""
+    import jsonschema
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    lines = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        if error.validator == "additionalProperties":
+            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            lines.append(f"{key}: unknown key(s) {extra} (allowed: {_allowed(error.schema)})")
+        else:
+            lines.append(f"{key} = {error.instance!r}: {error.message} (allowed: {_allowed(error.schema)})")
+    return lines
+
+
+def _raise(problems: list[str]) -> None:
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def check_schema(config: dict, schema_path: str | Path) -> None:
+    """Raise ConfigError listing every schema violation; does nothing for a valid config."""
+    _raise(schema_errors(config, schema_path))
+
+
+def check_consistency(config: dict) -> None:
+    """Raise ConfigError for keys that disagree with each other (run after defaults are filled in)."""
+    _raise(cross_key_errors(config))
+
+
+def cross_key_errors(config: dict) -> list[str]:
+    problems = []
+    quantum, latent_dim = config["quantum"], config["autoencoder"]["latent_dim"]
+    if quantum["reduction"] in ("pca", "first") and latent_dim < quantum["n_qubits"]:
+        problems.append(
+            f"autoencoder.latent_dim = {latent_dim}: reduction '{quantum['reduction']}' needs at least "
+            f"quantum.n_qubits = {quantum['n_qubits']} latent dimensions (allowed: latent_dim >= n_qubits)"
+        )
+    train_rows, fraction = config["preprocess"]["max_train"], config["preprocess"]["val_fraction"]
+    if train_rows is not None:
+        val_rows = round(train_rows * fraction)
+        if val_rows < 10 or train_rows - val_rows < 10:
+            problems.append(
+                f"preprocess.max_train = {train_rows} with preprocess.val_fraction = {fraction} leaves fewer "
+                "than 10 images in train or validation (allowed: at least 10 in each)"
+            )
+    return problems
