@@ -1,0 +1,44 @@
+"""Shared fixtures: the repository root and one run of the whole workflow on config/ci.yaml."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+# What a checkout holds besides generated files; copied so tests never touch the developer's results/.
+IGNORE = shutil.ignore_patterns(".git", ".venv", ".snakemake", "results", "__pycache__", "*.egg-info", ".pytest_cache")
+
+
+def copy_repo(dest: Path) -> Path:
+    shutil.copytree(ROOT, dest, ignore=IGNORE)
+    (dest / "results").mkdir(exist_ok=True)
+    return dest
+
+
+def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        # targets and flags first: --configfile takes every following word as a config file
+        [SNAKEMAKE, *args, "--cores", "2", "--configfile", "config/ci.yaml"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    if check and result.returncode != 0:
+        logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted((workdir / "results/logs").rglob("*.log")))
+        pytest.fail(f"snakemake {' '.join(args)} failed:\n{result.stderr[-6000:]}\n{logs[-8000:]}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def ci_run(tmp_path_factory) -> Path:
+    """A copy of the repository in which the whole workflow has run on config/ci.yaml (real MNIST)."""
+    workdir = copy_repo(tmp_path_factory.mktemp("ci") / "repo")
+    run_snakemake(workdir)
+    return workdir

@@ -1,0 +1,66 @@
+"""The config schema and cross-key checks reject bad values before any job, naming the key."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from qtlmnist.config import ConfigError, check_consistency, check_schema
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
+DEFAULT = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+
+
+def with_value(section, key, value):
+    config = copy.deepcopy(DEFAULT)
+    config[section][key] = value
+    return config
+
+
+def test_shipped_configs_are_valid():
+    check_schema(DEFAULT, SCHEMA)
+    check_consistency(DEFAULT)
+    ci = copy.deepcopy(DEFAULT)
+    for section, values in yaml.safe_load((ROOT / "config/ci.yaml").read_text()).items():
+        ci[section].update(values)
+    check_schema(ci, SCHEMA)
+    check_consistency(ci)
+
+
+@pytest.mark.parametrize(
+    "section, key, value, expected",
+    [
+        ("quantum", "shots", -5, r"quantum\.shots = -5: -5 is less than the minimum of 1 \(allowed: integer, >= 1\)"),
+        ("quantum", "shots", 0, r"quantum\.shots = 0"),
+        ("quantum", "shots", "many", r"quantum\.shots = 'many': 'many' is not of type 'integer'"),
+        ("quantum", "n_qubits", 4, r"quantum\.n_qubits = 4: 5 was expected \(allowed: integer, exactly 5\)"),
+        ("quantum", "reduction", "lda", r"quantum\.reduction = 'lda'.*one of \['pca', 'first', 'chunks'\]"),
+        ("preprocess", "val_fraction", 1.0, r"preprocess\.val_fraction = 1\.0.*\(allowed: number, > 0, < 1\)"),
+        ("preprocess", "val_fraction", 0, r"preprocess\.val_fraction = 0"),
+        ("classifier", "units", [64, 32], r"classifier\.units = \[64, 32\]: .* is too short"),
+        ("augment", "horizontal_flip", "yes", r"augment\.horizontal_flip = 'yes': 'yes' is not of type 'boolean'"),
+    ],
+)
+def test_bad_values_name_the_key_and_what_is_allowed(section, key, value, expected):
+    with pytest.raises(ConfigError, match=expected):
+        check_schema(with_value(section, key, value), SCHEMA)
+
+
+def test_unknown_keys_are_named():
+    config = with_value("quantum", "shotz", 10)
+    config["extra_section"] = {}
+    with pytest.raises(ConfigError) as error:
+        check_schema(config, SCHEMA)
+    assert "quantum: unknown key(s) ['shotz']" in str(error.value)
+    assert "(top level): unknown key(s) ['extra_section']" in str(error.value)
+
+
+def test_latent_dim_below_qubits_with_pca_is_refused():
+    config = with_value("autoencoder", "latent_dim", 4)
+    check_schema(config, SCHEMA)
+    with pytest.raises(ConfigError, match=r"autoencoder\.latent_dim = 4: reduction 'pca' needs at least"):
+        check_consistency(config)
+    config["quantum"]["reduction"] = "chunks"  # chunks pads, so any width works
+    check_consistency(config)
