@@ -1,0 +1,133 @@
+"""The whole Snakemake workflow on config/ci.yaml (real MNIST, a few hundred images), plus lint, bad config
+and a corrupted raw file."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT, SNAKEMAKE, copy_repo, run_snakemake
+from qtlmnist import report
+from qtlmnist.data import MNIST_FILES, md5sum
+
+pytestmark = pytest.mark.integration
+
+FIGURES = [
+    "autoencoder_reconstruction",
+    "quantum_circuit",
+    "training_curves",
+    "paper_vs_measured",
+    *(f"confusion_{m}_{s}" for m in ("baseline", "hybrid") for s in ("val", "test")),
+]
+
+
+def test_raw_files_are_the_verified_release(ci_run):
+    for name, expected in MNIST_FILES.items():
+        assert md5sum(ci_run / "results/raw/mnist" / name) == expected
+
+
+def test_splits_and_latents_have_the_configured_sizes(ci_run):
+    sizes = {}
+    for split in ("train", "val", "test"):
+        with np.load(ci_run / f"results/data/{split}.npz", allow_pickle=False) as data:
+            assert data["features"].shape[1] == 784 and data["features"].dtype == np.float32
+            sizes[split] = len(data["labels"])
+        with np.load(ci_run / f"results/autoencoder/latents_{split}.npz", allow_pickle=False) as data:
+            assert data["features"].shape == (sizes[split], 64) and data["features"].min() >= 0
+    assert sizes == {"train": 540, "val": 60, "test": 200}
+    with np.load(ci_run / "results/data/train_augmented.npz", allow_pickle=False) as data:
+        assert data["features"].shape == (1080, 784)
+
+
+def test_quantum_features_are_distributions_with_labels(ci_run):
+    for split, n in (("train", 540), ("val", 60), ("test", 200)):
+        with np.load(ci_run / f"results/quantum/{split}.npz", allow_pickle=False) as data:
+            features, labels = data["features"], data["labels"]
+        assert features.shape == (n, 32) and labels.shape == (n,)
+        np.testing.assert_allclose(features.sum(axis=1), 1.0)
+        counts = features * 128  # ci.yaml: 128 shots, so every entry is a whole count
+        np.testing.assert_allclose(counts, np.round(counts), atol=1e-9)
+        with np.load(ci_run / f"results/data/{split}.npz", allow_pickle=False) as data:
+            np.testing.assert_array_equal(labels, data["labels"])
+
+
+def test_metrics_are_in_range_with_per_class_detail(ci_run):
+    ae = json.loads((ci_run / "results/metrics/autoencoder.json").read_text())
+    assert {"train_mse", "val_mse", "test_mse"} <= set(ae) and all(0 < ae[k] < 0.5 for k in ("train_mse", "val_mse"))
+    for model, width in (("baseline", 64), ("hybrid", 32)):
+        m = json.loads((ci_run / f"results/metrics/{model}.json").read_text())
+        assert m["n_features"] == width
+        for split in ("train", "val", "test"):
+            assert 0.0 <= m[f"{split}_accuracy"] <= 1.0 and m[f"{split}_loss"] > 0
+            assert len(m[f"{split}_per_class_accuracy"]) == 10
+            assert np.sum(m[f"{split}_confusion"]) == m[f"{split}_n"]
+        history = pd.read_csv(ci_run / f"results/classifier/{model}_history.csv")
+        assert len(history) == 8 and {"accuracy", "val_accuracy", "learning_rate"} <= set(history.columns)
+
+
+def test_replication_table_has_every_claim(ci_run):
+    table = pd.read_csv(ci_run / "results/replication.csv")
+    assert list(table["claim"]) == [c.claim for c in report.CLAIMS]
+    assert set(table["verdict"]) <= {"reproduced", "not reproduced"}
+    markdown = (ci_run / "results/replication.md").read_text()
+    assert all(c.claim in markdown for c in report.CLAIMS) and "contradicts itself" in markdown
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_figures_are_non_empty_images(ci_run, name):
+    image = matplotlib.image.imread(ci_run / f"results/figures/{name}.png")
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    assert image.std() > 0.01  # not a blank canvas
+
+
+def test_every_rule_wrote_its_log_and_benchmark(ci_run):
+    benchmarks = list((ci_run / "results/benchmarks").rglob("*.tsv"))
+    logs = list((ci_run / "results/logs").rglob("*.log"))
+    assert len(benchmarks) == len(logs) >= 20
+    assert "Epoch 8/8" in (ci_run / "results/logs/autoencoder/train_autoencoder.log").read_text()
+
+
+def test_rerun_has_nothing_to_do(ci_run):
+    result = run_snakemake(ci_run, "--dry-run")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_lint_and_format_are_clean():
+    lint = subprocess.run([SNAKEMAKE, "--lint"], cwd=ROOT, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    snakefmt = str(Path(sys.executable).with_name("snakefmt"))
+    fmt = subprocess.run([snakefmt, "--check", "Snakefile", "workflow"], cwd=ROOT, capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_bad_config_fails_before_any_job_naming_the_key(tmp_path):
+    workdir = copy_repo(tmp_path / "repo")
+    (workdir / "bad.yaml").write_text("quantum:\n  shots: -1\n")
+    result = subprocess.run(
+        [SNAKEMAKE, "--cores", "1", "--configfile", "bad.yaml"], cwd=workdir, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "quantum.shots = -1: -1 is less than the minimum of 1" in result.stderr
+    assert list((workdir / "results").iterdir()) == []
+
+
+def test_corrupted_raw_file_stops_the_stage_that_reads_it(ci_run, tmp_path):
+    workdir = copy_repo(tmp_path / "repo")
+    raw = workdir / "results/raw/mnist"
+    shutil.copytree(ci_run / "results/raw/mnist", raw)
+    target = raw / "train-images-idx3-ubyte"
+    data = bytearray(target.read_bytes())
+    data[1000] ^= 0x01
+    target.write_bytes(bytes(data))
+    result = run_snakemake(workdir, "results/data/train.npz", check=False)
+    assert result.returncode != 0
+    log = (workdir / "results/logs/data/preprocess.log").read_text()
+    assert f"checksum mismatch for {Path('results/raw/mnist/train-images-idx3-ubyte')}" in log
+    assert "expected md5 6bbc9ace898e44ae57da46a324031adb" in log
+    assert not (workdir / "results/data/train.npz").exists()

@@ -1,0 +1,76 @@
+rule quantum_inputs:
+    input:
+        train="results/autoencoder/latents_train.npz",
+        val="results/autoencoder/latents_val.npz",
+        test="results/autoencoder/latents_test.npz",
+    output:
+        train="results/quantum/inputs_train.npz",
+        val="results/quantum/inputs_val.npz",
+        test="results/quantum/inputs_test.npz",
+        reduction="results/quantum/reduction.npz",
+    log:
+        "results/logs/quantum/quantum_inputs.log",
+    benchmark:
+        "results/benchmarks/quantum/quantum_inputs.tsv"
+    conda:
+        "../../envs/qiskit.yaml"
+    params:
+        method=config["quantum"]["reduction"],
+        n_qubits=config["quantum"]["n_qubits"],
+    script:
+        "../scripts/quantum_inputs.py"
+
+
+rule quantum_features:
+    input:
+        "results/quantum/inputs_{split}.npz",
+    output:
+        "results/quantum/shards/{split}_{shard}.npz",
+    log:
+        "results/logs/quantum/features_{split}_{shard}.log",
+    benchmark:
+        "results/benchmarks/quantum/features_{split}_{shard}.tsv"
+    conda:
+        "../../envs/qiskit.yaml"
+    threads: config["quantum"]["threads"]
+    params:
+        shots=config["quantum"]["shots"],
+        shards=config["quantum"]["shards"],
+        chunk_size=config["quantum"]["chunk_size"],
+        seed=config["quantum"]["seed"],
+    script:
+        "../scripts/quantum_features.py"
+
+
+rule gather_quantum:
+    input:
+        quantum_shards,
+    output:
+        "results/quantum/{split}.npz",
+    log:
+        "results/logs/quantum/gather_{split}.log",
+    benchmark:
+        "results/benchmarks/quantum/gather_{split}.tsv"
+    conda:
+        "../../envs/qiskit.yaml"
+    script:
+        "../scripts/gather_quantum.py"
+
+
+rule draw_circuit:
+    output:
+        report(
+            "results/figures/quantum_circuit.png",
+            caption="../report/quantum_circuit.rst",
+            category="Quantum circuit",
+        ),
+    log:
+        "results/logs/quantum/draw_circuit.log",
+    benchmark:
+        "results/benchmarks/quantum/draw_circuit.tsv"
+    conda:
+        "../../envs/qiskit.yaml"
+    params:
+        n_qubits=config["quantum"]["n_qubits"],
+    script:
+        "../scripts/draw_circuit.py"

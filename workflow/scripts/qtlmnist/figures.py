@@ -1,0 +1,111 @@
+"""Figures: reconstructions (Fig. 1), confusion matrices (Figs. 2-3), training curves, paper vs measured,
+the circuit drawing and stage times. PNGs are saved without a Software/date stamp so reruns give the
+same bytes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .arrays import atomic_path  # noqa: E402
+
+PNG_METADATA = {"Software": None}
+
+
+def save(fig, path: str | Path) -> None:
+    with atomic_path(path, ".png") as tmp:
+        fig.savefig(tmp, dpi=120, metadata=PNG_METADATA, bbox_inches="tight")
+    plt.close(fig)
+
+
+def reconstruction(originals: np.ndarray, reconstructions: np.ndarray, path: str | Path) -> None:
+    """Originals in the top row, reconstructions below (the paper's Fig. 1)."""
+    n = len(originals)
+    fig, axes = plt.subplots(2, n, figsize=(1.2 * n, 2.8))
+    for i in range(n):
+        for row, images in enumerate((originals, reconstructions)):
+            ax = axes[row, i]
+            ax.imshow(images[i].reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_ylabel("original")
+    axes[1, 0].set_ylabel("reconstructed")
+    fig.suptitle("Autoencoder reconstruction (test images)")
+    save(fig, path)
+
+
+def confusion(counts: np.ndarray, title: str, path: str | Path) -> None:
+    """Counts and row-normalised (recall) heatmaps side by side."""
+    import seaborn as sns
+
+    counts = np.asarray(counts)
+    rows = counts.sum(axis=1, keepdims=True)
+    normalised = counts / np.maximum(rows, 1)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
+    sns.heatmap(counts, annot=True, fmt="d", cmap="Blues", cbar=False, ax=axes[0], annot_kws={"size": 7})
+    sns.heatmap(normalised, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, ax=axes[1], annot_kws={"size": 7})
+    for ax, kind in zip(axes, ("counts", "row-normalised")):
+        ax.set_xlabel("predicted digit")
+        ax.set_ylabel("true digit")
+        ax.set_title(kind)
+    fig.suptitle(title)
+    save(fig, path)
+
+
+def training_curves(histories: dict[str, pd.DataFrame], path: str | Path) -> None:
+    """Accuracy and loss per epoch, train (solid) and validation (dashed), one colour per model."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for colour, (name, frame) in zip(("tab:blue", "tab:orange", "tab:green", "tab:red"), histories.items()):
+        for ax, metric in zip(axes, ("accuracy", "loss")):
+            ax.plot(frame["epoch"], frame[metric], color=colour, label=f"{name} train")
+            ax.plot(frame["epoch"], frame[f"val_{metric}"], color=colour, linestyle="--", label=f"{name} val")
+    for ax, metric in zip(axes, ("accuracy", "loss")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Classifier training curves (train metrics are with dropout active)")
+    save(fig, path)
+
+
+def paper_vs_measured(table: pd.DataFrame, path: str | Path) -> None:
+    """Grouped bars for the accuracy claims of the replication table."""
+    acc = table[table["paper"].str.endswith("%")]
+    paper = acc["paper"].str.rstrip(" %").astype(float).to_numpy()
+    measured = acc["measured"].str.rstrip(" %").astype(float).to_numpy()
+    y = np.arange(len(acc))
+    fig, ax = plt.subplots(figsize=(9, 0.6 * len(acc) + 1.5))
+    ax.barh(y - 0.2, paper, height=0.4, label="paper", color="tab:gray")
+    ax.barh(y + 0.2, measured, height=0.4, label="measured", color="tab:blue")
+    for yi, value in zip(y, measured):
+        ax.text(value + 0.5, yi + 0.2, f"{value:.1f}", va="center", fontsize=8)
+    ax.set_yticks(y, [f"{c} ({s})" for c, s in zip(acc["claim"], acc["source"])], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 105)
+    ax.set_xlabel("accuracy (%)")
+    ax.legend(loc="lower right")
+    ax.set_title("Sarkar 2024: paper vs measured")
+    save(fig, path)
+
+
+def circuit(circuit, path: str | Path) -> None:
+    fig = circuit.draw(output="mpl", fold=-1)
+    save(fig, path)
+
+
+def stage_times(stages: pd.DataFrame, path: str | Path) -> None:
+    """Horizontal bars of wall time per rule (summed over its jobs), with max RSS in the label."""
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(stages) + 1.5))
+    y = np.arange(len(stages))
+    ax.barh(y, stages["wall_s"], color="tab:blue")
+    ax.set_yticks(y, [f"{r} ({m:.0f} MB)" for r, m in zip(stages["rule"], stages["max_rss_mb"])], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("wall time (s), summed over the rule's jobs")
+    ax.set_title("Per-rule wall time and peak RSS of the last run")
+    save(fig, path)
