@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .tfdata import batches
+
 
 def build(keras, hidden: int, latent_dim: int, decoder_hidden_activation: str):
     """(autoencoder, encoder) sharing layers; the paper: encoder layers ReLU, decoder layers sigmoid."""
@@ -20,14 +22,6 @@ def build(keras, hidden: int, latent_dim: int, decoder_hidden_activation: str):
     autoencoder = keras.Model(inputs, outputs, name="autoencoder")
     encoder = keras.Model(inputs, latent, name="encoder")
     return autoencoder, encoder
-
-
-def dataset(tf, x: np.ndarray, batch_size: int, seed: int | None):
-    """(x, x) pairs, shuffled each epoch when seed is given; tf.data keeps the CPU busy between steps."""
-    ds = tf.data.Dataset.from_tensor_slices((x, x))
-    if seed is not None:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(2)
 
 
 def train(
@@ -48,8 +42,8 @@ def train(
     autoencoder, encoder = build(keras, hidden, latent_dim, decoder_hidden_activation)
     autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
     history = autoencoder.fit(
-        dataset(tf, x_train, batch_size, seed),
-        validation_data=dataset(tf, x_val, 1024, None),
+        batches(tf, x_train, None, batch_size, seed),
+        validation_data=batches(tf, x_val, None, 1024, None),
         epochs=epochs,
         verbose=2,
     )
@@ -58,7 +52,11 @@ def train(
     return autoencoder, encoder, frame
 
 
-def mse(autoencoder, x: np.ndarray) -> float:
-    """Mean squared reconstruction error over all pixels, in float64 for a stable figure."""
-    reconstruction = autoencoder.predict(x, batch_size=1024, verbose=0)
-    return float(np.mean((reconstruction.astype(np.float64) - x.astype(np.float64)) ** 2))
+def mse(autoencoder, x: np.ndarray, chunk: int = 8192) -> float:
+    """Mean squared reconstruction error over all pixels, summed in float64 chunk by chunk (bounded memory)."""
+    total = 0.0
+    for start in range(0, len(x), chunk):
+        part = x[start : start + chunk]
+        reconstruction = autoencoder.predict(part, batch_size=1024, verbose=0)
+        total += float(np.sum((reconstruction.astype(np.float64) - part.astype(np.float64)) ** 2))
+    return total / x.size

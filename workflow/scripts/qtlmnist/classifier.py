@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .tfdata import batches
+
 N_CLASSES = 10
 
 
@@ -24,13 +26,6 @@ def build(keras, n_features: int, x_train: np.ndarray, units: list[int], dropout
         h = keras.layers.Dropout(dropout, name=f"dropout_{i}")(h)
     outputs = keras.layers.Dense(N_CLASSES, activation="softmax", name="softmax")(h)
     return keras.Model(inputs, outputs, name="classifier")
-
-
-def _dataset(tf, x, y, batch_size, seed):
-    ds = tf.data.Dataset.from_tensor_slices((x.astype(np.float32), y.astype(np.int32)))
-    if seed is not None:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(2)
 
 
 def train(
@@ -66,8 +61,8 @@ def train(
         monitor="val_loss", factor=lr_factor, patience=lr_patience, min_lr=min_lr, verbose=0
     )
     history = model.fit(
-        _dataset(tf, x_train, y_train, batch_size, seed),
-        validation_data=_dataset(tf, x_val, y_val, 2048, None),
+        batches(tf, x_train.astype(np.float32), y_train.astype(np.int32), batch_size, seed),
+        validation_data=batches(tf, x_val.astype(np.float32), y_val.astype(np.int32), 2048, None),
         epochs=epochs,
         callbacks=[schedule],
         verbose=2,
