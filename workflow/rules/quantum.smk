@@ -27,9 +27,9 @@ rule quantum_features:
     output:
         "results/quantum/shards/{split}_{shard}.npz",
     log:
-        "results/logs/quantum/features_{split}_{shard}.log",
+        "results/logs/quantum/quantum_features_{split}_{shard}.log",
     benchmark:
-        "results/benchmarks/quantum/features_{split}_{shard}.tsv"
+        "results/benchmarks/quantum/quantum_features_{split}_{shard}.tsv"
     conda:
         "../../envs/qiskit.yaml"
     threads: config["quantum"]["threads"]
@@ -48,9 +48,9 @@ rule gather_quantum:
     output:
         "results/quantum/{split}.npz",
     log:
-        "results/logs/quantum/gather_{split}.log",
+        "results/logs/quantum/gather_quantum_{split}.log",
     benchmark:
-        "results/benchmarks/quantum/gather_{split}.tsv"
+        "results/benchmarks/quantum/gather_quantum_{split}.tsv"
     conda:
         "../../envs/qiskit.yaml"
     script:
