@@ -34,3 +34,11 @@ report: venv
 clean:
 	git clean -fdX results
 	rm -rf .snakemake
+
+# Quantum-stage benchmark (paper loop vs pipeline vs exact limit, scaling) and per-rule costs of the last run.
+bench: venv
+	PYTHONPATH=workflow/scripts $(BIN)/python -m qtlmnist.bench
+
+# Two clean clones of HEAD run config/ci.yaml; every result file must hash the same, and match the golden file.
+repro: venv
+	PYTHONPATH=workflow/scripts $(BIN)/python -m qtlmnist.repro
