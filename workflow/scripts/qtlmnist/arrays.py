@@ -30,7 +30,9 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix)
+    for stale in path.parent.glob(f".{path.name}.*.tmp{suffix or path.suffix}"):
+        stale.unlink(missing_ok=True)  # left by a writer that was killed; its job is being rerun now
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{suffix or path.suffix}")
     os.close(fd)
     tmp = Path(tmp)
     try:
