@@ -1,5 +1,6 @@
 """Golden results for config/ci.yaml, and a run killed during the quantum stage that resumes to the same bytes."""
 
+import base64
 import copy
 import json
 import os
@@ -47,6 +48,23 @@ def snakemake_command(*extra):
     return [SNAKEMAKE, *QUANTUM_TARGETS, *extra, "--cores", "2", "--configfile", "config/ci.yaml", "slow.yaml"]
 
 
+def finished_shards(workdir: Path) -> dict[str, int]:
+    """Shard files whose job Snakemake recorded as done, with their mtimes.
+
+    A job killed between its (atomic) write and that record keeps an incomplete marker,
+    .snakemake/incomplete/<base64 of the output path> (--summary does not show it), and is rightly rerun,
+    since nothing can tell that its output is complete.
+    """
+    markers = set()
+    for marker in (workdir / ".snakemake/incomplete").glob("*"):
+        try:
+            markers.add(base64.b64decode(marker.name, validate=True).decode())
+        except (ValueError, UnicodeDecodeError):
+            pass
+    shards = workdir / "results/quantum/shards"
+    return {p.name: p.stat().st_mtime_ns for p in shards.glob("*.npz") if f"results/quantum/shards/{p.name}" not in markers}
+
+
 @pytest.mark.integration
 def test_killed_run_resumes_only_unfinished_jobs_with_identical_results(tmp_path):
     reference = copy_repo(tmp_path / "reference")
@@ -58,18 +76,16 @@ def test_killed_run_resumes_only_unfinished_jobs_with_identical_results(tmp_path
     shards = interrupted / "results/quantum/shards"
     process = subprocess.Popen(snakemake_command(), cwd=interrupted, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and process.poll() is None:
-        if len(list(shards.glob("*.npz"))) >= 2:
-            break
+    while time.monotonic() < deadline and process.poll() is None and not finished_shards(interrupted):
         time.sleep(0.05)
     assert process.poll() is None, "the run ended before it could be interrupted"
     os.killpg(process.pid, signal.SIGKILL)  # a hard crash: no clean-up by Snakemake
     process.wait()
+    finished = finished_shards(interrupted)
+    assert 1 <= len(finished) < 12, sorted(finished)
 
-    finished = {p.name: p.stat().st_mtime_ns for p in shards.glob("*.npz")}
-    assert 2 <= len(finished) < 12
-    assert not (interrupted / "results/quantum/train.npz").exists() or len(finished) == 12
-
+    # The documented recovery after a hard crash: release Snakemake's lock, run again.
+    subprocess.run(snakemake_command("--unlock"), cwd=interrupted, check=True, capture_output=True)
     resumed = subprocess.run(snakemake_command("--rerun-incomplete"), cwd=interrupted, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     for name, mtime in finished.items():  # finished shards were not recomputed
