@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: venv replicate test lint report bench repro clean
+.PHONY: venv replicate test lint report bench repro experiments clean
 
 $(STAMP): requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed, found " + sys.version'
@@ -42,3 +42,7 @@ bench: venv
 # Two clean clones of HEAD run config/ci.yaml; every result file must hash the same, and match the golden file.
 repro: venv
 	PYTHONPATH=workflow/scripts $(BIN)/python -m qtlmnist.repro
+
+# Beyond the paper: seeds, shots sweep, device noise and controls on the full data (not in `replicate`).
+experiments: venv
+	$(BIN)/snakemake --cores $(CORES) experiments

@@ -14,6 +14,7 @@ include: "workflow/rules/autoencoder.smk"
 include: "workflow/rules/quantum.smk"
 include: "workflow/rules/classify.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/experiments.smk"
 
 
 rule all:

@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from qtlmnist.config import check_consistency, check_schema
 from qtlmnist.data import MNIST_FILES
+from qtlmnist.experiments import all_runs
 
 # Our check lists every bad key with what is allowed; validate() then fills in the schema's defaults.
 check_schema(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
@@ -20,12 +21,19 @@ SPLITS = ["train", "val", "test"]
 MODELS = ["baseline", "hybrid"]
 SHARDS = list(range(config["quantum"]["shards"]))
 RAW_MNIST = {name: f"results/raw/mnist/{name}" for name in MNIST_FILES}
+EXPERIMENT_RUNS = all_runs(
+    config["experiments"]["seeds"],
+    config["experiments"]["shots"],
+    config["quantum"]["shots"],
+)
 
 
 wildcard_constraints:
     split="|".join(SPLITS),
     model="|".join(MODELS),
     shard=r"\d+",
+    seed=r"\d+",
+    variant=r"[a-z]+[0-9]*(_seed[0-9]+)?",
 
 
 def classifier_features(wildcards):
@@ -41,6 +49,14 @@ def quantum_shards(wildcards):
         split=wildcards.split,
         shard=SHARDS,
     )
+
+
+def experiment_runs():
+    """Every (variant, seed) run the experiments need, each trained once."""
+    return [
+        f"results/experiments/runs/{variant}/seed_{seed}.json"
+        for variant, seed in EXPERIMENT_RUNS
+    ]
 
 
 def final_outputs():

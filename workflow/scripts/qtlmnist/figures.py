@@ -109,3 +109,67 @@ def stage_times(stages: pd.DataFrame, path: str | Path) -> None:
     ax.set_xlabel("wall time (s), summed over the rule's jobs")
     ax.set_title("Per-rule wall time and peak RSS of the last run")
     save(fig, path)
+
+
+def experiments_seeds(seed_runs: pd.DataFrame, summary: pd.DataFrame, path: str | Path) -> None:
+    """Test accuracy per seed (dots) with the mean and its 95% interval, per model."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    test = summary[summary["metric"] == "test_accuracy"].reset_index(drop=True)
+    for i, row in test.iterrows():
+        runs = seed_runs[seed_runs["model"] == row["model"]]
+        ax.scatter(np.full(len(runs), i), 100 * runs["test_accuracy"], color="tab:gray", zorder=3, s=18)
+        ax.errorbar(
+            i + 0.15, 100 * row["mean"], yerr=[[100 * (row["mean"] - row["ci95_low"])], [100 * (row["ci95_high"] - row["mean"])]],
+            fmt="o", color="tab:blue", capsize=5, zorder=4,
+        )
+        ax.text(i + 0.22, 100 * row["mean"], f"{100 * row['mean']:.2f}%", va="center", fontsize=8)
+    ax.set_xticks(range(len(test)), test["model"])
+    ax.set_xlim(-0.5, len(test) - 0.2)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"Over {int(test['n_seeds'].max())} seeds: runs (gray), mean and 95% interval (blue)")
+    ax.grid(alpha=0.3, axis="y")
+    save(fig, path)
+
+
+def experiments_shots(shots: pd.DataFrame, path: str | Path) -> None:
+    """Hybrid test accuracy against shots (log scale), the exact-probability limit as a band."""
+    finite = shots[shots["shots"] != "exact"].copy()
+    finite["shots"] = finite["shots"].astype(int)
+    exact = shots[shots["shots"] == "exact"].iloc[0]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.errorbar(
+        finite["shots"], 100 * finite["test_accuracy"],
+        yerr=[100 * (finite["test_accuracy"] - finite["ci95_low"]), 100 * (finite["ci95_high"] - finite["test_accuracy"])],
+        fmt="o-", capsize=4, label="Aer counts",
+    )
+    ax.axhspan(100 * exact["ci95_low"], 100 * exact["ci95_high"], color="tab:green", alpha=0.2)
+    ax.axhline(100 * exact["test_accuracy"], color="tab:green", label="exact probabilities (infinite shots)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("shots per image")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Hybrid accuracy vs shots (95% Wilson intervals)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    save(fig, path)
+
+
+def experiments_controls(controls: pd.DataFrame, noise: pd.DataFrame, path: str | Path) -> None:
+    """Test accuracy of every control and of the noisy circuit, same classifier and budget."""
+    noisy = noise[noise["setting"] == "device noise"].assign(control="circuit counts under device noise")
+    rows = pd.concat([controls, noisy[controls.columns]], ignore_index=True)
+    rows = rows.sort_values("test_accuracy", kind="stable").reset_index(drop=True)
+    y = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(8.5, 0.45 * len(rows) + 1.5))
+    ax.barh(y, 100 * rows["test_accuracy"], color="tab:blue")
+    ax.errorbar(
+        100 * rows["test_accuracy"], y,
+        xerr=[100 * (rows["test_accuracy"] - rows["ci95_low"]), 100 * (rows["ci95_high"] - rows["test_accuracy"])],
+        fmt="none", color="black", capsize=3,
+    )
+    for yi, value in zip(y, rows["test_accuracy"]):
+        ax.text(100 * value + 1.0, yi, f"{100 * value:.1f}", va="center", fontsize=8)
+    ax.set_yticks(y, [f"{c} [{n}]" for c, n in zip(rows["control"], rows["n_features"])], fontsize=8)
+    ax.set_xlim(0, 105)
+    ax.set_xlabel("test accuracy (%) [number of features]")
+    ax.set_title("Same classifier and budget on each feature set")
+    save(fig, path)

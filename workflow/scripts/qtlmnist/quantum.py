@@ -123,15 +123,24 @@ def counts_to_features(counts: list[dict], n_qubits: int) -> np.ndarray:
     return features / totals
 
 
-def make_simulator(threads: int):
+def make_simulator(threads: int, noise_backend: str | None = None):
+    """(simulator, device): noiseless statevector, or a density-matrix simulator with the noise model of a
+    fake IBM device (e.g. FakeManilaV2, 5 qubits, offline), whose target the circuit is transpiled to once."""
     from qiskit_aer import AerSimulator
 
-    return AerSimulator(
-        method="statevector",
+    options = dict(
         max_parallel_threads=threads,
         max_parallel_experiments=0,  # 0 = as many experiments at once as threads allow
         runtime_parameter_bind_enable=True,
     )
+    if noise_backend is None:
+        return AerSimulator(method="statevector", **options), None
+    from qiskit_aer.noise import NoiseModel
+    from qiskit_ibm_runtime import fake_provider
+
+    device = getattr(fake_provider, noise_backend)()
+    # Density matrix keeps measure sampling under noise (a statevector would run every shot as a trajectory).
+    return AerSimulator(method="density_matrix", noise_model=NoiseModel.from_backend(device), **options), device
 
 
 def aer_features(
@@ -141,7 +150,7 @@ def aer_features(
     first_row: int = 0,
     chunk_size: int = 2000,
     threads: int = 1,
-    simulator=None,
+    noise_backend: str | None = None,
 ) -> np.ndarray:
     """Shot-based features (N, 2**n) for circuit inputs x (N, n) in [0, 1].
 
@@ -153,9 +162,12 @@ def aer_features(
 
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
     n_samples, n_qubits = x.shape
-    simulator = simulator or make_simulator(threads)
+    simulator, device = make_simulator(threads, noise_backend)
     circuit, theta = build_circuit(n_qubits)
-    compiled = transpile(circuit, simulator, optimization_level=0)
+    if device is None:
+        compiled = transpile(circuit, simulator, optimization_level=0)
+    else:
+        compiled = transpile(circuit, backend=device, optimization_level=1, seed_transpiler=0)
     theta_values = angles(x)
     features = np.empty((n_samples, 2**n_qubits), dtype=np.float64)
     for start in range(0, n_samples, chunk_size):
@@ -182,7 +194,13 @@ def shard_bounds(n_rows: int, shards: int, shard: int) -> tuple[int, int]:
 
 
 def circuit_features(
-    inputs: np.ndarray, shots: int, seed: int, first_row: int = 0, chunk_size: int = 2000, threads: int = 1
+    inputs: np.ndarray,
+    shots: int,
+    seed: int,
+    first_row: int = 0,
+    chunk_size: int = 2000,
+    threads: int = 1,
+    noise_backend: str | None = None,
 ) -> np.ndarray:
     """Features (N, n_circuits * 2**n) for inputs (N, n_circuits, n): each circuit's distribution in turn.
 
@@ -190,5 +208,5 @@ def circuit_features(
     """
     n_samples, n_circuits, n_qubits = inputs.shape
     flat = inputs.reshape(n_samples * n_circuits, n_qubits)
-    features = aer_features(flat, shots, seed, first_row * n_circuits, chunk_size, threads)
+    features = aer_features(flat, shots, seed, first_row * n_circuits, chunk_size, threads, noise_backend)
     return features.reshape(n_samples, n_circuits * 2**n_qubits)

@@ -36,10 +36,17 @@ CONTRADICTION_NOTE = (
 )
 
 
-def replication_table(metrics: dict[str, dict], accuracy_tolerance_pp: float, mse_tolerance: float) -> pd.DataFrame:
+def replication_table(
+    metrics: dict[str, dict],
+    accuracy_tolerance_pp: float,
+    mse_tolerance: float,
+    intervals: dict[tuple[str, str], tuple[float, float, float, int]] | None = None,
+) -> pd.DataFrame:
     """Rows: claim, source, paper, measured, difference, tolerance, verdict.
 
-    Accuracies are in percent; a value is 'reproduced' when |measured - paper| <= tolerance.
+    Accuracies are in percent; a value is 'reproduced' when |measured - paper| <= tolerance. With `intervals`
+    ({(model, metric): (mean, low, high, n_seeds)}, from the seeds experiment) a column gives the mean and 95%
+    interval over seeds for the accuracy claims.
     """
     rows = []
     for c in CLAIMS:
@@ -55,6 +62,7 @@ def replication_table(metrics: dict[str, dict], accuracy_tolerance_pp: float, ms
                     "difference": f"{100 * (hybrid - baseline):+.2f} pp (val)",
                     "tolerance": "",
                     "verdict": "reproduced" if holds else "not reproduced",
+                    **({"over seeds (95% CI)": ""} if intervals is not None else {}),
                 }
             )
             continue
@@ -64,6 +72,7 @@ def replication_table(metrics: dict[str, dict], accuracy_tolerance_pp: float, ms
         else:
             tolerance, fmt = mse_tolerance, "{:.4f}"
         diff = value - c.paper
+        seeds = (intervals or {}).get(c.measured_key)
         rows.append(
             {
                 "claim": c.claim,
@@ -73,9 +82,17 @@ def replication_table(metrics: dict[str, dict], accuracy_tolerance_pp: float, ms
                 "difference": ("{:+.2f} pp" if c.unit == "%" else "{:+.4f}").format(diff),
                 "tolerance": ("±{:g} pp" if c.unit == "%" else "±{:g}").format(tolerance),
                 "verdict": "reproduced" if abs(diff) <= tolerance else "not reproduced",
+                **({"over seeds (95% CI)": _interval_text(seeds)} if intervals is not None else {}),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _interval_text(seeds: tuple[float, float, float, int] | None) -> str:
+    if seeds is None:
+        return ""
+    mean, low, high, n = seeds
+    return f"{100 * mean:.2f} % [{100 * low:.2f}, {100 * high:.2f}] (n={n})"
 
 
 def to_markdown(table: pd.DataFrame, note: str = CONTRADICTION_NOTE) -> str:

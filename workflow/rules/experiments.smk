@@ -1,0 +1,94 @@
+# Beyond the paper (not in `rule all`): `snakemake --cores N experiments` or `make experiments`.
+
+
+rule experiment_features:
+    input:
+        latents=expand("results/autoencoder/latents_{split}.npz", split=SPLITS),
+        inputs=expand("results/quantum/inputs_{split}.npz", split=SPLITS),
+    output:
+        expand("results/experiments/features/{{variant}}/{split}.npz", split=SPLITS),
+    log:
+        "results/logs/experiments/experiment_features_{variant}.log",
+    benchmark:
+        "results/benchmarks/experiments/experiment_features_{variant}.tsv"
+    conda:
+        "../../envs/qiskit.yaml"
+    threads: config["experiments"]["threads"]
+    params:
+        shots=config["quantum"]["shots"],
+        n_qubits=config["quantum"]["n_qubits"],
+        noise_backend=config["experiments"]["noise_backend"],
+        random_seed=config["experiments"]["random_features_seed"],
+    script:
+        "../scripts/experiment_features.py"
+
+
+rule experiment_run:
+    input:
+        expand("results/experiments/features/{{variant}}/{split}.npz", split=SPLITS),
+    output:
+        "results/experiments/runs/{variant}/seed_{seed}.json",
+    log:
+        "results/logs/experiments/experiment_run_{variant}_{seed}.log",
+    benchmark:
+        "results/benchmarks/experiments/experiment_run_{variant}_{seed}.tsv"
+    conda:
+        "../../envs/tensorflow.yaml"
+    threads: config["classifier"]["threads"]
+    params:
+        **config["classifier"],
+        val_fraction=config["preprocess"]["val_fraction"],
+    script:
+        "../scripts/experiment_run.py"
+
+
+rule experiment_tables:
+    input:
+        runs=experiment_runs(),
+        autoencoder="results/metrics/autoencoder.json",
+        baseline="results/metrics/baseline.json",
+        hybrid="results/metrics/hybrid.json",
+    output:
+        **{
+            name: report(
+                f"results/experiments/{name}.csv",
+                caption=f"../report/experiments_{name}.rst",
+                category="Experiments",
+            )
+            for name in ("seeds_summary", "shots", "noise", "controls")
+        },
+        **{
+            f"figure_{name}": report(
+                f"results/figures/experiments_{name}.png",
+                caption=f"../report/experiments_{name}.rst",
+                category="Experiments",
+            )
+            for name in ("seeds", "shots", "controls")
+        },
+        seeds="results/experiments/seeds.csv",
+        replication=report(
+            "results/experiments/replication.csv",
+            caption="../report/experiments_replication.rst",
+            category="Experiments",
+        ),
+        replication_md="results/experiments/replication.md",
+    log:
+        "results/logs/experiments/experiment_tables.log",
+    benchmark:
+        "results/benchmarks/experiments/experiment_tables.tsv"
+    conda:
+        "../../envs/plotting.yaml"
+    params:
+        runs=EXPERIMENT_RUNS,
+        seeds=config["experiments"]["seeds"],
+        shots_list=config["experiments"]["shots"],
+        shots=config["quantum"]["shots"],
+        accuracy_tolerance_pp=config["report"]["accuracy_tolerance_pp"],
+        mse_tolerance=config["report"]["mse_tolerance"],
+    script:
+        "../scripts/experiment_tables.py"
+
+
+rule experiments:
+    input:
+        rules.experiment_tables.output,

@@ -1,0 +1,28 @@
+"""Rule experiment_features: one feature variant (see qtlmnist.experiments) of every split."""
+
+import logging
+
+from qtlmnist.arrays import load_dataset, load_npz, save_dataset
+from qtlmnist.experiments import SPLITS, variant_features
+from qtlmnist.runtime import limit_threads, setup_logging
+
+setup_logging(snakemake.log[0])
+limit_threads(snakemake.threads)
+p = snakemake.params
+latents, labels, inputs = {}, {}, {}
+for split, latent_path, input_path in zip(SPLITS, snakemake.input.latents, snakemake.input.inputs):
+    latents[split], labels[split] = load_dataset(latent_path)
+    inputs[split] = load_npz(input_path, {"inputs": (None, None, None), "labels": (None,)}, finite=("inputs",))["inputs"]
+features = variant_features(
+    snakemake.wildcards.variant,
+    latents,
+    inputs,
+    shots=p.shots,
+    noise_backend=p.noise_backend,
+    random_seed=p.random_seed,
+    n_qubits=p.n_qubits,
+    threads=snakemake.threads,
+)
+for split, path in zip(SPLITS, snakemake.output):
+    logging.info("%s %s: %s", snakemake.wildcards.variant, split, features[split].shape)
+    save_dataset(path, features[split], labels[split])

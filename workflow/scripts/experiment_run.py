@@ -1,0 +1,39 @@
+"""Rule experiment_run: the paper's classifier on one feature variant, with train/val re-split by the seed."""
+
+import logging
+
+from qtlmnist import classifier, evaluate
+from qtlmnist.arrays import load_dataset, save_json
+from qtlmnist.experiments import resplit
+from qtlmnist.runtime import seed_tensorflow, setup_logging
+
+setup_logging(snakemake.log[0])
+p = snakemake.params
+seed = int(snakemake.wildcards.seed)
+keras = seed_tensorflow(seed, snakemake.threads)
+train, val, test = (load_dataset(path) for path in snakemake.input)
+train, val = resplit(train, val, p.val_fraction, seed)
+model, history = classifier.train(
+    keras,
+    *train,
+    *val,
+    units=list(p.units),
+    dropout=p.dropout,
+    epochs=p.epochs,
+    batch_size=p.batch_size,
+    learning_rate=p.learning_rate,
+    lr_factor=p.lr_factor,
+    lr_patience=p.lr_patience,
+    min_lr=p.min_lr,
+    seed=seed,
+)
+data = {"train": train, "val": val, "test": test}
+per_split = {split: evaluate.metrics(classifier.predict(model, x), y) for split, (x, y) in data.items()}
+metrics = {
+    "variant": snakemake.wildcards.variant,
+    "seed": seed,
+    "n_features": int(train[0].shape[1]),
+    **{k: v for k, v in evaluate.summary(per_split).items() if not k.endswith(("confusion", "per_class_accuracy"))},
+}
+logging.info("%s", metrics)
+save_json(snakemake.output[0], metrics)

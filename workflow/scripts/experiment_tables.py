@@ -1,0 +1,24 @@
+"""Rule experiment_tables: the experiments' CSV tables and figures, and the replication table with intervals."""
+
+from pathlib import Path
+
+from qtlmnist import experiments, figures, report
+from qtlmnist.arrays import atomic_path, load_json, save_csv
+from qtlmnist.runtime import setup_logging
+
+setup_logging(snakemake.log[0])
+p = snakemake.params
+runs = {(variant, seed): load_json(path) for (variant, seed), path in zip(p.runs, snakemake.input.runs)}
+tables = experiments.tables(runs, p.seeds, p.shots_list, p.shots)
+for name, table in tables.items():
+    save_csv(snakemake.output[name], table)
+metrics = {name: load_json(snakemake.input[name]) for name in ("autoencoder", "baseline", "hybrid")}
+table = report.replication_table(
+    metrics, p.accuracy_tolerance_pp, p.mse_tolerance, experiments.seed_intervals(tables["seeds_summary"])
+)
+save_csv(snakemake.output.replication, table)
+with atomic_path(snakemake.output.replication_md) as tmp:
+    Path(tmp).write_text(report.to_markdown(table))
+figures.experiments_seeds(tables["seeds"], tables["seeds_summary"], snakemake.output.figure_seeds)
+figures.experiments_shots(tables["shots"], snakemake.output.figure_shots)
+figures.experiments_controls(tables["controls"], tables["noise"], snakemake.output.figure_controls)
