@@ -13,20 +13,7 @@ seed = int(snakemake.wildcards.seed)
 keras = seed_tensorflow(seed, snakemake.threads)
 train, val, test = (load_dataset(path) for path in snakemake.input)
 train, val = resplit(train, val, p.val_fraction, seed)
-model, history = classifier.train(
-    keras,
-    *train,
-    *val,
-    units=list(p.units),
-    dropout=p.dropout,
-    epochs=p.epochs,
-    batch_size=p.batch_size,
-    learning_rate=p.learning_rate,
-    lr_factor=p.lr_factor,
-    lr_patience=p.lr_patience,
-    min_lr=p.min_lr,
-    seed=seed,
-)
+model, _ = classifier.train_configured(keras, train, val, dict(p.items()), seed)
 data = {"train": train, "val": val, "test": test}
 per_split = {split: evaluate.metrics(classifier.predict(model, x), y) for split, (x, y) in data.items()}
 metrics = {

@@ -12,20 +12,7 @@ setup_logging(snakemake.log[0])
 p = snakemake.params
 keras = seed_tensorflow(p.seed, snakemake.threads)
 data = {split: load_dataset(snakemake.input[split]) for split in ("train", "val", "test")}
-model, history = classifier.train(
-    keras,
-    *data["train"],
-    *data["val"],
-    units=list(p.units),
-    dropout=p.dropout,
-    epochs=p.epochs,
-    batch_size=p.batch_size,
-    learning_rate=p.learning_rate,
-    lr_factor=p.lr_factor,
-    lr_patience=p.lr_patience,
-    min_lr=p.min_lr,
-    seed=p.seed,
-)
+model, history = classifier.train_configured(keras, data["train"], data["val"], dict(p.items()), p.seed)
 probabilities = {split: classifier.predict(model, features) for split, (features, _) in data.items()}
 per_split = {split: evaluate.metrics(probabilities[split], data[split][1]) for split in data}
 metrics = {

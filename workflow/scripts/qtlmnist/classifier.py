@@ -73,5 +73,16 @@ def train(
     return model, frame
 
 
+HYPERPARAMETERS = ("units", "dropout", "epochs", "batch_size", "learning_rate", "lr_factor", "lr_patience", "min_lr")
+
+
+def train_configured(keras, train_set, val_set, settings: dict, seed: int):
+    """`train` with the hyperparameters taken from the config's `classifier` section (one place for both the
+    workflow's classifiers and the experiments' runs)."""
+    chosen = {key: settings[key] for key in HYPERPARAMETERS}
+    chosen["units"] = list(chosen["units"])
+    return train(keras, *train_set, *val_set, seed=seed, **chosen)
+
+
 def predict(model, x: np.ndarray) -> np.ndarray:
     return model.predict(x.astype(np.float32), batch_size=2048, verbose=0)
