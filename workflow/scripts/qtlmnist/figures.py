@@ -166,8 +166,8 @@ def experiments_controls(controls: pd.DataFrame, noise: pd.DataFrame, path: str 
         xerr=[100 * (rows["test_accuracy"] - rows["ci95_low"]), 100 * (rows["ci95_high"] - rows["test_accuracy"])],
         fmt="none", color="black", capsize=3,
     )
-    for yi, value in zip(y, rows["test_accuracy"]):
-        ax.text(100 * value + 1.0, yi, f"{100 * value:.1f}", va="center", fontsize=8)
+    for yi, value, high in zip(y, rows["test_accuracy"], rows["ci95_high"]):
+        ax.text(100 * high + 1.0, yi, f"{100 * value:.1f}", va="center", fontsize=8)
     ax.set_yticks(y, [f"{c} [{n}]" for c, n in zip(rows["control"], rows["n_features"])], fontsize=8)
     ax.set_xlim(0, 105)
     ax.set_xlabel("test accuracy (%) [number of features]")
