@@ -29,7 +29,7 @@ lint: venv
 	$(BIN)/snakefmt --check Snakefile workflow
 
 report: venv
-	$(BIN)/snakemake --cores $(CORES) --report results/report.html
+	$(BIN)/snakemake --report results/report.html
 
 clean:
 	git clean -fdX results
