@@ -121,10 +121,6 @@ def all_runs(seeds: list[int], shots_list: list[int], shots: int) -> list[tuple[
     return list(dict.fromkeys(runs))
 
 
-def all_variants(seeds: list[int], shots_list: list[int], shots: int) -> list[str]:
-    return list(dict.fromkeys(v for v, _ in all_runs(seeds, shots_list, shots)))
-
-
 # --- summaries -------------------------------------------------------------------------------------------
 
 
