@@ -9,7 +9,7 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from qtlmnist.config import check_consistency, check_schema
-from qtlmnist.data import MNIST_FILES
+from qtlmnist.data import MNIST_FILES, SPLITS
 from qtlmnist.experiments import all_runs
 
 # Our check lists every bad key with what is allowed; validate() then fills in the schema's defaults.
@@ -17,7 +17,6 @@ check_schema(config, Path(workflow.basedir) / "workflow/schemas/config.schema.ya
 validate(config, schema="../schemas/config.schema.yaml")
 check_consistency(config)
 
-SPLITS = ["train", "val", "test"]
 MODELS = ["baseline", "hybrid"]
 SHARDS = list(range(config["quantum"]["shards"]))
 RAW_MNIST = {name: f"results/raw/mnist/{name}" for name in MNIST_FILES}

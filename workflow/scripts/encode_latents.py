@@ -2,6 +2,7 @@
 
 from qtlmnist import autoencoder
 from qtlmnist.arrays import load_dataset, save_dataset
+from qtlmnist.data import SPLITS
 from qtlmnist.runtime import seed_tensorflow, setup_logging
 
 setup_logging(snakemake.log[0])
@@ -9,6 +10,6 @@ p = snakemake.params
 keras = seed_tensorflow(p.seed, snakemake.threads)
 model, encoder = autoencoder.build(keras, p.hidden, p.latent_dim, p.decoder_hidden_activation)
 model.load_weights(snakemake.input.weights)
-for split in ("train", "val", "test"):
+for split in SPLITS:
     images, labels = load_dataset(snakemake.input[split], width=784)
     save_dataset(snakemake.output[split], encoder.predict(images, batch_size=2048, verbose=0), labels)

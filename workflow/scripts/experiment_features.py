@@ -2,8 +2,9 @@
 
 import logging
 
-from qtlmnist.arrays import load_dataset, load_npz, save_dataset
-from qtlmnist.experiments import SPLITS, variant_features
+from qtlmnist.arrays import load_circuit_inputs, load_dataset, save_dataset
+from qtlmnist.data import SPLITS
+from qtlmnist.experiments import variant_features
 from qtlmnist.runtime import limit_threads, setup_logging
 
 setup_logging(snakemake.log[0])
@@ -12,7 +13,7 @@ p = snakemake.params
 latents, labels, inputs = {}, {}, {}
 for split, latent_path, input_path in zip(SPLITS, snakemake.input.latents, snakemake.input.inputs):
     latents[split], labels[split] = load_dataset(latent_path)
-    inputs[split] = load_npz(input_path, {"inputs": (None, None, None), "labels": (None,)}, finite=("inputs",))["inputs"]
+    inputs[split] = load_circuit_inputs(input_path)[0]
 features = variant_features(
     snakemake.wildcards.variant,
     latents,

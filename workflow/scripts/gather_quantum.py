@@ -2,13 +2,9 @@
 
 import numpy as np
 
-from qtlmnist.arrays import load_npz, save_dataset
+from qtlmnist.arrays import load_dataset, save_dataset
 from qtlmnist.runtime import setup_logging
 
 setup_logging(snakemake.log[0])
-shards = [load_npz(path, {"features": (None, None), "labels": (None,)}, finite=("features",)) for path in snakemake.input]
-save_dataset(
-    snakemake.output[0],
-    np.concatenate([s["features"] for s in shards]),
-    np.concatenate([s["labels"] for s in shards]),
-)
+shards = [load_dataset(path) for path in snakemake.input]  # in shard order, so rows stay in order
+save_dataset(snakemake.output[0], np.concatenate([f for f, _ in shards]), np.concatenate([y for _, y in shards]))

@@ -4,11 +4,12 @@ import logging
 
 from qtlmnist import quantum
 from qtlmnist.arrays import load_dataset, save_npz
+from qtlmnist.data import SPLITS
 from qtlmnist.runtime import setup_logging
 
 setup_logging(snakemake.log[0])
 p = snakemake.params
-latents = {split: load_dataset(snakemake.input[split]) for split in ("train", "val", "test")}
+latents = {split: load_dataset(snakemake.input[split]) for split in SPLITS}
 reduction = quantum.fit_reduction(latents["train"][0], p.method, p.n_qubits)
 save_npz(snakemake.output.reduction, **reduction)
 for split, (features, labels) in latents.items():

@@ -6,12 +6,13 @@ import numpy as np
 
 from qtlmnist import classifier, evaluate
 from qtlmnist.arrays import atomic_path, load_dataset, save_csv, save_json, save_npz
+from qtlmnist.data import SPLITS
 from qtlmnist.runtime import seed_tensorflow, setup_logging
 
 setup_logging(snakemake.log[0])
 p = snakemake.params
 keras = seed_tensorflow(p.seed, snakemake.threads)
-data = {split: load_dataset(snakemake.input[split]) for split in ("train", "val", "test")}
+data = {split: load_dataset(snakemake.input[split]) for split in SPLITS}
 model, history = classifier.train_configured(keras, data["train"], data["val"], dict(p.items()), p.seed)
 probabilities = {split: classifier.predict(model, features) for split, (features, _) in data.items()}
 per_split = {split: evaluate.metrics(probabilities[split], data[split][1]) for split in data}

@@ -95,6 +95,12 @@ def load_dataset(path: str | Path, width: int | None = None) -> tuple[np.ndarray
     return arrays["features"], labels
 
 
+def load_circuit_inputs(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """A circuit-inputs file: finite `inputs` (N, n_circuits, n_qubits) in [0, 1] and `labels` (N,)."""
+    arrays = load_npz(path, {"inputs": (None, None, None), "labels": (None,)}, finite=("inputs",))
+    return arrays["inputs"], arrays["labels"]
+
+
 def save_dataset(path: str | Path, features: np.ndarray, labels: np.ndarray) -> None:
     save_npz(path, features=features, labels=labels.astype(np.uint8))
 

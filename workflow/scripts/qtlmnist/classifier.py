@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .evaluate import N_CLASSES
 from .tfdata import batches
 
-N_CLASSES = 10
 
 
 def build(keras, n_features: int, x_train: np.ndarray, units: list[int], dropout: float):

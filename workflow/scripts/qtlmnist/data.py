@@ -27,6 +27,9 @@ MNIST_FILES = {
     "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
 }
 
+# The dataset splits every stage produces, in this order.
+SPLITS = ("train", "val", "test")
+
 # idx magic numbers: 0x00000803 = unsigned byte, 3 dims (images); 0x00000801 = unsigned byte, 1 dim (labels).
 IMAGE_MAGIC = 2051
 LABEL_MAGIC = 2049

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import quantum
-from .data import stratified_split
+from .data import SPLITS, stratified_split
 
 VARIANT = re.compile(
     r"^(?P<plain>latent64|pca5|exact|random32)$"
@@ -31,9 +31,6 @@ VARIANT = re.compile(
     r"|^noisy_seed(?P<noise_seed>\d+)$"
     r"|^(?P<reduction>first|chunks)_seed(?P<reduction_seed>\d+)$"
 )
-SPLITS = ("train", "val", "test")
-
-
 def random_features(x: np.ndarray, seed: int, width: int = 32) -> np.ndarray:
     """cos(x W + b) with W ~ N(0, pi^2) and b ~ U(0, 2 pi), fixed by seed: a classical 5 -> 32 feature map."""
     rng = np.random.default_rng(seed)
