@@ -37,11 +37,11 @@ clean:
 
 # Quantum-stage benchmark (paper loop vs pipeline vs exact limit, scaling) and per-rule costs of the last run.
 bench: venv
-	PYTHONPATH=workflow/scripts $(BIN)/python -m qtlmnist.bench
+	PYTHONPATH=workflow/scripts $(BIN)/python -m tools.bench
 
 # Two clean clones of HEAD run config/ci.yaml; every result file must hash the same, and match the golden file.
 repro: venv
-	PYTHONPATH=workflow/scripts $(BIN)/python -m qtlmnist.repro
+	PYTHONPATH=workflow/scripts $(BIN)/python -m tools.repro
 
 # Beyond the paper: seeds, shots sweep, device noise and controls on the full data (not in `replicate`).
 experiments: venv

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from qtlmnist import bench, quantum
+from qtlmnist import quantum
+from tools import bench
 
 
 def test_paper_loop_and_pipeline_give_the_same_counts_for_the_same_rows():

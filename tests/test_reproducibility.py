@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, SNAKEMAKE, copy_repo
-from qtlmnist import repro
+from tools import repro
 
 GOLDEN = json.loads((ROOT / "tests/expected/ci_metrics.json").read_text())
 

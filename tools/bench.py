@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import quantum
-from .arrays import save_csv, save_json
+from qtlmnist import quantum
+from qtlmnist.arrays import save_csv, save_json
 
 
 def _peak_rss_mb() -> float:
@@ -248,9 +248,9 @@ def main(argv: list[str] | None = None) -> None:
 
     benchmarks = args.results / "benchmarks"
     if benchmarks.is_dir():
-        from . import figures
+        from qtlmnist import figures
 
-        stages = stage_times(benchmarks, rule_names(Path(__file__).resolve().parents[2] / "rules"))
+        stages = stage_times(benchmarks, rule_names(Path(__file__).resolve().parents[1] / "workflow" / "rules"))
         save_csv(args.results / "bench" / "stages.csv", stages)
         figures.stage_times(stages, args.results / "figures" / "stage_times.png")
         print(f"\nper-rule cost of the last run ({benchmarks}):")
