@@ -136,6 +136,7 @@ def test_preprocess_shapes_range_and_stratification():
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = splits["train"], splits["val"], splits["test"]
     assert x_train.shape == (800, 784) and x_val.shape == (200, 784) and x_test.shape == (50, 784)
     assert x_train.dtype == np.float32 and 0.0 <= x_train.min() and x_train.max() <= 1.0
+    np.testing.assert_array_equal(np.bincount(y_train, minlength=10), np.full(10, 80))
     np.testing.assert_array_equal(np.bincount(y_val, minlength=10), np.full(10, 20))
     np.testing.assert_array_equal(x_test, raw["t10k-images-idx3-ubyte"].reshape(50, 784) / np.float32(255))
     np.testing.assert_array_equal(y_test, raw["t10k-labels-idx1-ubyte"])

@@ -521,7 +521,7 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
         raise ValueError(f"split fraction must be in (0, 1), got {fraction}")
     rng = np.random.default_rng(seed)
     classes, sizes = np.unique(labels, return_counts=True)
-    quotas = class_quotas(sizes, int(round(fraction * len(labels))))
+    quotas = class_quotas(sizes, round(fraction * len(labels)))
     held = [rng.permutation(np.flatnonzero(labels == cls))[:quota] for cls, quota in zip(classes, quotas)]
     held = np.sort(np.concatenate(held))
     kept = np.setdiff1d(np.arange(len(labels)), held, assume_unique=True)
