@@ -1,20 +1,62 @@
 """The experiment suite: variants, the run plan, intervals; and a reduced run on config/ci.yaml."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
+from qiskit.quantum_info import Statevector
 
 from conftest import run_snakemake
-from qtlmnist import experiments, quantum
+from qtlmnist import experiments, quantum, variants
 
 
 def test_plan_shares_runs_between_experiments():
-    plan = experiments.plan([1, 2, 3], [16, 1024], 1024)
-    assert plan["seeds"] == [("latent64", 1), ("aer1024_seed1", 1), ("latent64", 2), ("aer1024_seed2", 2), ("latent64", 3), ("aer1024_seed3", 3)]
+    plan = variants.plan([1, 2, 3], [16, 1024], 1024)
+    assert plan["seeds"] == [
+        ("latents", 1), ("aer1024_seed1", 1), ("latents", 2), ("aer1024_seed2", 2), ("latents", 3), ("aer1024_seed3", 3)
+    ]
     assert plan["shots"] == [("aer16_seed1", 1), ("aer1024_seed1", 1), ("exact", 1)]
-    runs = experiments.all_runs([1, 2, 3], [16, 1024], 1024)
-    assert len(runs) == len(set(runs)) == 6 + 2 + 1 + 4  # seeds; aer16, exact; noisy; pca5, random32, first, chunks
-    assert all(experiments.VARIANT.match(v) for v, _ in runs)
+    runs = variants.all_runs([1, 2, 3], [16, 1024], 1024)
+    assert len(runs) == len(set(runs)) == 6 + 2 + 1 + 4  # seeds; aer16, exact; noisy; inputs, random, first, chunks
+    assert all(re.fullmatch(variants.PATTERN, v) for v, _ in runs)
+
+
+@pytest.mark.parametrize(
+    "name, kind, shots, seed",
+    [("latents", "latents", None, None), ("aer1024_seed3", "aer", 1024, 3), ("noisy_seed12", "noisy", None, 12),
+     ("chunks_seed1", "chunks", None, 1), ("random", "random", None, None)],
+)
+def test_variant_names_parse_and_print_back(name, kind, shots, seed):
+    variant = variants.Variant.parse(name)
+    assert (variant.kind, variant.shots, variant.seed) == (kind, shots, seed)
+    assert variant.name == name
+
+
+@pytest.mark.parametrize("name", ["aer_seed1", "aer16", "latents_seed1", "pca5", "noisy", "exact2", "chunks_seedx"])
+def test_malformed_variant_names_are_refused(name):
+    assert not re.fullmatch(variants.PATTERN, name)
+    with pytest.raises(ValueError, match=f"unknown experiment variant '{name}'"):
+        variants.Variant.parse(name)
+
+
+def test_labels_and_widths_follow_the_config():
+    dims = variants.Dims(latent_dim=32, n_qubits=5)
+    chunks = variants.Variant.parse("chunks_seed1")
+    assert chunks.n_features(dims) == 7 * 32 and "all 32 dims (7 circuits, 224)" in chunks.label(dims)
+    assert variants.Variant.parse("latents").label(dims).startswith("32-d latents")
+    assert variants.Variant.parse("aer256_seed2").label(dims) == "hybrid: circuit counts (Aer, 256 shots)"
+    assert variants.Dims(64, 5).chunk_circuits == 13  # 64 dims padded to 65: 13 circuits of 5
+
+
+def test_settings_carry_only_what_each_variant_reads():
+    base = dict(shots=1024, noise_backend="FakeManilaV2", random_seed=0, n_qubits=5)
+    changed = dict(base, noise_backend="FakeLimaV2")
+    for name in ("latents", "inputs", "exact", "random", "aer1024_seed1", "noisy_seed1", "first_seed1", "chunks_seed1"):
+        variant = variants.Variant.parse(name)
+        same = variant.settings(**base) == variant.settings(**changed)
+        assert same == (variant.kind != "noisy"), name
+    assert variants.Variant.parse("aer16_seed1").settings(**base) == {}  # shots and seed are in its name
 
 
 def test_intervals():
@@ -26,24 +68,51 @@ def test_intervals():
     assert 0.893 < low < 0.9 < high < 0.907
 
 
+def statevector_probabilities(x):
+    """The paper's circuit on inputs x (5,), by Qiskit's Statevector: independent of the closed form."""
+    circuit, theta = quantum.build_circuit(len(x))
+    bound = circuit.remove_final_measurements(inplace=False).assign_parameters(dict(zip(theta, quantum.angles(x))))
+    return Statevector(bound).probabilities()
+
+
 def test_variants_from_inputs_and_latents():
     rng = np.random.default_rng(0)
     latents = {s: np.abs(rng.normal(size=(n, 64))) for s, n in (("train", 40), ("val", 10), ("test", 12))}
     reduction = quantum.fit_reduction(latents["train"], "pca", 5)
     inputs = {s: quantum.apply_reduction(v, reduction, 5) for s, v in latents.items()}
-    kwargs = dict(shots=64, noise_backend="FakeManilaV2", random_seed=0, n_qubits=5, threads=1)
-    pca5 = experiments.variant_features("pca5", latents, inputs, **kwargs)
-    np.testing.assert_array_equal(pca5["test"], inputs["test"][:, 0, :])
-    exact = experiments.variant_features("exact", latents, inputs, **kwargs)
-    np.testing.assert_allclose(exact["val"], quantum.exact_probabilities(inputs["val"][:, 0, :]))
-    random32 = experiments.variant_features("random32", latents, inputs, **kwargs)
-    assert random32["train"].shape == (40, 32) and np.abs(random32["train"]).max() <= 1
-    aer = experiments.variant_features("aer64_seed3", latents, inputs, **kwargs)
-    np.testing.assert_array_equal(aer["test"], quantum.circuit_features(inputs["test"], 64, quantum.split_seed(3, "test")))
-    chunks = experiments.variant_features("chunks_seed1", latents, inputs, **kwargs)
-    assert chunks["train"].shape == (40, 416)
-    with pytest.raises(ValueError, match="unknown experiment variant 'aer_seed1'"):
-        experiments.variant_features("aer_seed1", latents, inputs, **kwargs)
+    settings = dict(shots=64, noise_backend="FakeManilaV2", random_seed=0, n_qubits=5)
+
+    def features(name):
+        variant = variants.Variant.parse(name)
+        return experiments.variant_features(variant, latents, inputs, variant.settings(**settings), threads=1)
+
+    np.testing.assert_array_equal(features("inputs")["test"], inputs["test"][:, 0, :])
+    np.testing.assert_array_equal(features("latents")["val"], latents["val"])
+    exact = features("exact")["val"]
+    reference = np.array([statevector_probabilities(x) for x in inputs["val"][:, 0, :]])
+    np.testing.assert_allclose(exact, reference, atol=1e-12)
+    random_map = features("random")["train"]
+    assert random_map.shape == (40, 32) and np.abs(random_map).max() <= 1
+    chunks = features("chunks_seed1")["train"]
+    assert chunks.shape == (40, 416)
+    np.testing.assert_allclose(chunks.reshape(40, 13, 32).sum(axis=2), 1.0)
+
+
+def test_aer_variant_counts_follow_the_exact_distribution_and_the_seed_in_the_name():
+    # Many shots: Aer's frequencies must sit within shot noise of Statevector's probabilities; another seed in
+    # the name must draw other shots.
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0.05, 0.65, (6, 1, 5))  # away from the fold point 1/sqrt(2)
+    inputs = {"train": x, "val": x, "test": x}
+    latents = {s: np.zeros((6, 64)) for s in inputs}
+    shots = 50_000
+    first = experiments.variant_features(variants.Variant.parse(f"aer{shots}_seed3"), latents, inputs, {}, 1)
+    other = experiments.variant_features(variants.Variant.parse(f"aer{shots}_seed4"), latents, inputs, {}, 1)
+    reference = np.array([statevector_probabilities(row) for row in x[:, 0, :]])
+    sigma = np.sqrt(reference * (1 - reference) / shots)
+    assert np.all(np.abs(first["test"] - reference) <= 5 * sigma + 1e-9)
+    assert not np.array_equal(first["test"], other["test"])
+    assert not np.array_equal(first["train"], first["test"])  # each split has its own seed range
 
 
 def test_device_noise_moves_counts_away_from_the_exact_distribution():
@@ -72,12 +141,13 @@ def test_reduced_experiment_suite_on_ci_config(ci_run):
     assert sorted(zip(seeds["model"], seeds["seed"])) == [("baseline", 1), ("baseline", 2), ("hybrid", 1), ("hybrid", 2)]
     summary = pd.read_csv(out / "seeds_summary.csv")
     assert len(summary) == 6 and (summary["ci95_low"] <= summary["mean"]).all() and (summary["mean"] <= summary["ci95_high"]).all()
-    assert list(pd.read_csv(out / "shots.csv")["shots"].astype(str)) == ["16", "128", "exact"]
+    shots = pd.read_csv(out / "shots.csv")
+    assert list(shots["shots"].fillna(0)) == [16, 128, 0] and shots["variant"].iloc[-1] == "exact"
     assert list(pd.read_csv(out / "noise.csv")["setting"]) == ["noiseless", "device noise"]
     controls = pd.read_csv(out / "controls.csv")
     assert list(controls["n_features"]) == [32, 5, 32, 32, 64, 32, 416]
     assert controls["test_accuracy"].between(0, 1).all()
     replication = pd.read_csv(out / "replication.csv")
-    assert replication["over seeds (95% CI)"].fillna("").str.contains(r"\(n=2\)").sum() == 6
+    assert (replication["seeds_n"] == 2).sum() == 6
     for name in ("seeds", "shots", "controls"):
         assert (ci_run / f"results/figures/experiments_{name}.png").stat().st_size > 10_000

@@ -17,7 +17,7 @@ rule train_autoencoder:
         "../../envs/tensorflow.yaml"
     threads: config["autoencoder"]["threads"]
     params:
-        **config["autoencoder"],
+        **section("autoencoder"),
         n_examples=config["report"]["reconstruction_examples"],
     script:
         "../scripts/train_autoencoder.py"
@@ -41,6 +41,9 @@ rule encode_latents:
         "../../envs/tensorflow.yaml"
     threads: config["autoencoder"]["threads"]
     params:
-        **config["autoencoder"],
+        # the architecture only: the weights file carries the training
+        hidden=config["autoencoder"]["hidden"],
+        latent_dim=config["autoencoder"]["latent_dim"],
+        decoder_hidden_activation=config["autoencoder"]["decoder_hidden_activation"],
     script:
         "../scripts/encode_latents.py"

@@ -14,6 +14,6 @@ rule train_classifier:
         "../../envs/tensorflow.yaml"
     threads: config["classifier"]["threads"]
     params:
-        **config["classifier"],
+        **section("classifier"),
     script:
         "../scripts/train_classifier.py"

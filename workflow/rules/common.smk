@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from qtlmnist.config import check_consistency, check_schema
 from qtlmnist.data import MNIST_FILES, SPLITS
-from qtlmnist.experiments import all_runs
+from qtlmnist import variants
 
 # Our check lists every bad key with what is allowed; validate() then fills in the schema's defaults.
 check_schema(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
@@ -20,7 +20,7 @@ check_consistency(config)
 MODELS = ["baseline", "hybrid"]
 SHARDS = list(range(config["quantum"]["shards"]))
 RAW_MNIST = {name: f"results/raw/mnist/{name}" for name in MNIST_FILES}
-EXPERIMENT_RUNS = all_runs(
+EXPERIMENT_RUNS = variants.all_runs(
     config["experiments"]["seeds"],
     config["experiments"]["shots"],
     config["quantum"]["shots"],
@@ -32,7 +32,7 @@ wildcard_constraints:
     model="|".join(MODELS),
     shard=r"\d+",
     seed=r"\d+",
-    variant=r"[a-z]+[0-9]*(_seed[0-9]+)?",
+    variant=variants.PATTERN,
 
 
 def classifier_features(wildcards):
@@ -47,6 +47,22 @@ def quantum_shards(wildcards):
         "results/quantum/shards/{split}_{shard}.npz",
         split=wildcards.split,
         shard=SHARDS,
+    )
+
+
+def section(name, *leave_out):
+    """A config section as rule params, less the keys the job does not read (threads are a resource, not a
+    parameter: a different thread count must not rerun a job)."""
+    return {k: v for k, v in config[name].items() if k not in ("threads", *leave_out)}
+
+
+def variant_settings(wildcards):
+    """Only the config values this variant's features read, so a change elsewhere does not rerun it."""
+    return variants.Variant.parse(wildcards.variant).settings(
+        shots=config["quantum"]["shots"],
+        noise_backend=config["experiments"]["noise_backend"],
+        random_seed=config["experiments"]["random_features_seed"],
+        n_qubits=config["quantum"]["n_qubits"],
     )
 
 

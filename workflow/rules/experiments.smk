@@ -15,10 +15,7 @@ rule experiment_features:
         "../../envs/qiskit.yaml"
     threads: config["experiments"]["threads"]
     params:
-        shots=config["quantum"]["shots"],
-        n_qubits=config["quantum"]["n_qubits"],
-        noise_backend=config["experiments"]["noise_backend"],
-        random_seed=config["experiments"]["random_features_seed"],
+        settings=variant_settings,
     script:
         "../scripts/experiment_features.py"
 
@@ -36,7 +33,8 @@ rule experiment_run:
         "../../envs/tensorflow.yaml"
     threads: config["classifier"]["threads"]
     params:
-        **config["classifier"],
+        # the run's seed is its wildcard, so the classifier section's own seed is left out
+        **section("classifier", "seed"),
         val_fraction=config["preprocess"]["val_fraction"],
     script:
         "../scripts/experiment_run.py"
@@ -85,6 +83,8 @@ rule experiment_tables:
         shots=config["quantum"]["shots"],
         accuracy_tolerance_pp=config["report"]["accuracy_tolerance_pp"],
         mse_tolerance=config["report"]["mse_tolerance"],
+        latent_dim=config["autoencoder"]["latent_dim"],
+        n_qubits=config["quantum"]["n_qubits"],
     script:
         "../scripts/experiment_tables.py"
 

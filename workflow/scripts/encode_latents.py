@@ -1,4 +1,4 @@
-"""Rule encode_latents: the 64-d latents of train/val/test (the un-augmented images)."""
+"""Rule encode_latents: the latents of train/val/test (the un-augmented images)."""
 
 from qtlmnist import autoencoder
 from qtlmnist.arrays import load_dataset, save_dataset
@@ -7,7 +7,8 @@ from qtlmnist.runtime import seed_tensorflow, setup_logging
 
 setup_logging(snakemake.log[0])
 p = snakemake.params
-keras = seed_tensorflow(p.seed, snakemake.threads)
+# Inference draws no random numbers; the seed only satisfies the set-up (threads, deterministic ops).
+keras = seed_tensorflow(0, snakemake.threads)
 model, encoder = autoencoder.build(keras, p.hidden, p.latent_dim, p.decoder_hidden_activation)
 model.load_weights(snakemake.input.weights)
 for split in SPLITS:
