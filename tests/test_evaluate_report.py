@@ -27,7 +27,7 @@ def metrics(baseline_val, hybrid_val):
 def test_replication_table_has_every_claim_and_verdicts():
     table = report.replication_table(metrics(0.8134, 0.60), accuracy_tolerance_pp=2.0, mse_tolerance=0.005)
     assert list(table["claim"]) == [c.claim for c in report.CLAIMS]
-    assert set(table.columns) == {"claim", "source", "paper", "measured", "difference", "tolerance", "verdict"}
+    assert list(table.columns) == ["claim", "source", "unit", "paper", "measured", "difference", "tolerance", "verdict"]
     verdict = dict(zip(table["claim"], table["verdict"]))
     assert verdict["Autoencoder train MSE"] == "reproduced"  # |0.0215 - 0.020| <= 0.005
     assert verdict["Autoencoder validation MSE"] == "not reproduced"  # 0.009 off
@@ -35,13 +35,30 @@ def test_replication_table_has_every_claim_and_verdicts():
     assert verdict["Hybrid (quantum counts) validation accuracy"] == "not reproduced"
     assert verdict["Hybrid accuracy lower than classical"] == "reproduced"
     row = table[table["claim"] == "Classical (64-d latents) validation accuracy"].iloc[0]
-    assert (row["paper"], row["measured"], row["difference"]) == ("80.34 %", "81.34 %", "+1.00 pp")
+    assert (row["unit"], row["paper"], row["measured"], row["tolerance"]) == ("%", 80.34, 81.34, 2.0)
+    assert abs(row["difference"] - 1.00) < 1e-9
+    comparison = table.iloc[-1]
+    assert comparison["unit"] == "comparison" and abs(comparison["measured"] - (60.0 - 81.34)) < 1e-9
     flipped = report.replication_table(metrics(0.5, 0.6), 2.0, 0.005)
     assert flipped["verdict"].iloc[-1] == "not reproduced"
 
 
+def test_csv_keeps_numbers_and_markdown_formats_them(tmp_path):
+    from qtlmnist.arrays import save_csv
+
+    intervals = {("hybrid", "test_accuracy"): (0.65, 0.64, 0.66, 5)}
+    table = report.replication_table(metrics(0.8134, 0.60), 2.0, 0.005, intervals)
+    save_csv(tmp_path / "t.csv", table)
+    back = pd.read_csv(tmp_path / "t.csv")
+    assert back["measured"].dtype == float and back.loc[3, "measured"] == 81.34
+    assert back["seeds_n"].dropna().tolist() == [5]
+    lines = report.to_markdown(table, note="NOTE").splitlines()
+    assert lines[0].startswith("| claim | source | paper | measured | difference | tolerance | verdict | over seeds")
+    assert "| 80.34 % | 81.34 % | +1.00 pp | ±2 pp | reproduced |" in lines[5]
+    assert lines[9].endswith("| 74.00 % | -1.00 pp | ±2 pp | reproduced | 65.00 % [64.00, 66.00] (n=5) |")
+    assert "| yes | yes | -21.34 pp (val) |" in lines[10]
+
+
 def test_markdown_has_header_rows_and_note():
-    table = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
-    text = report.to_markdown(table, note="NOTE")
+    text = report.markdown_table(["a", "b"], [[1, "x"], [2, "y"]]) + "NOTE"
     assert text.splitlines()[:4] == ["| a | b |", "|---|---|", "| 1 | x |", "| 2 | y |"]
-    assert "NOTE" in text

@@ -76,9 +76,8 @@ def training_curves(histories: dict[str, pd.DataFrame], path: str | Path) -> Non
 
 def paper_vs_measured(table: pd.DataFrame, path: str | Path) -> None:
     """Grouped bars for the accuracy claims of the replication table."""
-    acc = table[table["paper"].str.endswith("%")]
-    paper = acc["paper"].str.rstrip(" %").astype(float).to_numpy()
-    measured = acc["measured"].str.rstrip(" %").astype(float).to_numpy()
+    acc = table[table["unit"] == "%"]
+    paper, measured = acc["paper"].to_numpy(float), acc["measured"].to_numpy(float)
     y = np.arange(len(acc))
     fig, ax = plt.subplots(figsize=(9, 0.6 * len(acc) + 1.5))
     ax.barh(y - 0.2, paper, height=0.4, label="paper", color="tab:gray")
@@ -133,9 +132,9 @@ def experiments_seeds(seed_runs: pd.DataFrame, summary: pd.DataFrame, path: str 
 
 def experiments_shots(shots: pd.DataFrame, path: str | Path) -> None:
     """Hybrid test accuracy against shots (log scale), the exact-probability limit as a band."""
-    finite = shots[shots["shots"] != "exact"].copy()
-    finite["shots"] = finite["shots"].astype(int)
-    exact = shots[shots["shots"] == "exact"].iloc[0]
+    exact_rows = shots["shots"].isna()  # the exact-probability row has no shot count
+    finite = shots[~exact_rows].astype({"shots": int})
+    exact = shots[exact_rows].iloc[0]
     fig, ax = plt.subplots(figsize=(6.5, 4))
     ax.errorbar(
         finite["shots"], 100 * finite["test_accuracy"],

@@ -42,62 +42,68 @@ def replication_table(
     mse_tolerance: float,
     intervals: dict[tuple[str, str], tuple[float, float, float, int]] | None = None,
 ) -> pd.DataFrame:
-    """Rows: claim, source, paper, measured, difference, tolerance, verdict.
+    """Rows: claim, source, unit, paper, measured, difference, tolerance, verdict, as numbers.
 
-    Accuracies are in percent; a value is 'reproduced' when |measured - paper| <= tolerance. With `intervals`
-    ({(model, metric): (mean, low, high, n_seeds)}, from the seeds experiment) a column gives the mean and 95%
-    interval over seeds for the accuracy claims.
+    Accuracies are in percent (unit "%"); a value is 'reproduced' when |measured - paper| <= tolerance. The
+    comparison claim (unit "comparison") has no paper number: `measured` is hybrid minus classical validation
+    accuracy in percentage points, and the claim holds when it is negative. With `intervals`
+    ({(model, metric): (mean, low, high, n_seeds)}, from the seeds experiment) four columns give the mean and
+    95% interval over seeds (in percent) for the accuracy claims.
     """
     rows = []
     for c in CLAIMS:
-        if c.unit == "bool":
-            hybrid, baseline = metrics["hybrid"]["val_accuracy"], metrics["baseline"]["val_accuracy"]
-            holds = hybrid < baseline
-            rows.append(
-                {
-                    "claim": c.claim,
-                    "source": c.source,
-                    "paper": "yes",
-                    "measured": "yes" if holds else "no",
-                    "difference": f"{100 * (hybrid - baseline):+.2f} pp (val)",
-                    "tolerance": "",
-                    "verdict": "reproduced" if holds else "not reproduced",
-                    **({"over seeds (95% CI)": ""} if intervals is not None else {}),
-                }
-            )
-            continue
-        value = metrics[c.measured_key[0]][c.measured_key[1]]
-        if c.unit == "%":
-            value, tolerance, fmt = 100.0 * value, accuracy_tolerance_pp, "{:.2f}"
-        else:
-            tolerance, fmt = mse_tolerance, "{:.4f}"
-        diff = value - c.paper
         seeds = (intervals or {}).get(c.measured_key)
-        rows.append(
-            {
-                "claim": c.claim,
-                "source": c.source,
-                "paper": fmt.format(c.paper) + (" %" if c.unit == "%" else ""),
-                "measured": fmt.format(value) + (" %" if c.unit == "%" else ""),
-                "difference": ("{:+.2f} pp" if c.unit == "%" else "{:+.4f}").format(diff),
-                "tolerance": ("±{:g} pp" if c.unit == "%" else "±{:g}").format(tolerance),
-                "verdict": "reproduced" if abs(diff) <= tolerance else "not reproduced",
-                **({"over seeds (95% CI)": _interval_text(seeds)} if intervals is not None else {}),
+        if c.unit == "bool":
+            gap = 100.0 * (metrics["hybrid"]["val_accuracy"] - metrics["baseline"]["val_accuracy"])
+            row = {"unit": "comparison", "paper": None, "measured": gap, "difference": None, "tolerance": None}
+            row["verdict"] = "reproduced" if gap < 0 else "not reproduced"
+        else:
+            value = metrics[c.measured_key[0]][c.measured_key[1]]
+            scale, tolerance = (100.0, accuracy_tolerance_pp) if c.unit == "%" else (1.0, mse_tolerance)
+            diff = scale * value - c.paper
+            row = {"unit": c.unit, "paper": c.paper, "measured": scale * value, "difference": diff}
+            row |= {"tolerance": tolerance, "verdict": "reproduced" if abs(diff) <= tolerance else "not reproduced"}
+        if intervals is not None:
+            mean, low, high, n = seeds if seeds else (None, None, None, None)
+            row |= {
+                "seeds_mean": None if mean is None else 100.0 * mean,
+                "seeds_ci95_low": None if low is None else 100.0 * low,
+                "seeds_ci95_high": None if high is None else 100.0 * high,
+                "seeds_n": n,
             }
-        )
-    return pd.DataFrame(rows)
+        rows.append({"claim": c.claim, "source": c.source} | row)
+    table = pd.DataFrame(rows)
+    return table.astype({"seeds_n": "Int64"}) if intervals is not None else table
 
 
-def _interval_text(seeds: tuple[float, float, float, int] | None) -> str:
-    if seeds is None:
-        return ""
-    mean, low, high, n = seeds
-    return f"{100 * mean:.2f} % [{100 * low:.2f}, {100 * high:.2f}] (n={n})"
+def _cells(row) -> list[str]:
+    """One table row as a person reads it: units, signs, and the comparison claim in words."""
+    if row.unit == "comparison":
+        cells = ["yes", "yes" if row.measured < 0 else "no", f"{row.measured:+.2f} pp (val)", ""]
+    elif row.unit == "%":
+        cells = [f"{row.paper:.2f} %", f"{row.measured:.2f} %", f"{row.difference:+.2f} pp", f"±{row.tolerance:g} pp"]
+    else:
+        cells = [f"{row.paper:.4f}", f"{row.measured:.4f}", f"{row.difference:+.4f}", f"±{row.tolerance:g}"]
+    cells = [row.claim, row.source, *cells, row.verdict]
+    if hasattr(row, "seeds_mean"):
+        has = not pd.isna(row.seeds_mean)
+        text = f"{row.seeds_mean:.2f} % [{row.seeds_ci95_low:.2f}, {row.seeds_ci95_high:.2f}] (n={row.seeds_n})"
+        cells.append(text if has else "")
+    return cells
+
+
+MARKDOWN_COLUMNS = ["claim", "source", "paper", "measured", "difference", "tolerance", "verdict"]
 
 
 def to_markdown(table: pd.DataFrame, note: str = CONTRADICTION_NOTE) -> str:
-    """A GitHub-style markdown table (no tabulate dependency) followed by the note."""
-    header = "| " + " | ".join(table.columns) + " |"
-    rule = "|" + "|".join("---" for _ in table.columns) + "|"
-    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join([header, rule, *body, "", note, ""])
+    """The replication table as GitHub markdown (numbers formatted here, and only here), then the note."""
+    columns = MARKDOWN_COLUMNS + (["over seeds (95% CI)"] if "seeds_mean" in table.columns else [])
+    return markdown_table(columns, [_cells(row) for row in table.itertuples(index=False)]) + f"\n{note}\n"
+
+
+def markdown_table(columns: list[str], rows: list[list]) -> str:
+    """A GitHub-style markdown table (no tabulate dependency)."""
+    header = "| " + " | ".join(columns) + " |"
+    rule = "|" + "|".join("---" for _ in columns) + "|"
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    return "\n".join([header, rule, *body]) + "\n"
