@@ -4,11 +4,13 @@ import pytest
 from qtlmnist.arrays import ArrayFileError, atomic_path, load_dataset, load_npz, save_dataset
 
 
-def test_round_trip(tmp_path):
+def test_round_trip_keeps_values_dtype_and_labels(tmp_path):
     path = tmp_path / "d.npz"
-    save_dataset(path, np.ones((4, 3), np.float32), np.array([1, 2, 3, 4]))
+    written = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
+    save_dataset(path, written, np.array([1, 2, 3, 9]))
     features, labels = load_dataset(path, width=3)
-    assert features.shape == (4, 3) and labels.dtype == np.uint8
+    assert features.dtype == np.float32 and features.tobytes() == written.tobytes()
+    assert labels.dtype == np.uint8 and labels.tolist() == [1, 2, 3, 9]
 
 
 def test_wrong_shape_names_the_file_and_shapes(tmp_path):

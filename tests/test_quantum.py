@@ -9,8 +9,8 @@ from qtlmnist import quantum
 
 INPUTS = np.array(
     [
-        [1.0, 0.0, 0.0, 0.0, 0.0],  # only qubit 0 is off the 1/2-1/2 point
-        [0.0, 0.0, 0.0, 0.0, 0.0],
+        [1.0, 0.0, 0.0, 0.0, 0.0],  # x = 0 and x = 1 both give P(0) = 1/2 (the fold): uniform over 32 outcomes
+        [0.3, 0.0, 0.0, 0.0, 0.0],  # only qubit 0 is off the 1/2-1/2 point
         [0.2, 0.4, 0.6, 0.8, 1.0],
         [0.9, 0.1, 0.7071, 0.3, 0.55],
         [0.05, 0.95, 0.5, 0.25, 0.75],
@@ -30,10 +30,13 @@ def test_exact_probabilities_match_statevector_including_bit_order():
 
 
 def test_closed_form_single_qubit_and_the_fold():
-    # P(qubit 0 = 0) = 1/2 + x sqrt(1 - x^2); x and sqrt(1 - x^2) give the same features.
-    x = np.array([[0.3, 0.5, 0.5, 0.5, 0.5]])
-    mirrored = np.array([[np.sqrt(1 - 0.09), 0.5, 0.5, 0.5, 0.5]])
-    np.testing.assert_allclose(quantum.exact_probabilities(x), quantum.exact_probabilities(mirrored), atol=1e-12)
+    # P(qubit 0 = 0) = 1/2 + x sqrt(1 - x^2); x and sqrt(1 - x^2) give the same distribution. Checked with
+    # Statevector, independently of the closed form; the uniform row is the fold's extreme (x = 0 and x = 1).
+    x = np.array([0.3, 0.5, 0.2, 0.9, 0.6])
+    mirrored = np.sqrt(1 - x**2)
+    np.testing.assert_allclose(statevector_probabilities(x), statevector_probabilities(mirrored), atol=1e-12)
+    assert np.abs(statevector_probabilities(x) - statevector_probabilities(x + 0.05)).max() > 1e-3  # not constant
+    np.testing.assert_allclose(statevector_probabilities(INPUTS[0]), np.full(32, 1 / 32), atol=1e-12)
     p = quantum.exact_probabilities(np.array([[0.3, 0, 0, 0, 0]]))[0]
     # With qubits 1-4 at 1/2 each, outcome 0 has probability P(q0=0) / 16 (the CNOTs only relabel).
     assert p[0] == pytest.approx((0.5 + 0.3 * np.sqrt(0.91)) / 16)
@@ -98,6 +101,26 @@ def test_pca_reduction_is_fit_on_train_scaled_and_clipped():
     # the first component carries the most variance
     projected = (train - reduction["mean"]) @ components.T
     assert np.all(np.diff(projected.var(axis=0)) <= 0)
+
+
+def test_pca_signs_are_fixed_whatever_the_svd_returns(monkeypatch):
+    # LAPACK may return any component with either sign; the fitted components must not depend on that:
+    # each one's largest-magnitude entry is made positive.
+    rng = np.random.default_rng(4)
+    train = np.maximum(rng.normal(size=(300, 64)) @ rng.normal(size=(64, 64)), 0)
+    reference = quantum.fit_reduction(train, "pca", 5)["components"]
+    svd = np.linalg.svd
+
+    def flipped_svd(a, full_matrices=True):
+        u, s, vt = svd(a, full_matrices=full_matrices)
+        signs = np.where(np.arange(len(vt)) % 2 == 0, -1.0, 1.0)  # flip every other component
+        return u * signs, s, vt * signs[:, None]
+
+    monkeypatch.setattr(np.linalg, "svd", flipped_svd)
+    flipped = quantum.fit_reduction(train, "pca", 5)["components"]
+    np.testing.assert_allclose(flipped, reference, atol=1e-12)
+    largest = reference[np.arange(5), np.abs(reference).argmax(axis=1)]
+    assert np.all(largest > 0)
 
 
 def test_first_and_chunks_reductions():
