@@ -31,7 +31,7 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.C
         timeout=1200,
     )
     if check and result.returncode != 0:
-        logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted((workdir / "results/logs").rglob("*.log")))
+        logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted((workdir / "results").rglob("*.log")))
         pytest.fail(f"snakemake {' '.join(args)} failed:\n{result.stderr[-6000:]}\n{logs[-8000:]}")
     return result
 

@@ -14,8 +14,12 @@ DEFAULT = yaml.safe_load((ROOT / "config/config.yaml").read_text())
 
 
 def with_value(section, key, value):
+    """DEFAULT with config[section][key] = value; section may be dotted (augment.mnist)."""
     config = copy.deepcopy(DEFAULT)
-    config[section][key] = value
+    target = config
+    for part in section.split("."):
+        target = target[part]
+    target[key] = value
     return config
 
 
@@ -25,6 +29,7 @@ def test_shipped_configs_are_valid():
     ci = copy.deepcopy(DEFAULT)
     for section, values in yaml.safe_load((ROOT / "config/ci.yaml").read_text()).items():
         ci[section].update(values)
+    check_schema(ci, SCHEMA)
     check_schema(ci, SCHEMA)
     check_consistency(ci)
 
@@ -40,7 +45,8 @@ def test_shipped_configs_are_valid():
         ("preprocess", "val_fraction", 1.0, r"preprocess\.val_fraction = 1\.0.*\(allowed: number, > 0, < 1\)"),
         ("preprocess", "val_fraction", 0, r"preprocess\.val_fraction = 0"),
         ("classifier", "units", [64, 32], r"classifier\.units = \[64, 32\]: .* is too short"),
-        ("augment", "horizontal_flip", "yes", r"augment\.horizontal_flip = 'yes': 'yes' is not of type 'boolean'"),
+        ("augment.mnist", "horizontal_flip", "yes", r"augment\.mnist\.horizontal_flip = 'yes': 'yes' is not of type"),
+        ("data.fashion_mnist", "mirrors", ["ftp://x"], r"data\.fashion_mnist\.mirrors\.0 = 'ftp://x': 'ftp://x' does not"),
     ],
 )
 def test_bad_values_name_the_key_and_what_is_allowed(section, key, value, expected):
@@ -64,3 +70,21 @@ def test_latent_dim_below_qubits_with_pca_is_refused():
         check_consistency(config)
     config["quantum"]["reduction"] = "chunks"  # chunks pads, so any width works
     check_consistency(config)
+
+
+def test_the_dataset_key_allows_exactly_the_registry_datasets():
+    from qtlmnist.data import DATASETS
+
+    schema = yaml.safe_load(SCHEMA.read_text())
+    assert schema["properties"]["dataset"]["enum"] == list(DATASETS)
+    for section in ("data", "augment"):
+        assert set(DEFAULT[section]) - {"download_timeout_s"} == set(DATASETS), section
+    config = copy.deepcopy(DEFAULT)
+    config["dataset"] = "kmnist"
+    with pytest.raises(ConfigError, match=r"dataset = 'kmnist': 'kmnist' is not one of \['mnist', 'fashion_mnist'\]"):
+        check_schema(config, SCHEMA)
+
+
+def test_augmentation_defaults_differ_per_dataset_as_documented():
+    assert DEFAULT["augment"]["mnist"]["horizontal_flip"] is False  # a mirrored 2 is not a 2
+    assert DEFAULT["augment"]["fashion_mnist"]["horizontal_flip"] is True  # a mirrored shoe is a shoe

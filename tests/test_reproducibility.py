@@ -20,7 +20,7 @@ GOLDEN = json.loads((ROOT / "tests/expected/ci_golden.json").read_text())
 
 @pytest.mark.integration
 def test_ci_run_matches_the_golden_file(ci_run):
-    assert repro.check_run(ci_run / "results", GOLDEN) == []
+    assert repro.check_run(ci_run / "results/mnist", GOLDEN) == []
 
 
 def test_golden_comparison_catches_a_changed_hash_or_metric_and_allows_the_tolerances():
@@ -53,12 +53,12 @@ def upstream_copy(ci_run: Path, dest: Path) -> Path:
     workdir = copy_repo(dest)
     shutil.copytree(ci_run / "results", workdir / "results", dirs_exist_ok=True)
     for generated in ("quantum/shards", "quantum/train.npz", "quantum/val.npz", "quantum/test.npz"):
-        target = workdir / "results" / generated
+        target = workdir / "results/mnist" / generated
         shutil.rmtree(target) if target.is_dir() else target.unlink()
     return workdir
 
 
-QUANTUM_TARGETS = ["results/quantum/train.npz", "results/quantum/val.npz", "results/quantum/test.npz"]
+QUANTUM_TARGETS = ["results/mnist/quantum/train.npz", "results/mnist/quantum/val.npz", "results/mnist/quantum/test.npz"]
 # More shots and shards than ci.yaml, so the quantum stage lasts long enough to be interrupted.
 SLOW_QUANTUM = "quantum:\n  shots: 4096\n  shards: 4\n  chunk_size: 50\n"
 
@@ -80,8 +80,8 @@ def finished_shards(workdir: Path) -> dict[str, int]:
             markers.add(base64.b64decode(marker.name, validate=True).decode())
         except (ValueError, UnicodeDecodeError):
             pass
-    shards = workdir / "results/quantum/shards"
-    return {p.name: p.stat().st_mtime_ns for p in shards.glob("*.npz") if f"results/quantum/shards/{p.name}" not in markers}
+    shards = workdir / "results/mnist/quantum/shards"
+    return {p.name: p.stat().st_mtime_ns for p in shards.glob("*.npz") if f"results/mnist/quantum/shards/{p.name}" not in markers}
 
 
 @pytest.mark.integration
@@ -92,7 +92,7 @@ def test_killed_run_resumes_only_unfinished_jobs_with_identical_results(ci_run, 
         (workdir / "slow.yaml").write_text(SLOW_QUANTUM)
     subprocess.run(snakemake_command(), cwd=reference, check=True, capture_output=True)
 
-    shards = interrupted / "results/quantum/shards"
+    shards = interrupted / "results/mnist/quantum/shards"
     process = subprocess.Popen(snakemake_command(), cwd=interrupted, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and process.poll() is None and not finished_shards(interrupted):
@@ -125,7 +125,7 @@ def test_a_flipped_seed_or_changed_shots_fails_the_golden_check(ci_run, tmp_path
         [SNAKEMAKE, *QUANTUM_TARGETS, "--cores", "2", "--configfile", "config/ci.yaml", "change.yaml"],
         cwd=workdir, check=True, capture_output=True,
     )
-    problems = repro.check_run(workdir / "results", GOLDEN)
+    problems = repro.check_run(workdir / "results/mnist", GOLDEN)
     assert [p.split(":")[0] for p in problems] == ["quantum/train.npz", "quantum/val.npz", "quantum/test.npz"]
 
 
@@ -134,10 +134,10 @@ def test_another_cpu_code_path_still_matches_the_golden_file(ci_run, tmp_path):
     # ONEDNN_MAX_CPU_ISA=AVX2 makes TensorFlow take the code path of a CPU without AVX-512: on an AVX-512
     # machine the trained weights, latents and accuracies come out different, as on another laptop.
     workdir = copy_repo(tmp_path / "repo")
-    shutil.copytree(ci_run / "results/raw", workdir / "results/raw")  # the data stage is not under test here
+    shutil.copytree(ci_run / "results/mnist/raw", workdir / "results/mnist/raw")  # the data stage is not under test here
     subprocess.run(
-        [SNAKEMAKE, "results/metrics/baseline.json", "results/metrics/hybrid.json", "--cores", "2",
+        [SNAKEMAKE, "results/mnist/metrics/baseline.json", "results/mnist/metrics/hybrid.json", "--cores", "2",
          "--configfile", "config/ci.yaml"],
         cwd=workdir, check=True, capture_output=True, env=os.environ | {"ONEDNN_MAX_CPU_ISA": "AVX2"},
     )
-    assert repro.check_run(workdir / "results", GOLDEN) == []
+    assert repro.check_run(workdir / "results/mnist", GOLDEN) == []

@@ -6,7 +6,7 @@ Three methods on the same inputs and seed, each timed in its own process (so pea
   pipeline     exactly the workflow's code path, qtlmnist.quantum.aer_features (batched Aer);
   exact_limit  closed-form probabilities plus numpy multinomial sampling, the floor for any shot method.
 Then: pipeline vs exact agreement (chi-square per sample), scaling with parallel shards and with N, and
-results/bench/stages.csv + results/figures/stage_times.png from results/benchmarks/.
+results/bench/stages_<dataset>.csv + results/figures/stage_times_<dataset>.png from results/<dataset>/benchmarks/.
 
 Timings are reported, never asserted: absolute numbers depend on the machine.
 """
@@ -190,6 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--scaling-sizes", type=int, nargs="+", default=[1000, 5000, 20000])
     parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--dataset", default="mnist", help="whose per-rule costs to summarise (results/<dataset>/)")
     args = parser.parse_args(argv)
 
     x = np.random.default_rng(args.seed).random((args.samples, 5))
@@ -246,13 +247,13 @@ def main(argv: list[str] | None = None) -> None:
     print("  parallel shards (1 thread each): " + ", ".join(f"{k}: {v:.0f}/s" for k, v in shards.items()) + f"; 2 vs 1 = {report['scaling']['two_shards_vs_one']:.2f}x")
     print("  time vs N (1 shard): " + ", ".join(f"{k}: {v:.2f} s" for k, v in report["scaling"]["time_vs_n_seconds"].items()))
 
-    benchmarks = args.results / "benchmarks"
+    benchmarks = args.results / args.dataset / "benchmarks"
     if benchmarks.is_dir():
         from qtlmnist import figures
 
         stages = stage_times(benchmarks, rule_names(Path(__file__).resolve().parents[1] / "workflow" / "rules"))
-        save_csv(args.results / "bench" / "stages.csv", stages)
-        figures.stage_times(stages, args.results / "figures" / "stage_times.png")
+        save_csv(args.results / "bench" / f"stages_{args.dataset}.csv", stages)
+        figures.stage_times(stages, args.results / "figures" / f"stage_times_{args.dataset}.png")
         print(f"\nper-rule cost of the last run ({benchmarks}):")
         print(stages.to_string(index=False))
 

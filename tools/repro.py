@@ -53,11 +53,13 @@ def sha256(path: Path) -> str:
 
 
 def result_hashes(results: Path) -> dict[str, str]:
-    """sha256 of every result file, by path relative to results/, leaving out the VOLATILE ones."""
+    """sha256 of every result file, by path relative to results/, leaving out the VOLATILE ones (at any depth:
+    each dataset has its own logs/ and benchmarks/)."""
     hashes = {}
     for path in sorted(results.rglob("*")):
         relative = path.relative_to(results).as_posix()
-        if path.is_file() and not relative.startswith(VOLATILE) and relative != "README.md":
+        volatile = any(part in VOLATILE for part in relative.split("/"))
+        if path.is_file() and not volatile and relative != "README.md":
             hashes[relative] = sha256(path)
     return hashes
 
@@ -202,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         lines, differences = hash_table(hashes["A"], hashes["B"])
         print("\n".join(lines))
         print(f"\n{len(lines) - 1} files compared, {differences} differ")
-        results = Path(tmp) / "A" / "results"
+        results = Path(tmp) / "A" / "results" / "mnist"  # config/ci.yaml replicates MNIST
         if args.update_golden:
             if differences:
                 print("not writing the golden file: runs A and B differ, so no run is a reference", file=sys.stderr)

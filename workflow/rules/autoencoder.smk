@@ -1,18 +1,18 @@
 rule train_autoencoder:
     input:
-        train="results/data/train_augmented.npz",
-        train_original="results/data/train.npz",
-        val="results/data/val.npz",
-        test="results/data/test.npz",
+        train="results/{dataset}/data/train_augmented.npz",
+        train_original="results/{dataset}/data/train.npz",
+        val="results/{dataset}/data/val.npz",
+        test="results/{dataset}/data/test.npz",
     output:
-        weights="results/autoencoder/autoencoder.weights.h5",
-        history="results/autoencoder/history.csv",
-        metrics="results/metrics/autoencoder.json",
-        examples="results/autoencoder/reconstruction_examples.npz",
+        weights="results/{dataset}/autoencoder/autoencoder.weights.h5",
+        history="results/{dataset}/autoencoder/history.csv",
+        metrics="results/{dataset}/metrics/autoencoder.json",
+        examples="results/{dataset}/autoencoder/reconstruction_examples.npz",
     log:
-        "results/logs/autoencoder/train_autoencoder.log",
+        "results/{dataset}/logs/autoencoder/train_autoencoder.log",
     benchmark:
-        "results/benchmarks/autoencoder/train_autoencoder.tsv"
+        "results/{dataset}/benchmarks/autoencoder/train_autoencoder.tsv"
     conda:
         "../../envs/tensorflow.yaml"
     threads: config["autoencoder"]["threads"]
@@ -25,18 +25,18 @@ rule train_autoencoder:
 
 rule encode_latents:
     input:
-        weights="results/autoencoder/autoencoder.weights.h5",
-        train="results/data/train.npz",
-        val="results/data/val.npz",
-        test="results/data/test.npz",
+        weights="results/{dataset}/autoencoder/autoencoder.weights.h5",
+        train="results/{dataset}/data/train.npz",
+        val="results/{dataset}/data/val.npz",
+        test="results/{dataset}/data/test.npz",
     output:
-        train="results/autoencoder/latents_train.npz",
-        val="results/autoencoder/latents_val.npz",
-        test="results/autoencoder/latents_test.npz",
+        train="results/{dataset}/autoencoder/latents_train.npz",
+        val="results/{dataset}/autoencoder/latents_val.npz",
+        test="results/{dataset}/autoencoder/latents_test.npz",
     log:
-        "results/logs/autoencoder/encode_latents.log",
+        "results/{dataset}/logs/autoencoder/encode_latents.log",
     benchmark:
-        "results/benchmarks/autoencoder/encode_latents.tsv"
+        "results/{dataset}/benchmarks/autoencoder/encode_latents.tsv"
     conda:
         "../../envs/tensorflow.yaml"
     threads: config["autoencoder"]["threads"]

@@ -2,14 +2,14 @@ rule train_classifier:
     input:
         unpack(classifier_features),
     output:
-        weights="results/classifier/{model}.weights.h5",
-        history="results/classifier/{model}_history.csv",
-        predictions="results/classifier/{model}_predictions.npz",
-        metrics="results/metrics/{model}.json",
+        weights="results/{dataset}/classifier/{model}.weights.h5",
+        history="results/{dataset}/classifier/{model}_history.csv",
+        predictions="results/{dataset}/classifier/{model}_predictions.npz",
+        metrics="results/{dataset}/metrics/{model}.json",
     log:
-        "results/logs/classify/train_classifier_{model}.log",
+        "results/{dataset}/logs/classify/train_classifier_{model}.log",
     benchmark:
-        "results/benchmarks/classify/train_classifier_{model}.tsv"
+        "results/{dataset}/benchmarks/classify/train_classifier_{model}.tsv"
     conda:
         "../../envs/tensorflow.yaml"
     threads: config["classifier"]["threads"]

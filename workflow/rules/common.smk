@@ -8,9 +8,9 @@ from snakemake.utils import validate
 # the Snakefile itself needs the same path for the config checks.
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
-from qtlmnist.config import check_consistency, check_schema
-from qtlmnist.data import MNIST_FILES, SPLITS
 from qtlmnist import variants
+from qtlmnist.config import check_consistency, check_schema
+from qtlmnist.data import DATASETS, SPLITS
 
 # Our check lists every bad key with what is allowed; validate() then fills in the schema's defaults.
 check_schema(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
@@ -19,7 +19,10 @@ check_consistency(config)
 
 MODELS = ["baseline", "hybrid"]
 SHARDS = list(range(config["quantum"]["shards"]))
-RAW_MNIST = {name: f"results/raw/mnist/{name}" for name in MNIST_FILES}
+# Both datasets ship the same four idx file names (tested), so one pattern with {dataset} serves both.
+RAW_FILES = {
+    name: f"results/{{dataset}}/raw/{name}" for name in DATASETS["mnist"].files
+}
 EXPERIMENT_RUNS = variants.all_runs(
     config["experiments"]["seeds"],
     config["experiments"]["shots"],
@@ -28,6 +31,7 @@ EXPERIMENT_RUNS = variants.all_runs(
 
 
 wildcard_constraints:
+    dataset="|".join(DATASETS),
     split="|".join(SPLITS),
     model="|".join(MODELS),
     shard=r"\d+",
@@ -36,15 +40,22 @@ wildcard_constraints:
 
 
 def classifier_features(wildcards):
-    """The hybrid trains on the quantum counts, the baseline on the 64-d autoencoder latents."""
+    """The hybrid trains on the quantum counts, the baseline on the autoencoder latents."""
     if wildcards.model == "hybrid":
-        return {split: f"results/quantum/{split}.npz" for split in SPLITS}
-    return {split: f"results/autoencoder/latents_{split}.npz" for split in SPLITS}
+        return {
+            split: f"results/{wildcards.dataset}/quantum/{split}.npz"
+            for split in SPLITS
+        }
+    return {
+        split: f"results/{wildcards.dataset}/autoencoder/latents_{split}.npz"
+        for split in SPLITS
+    }
 
 
 def quantum_shards(wildcards):
     return expand(
-        "results/quantum/shards/{split}_{shard}.npz",
+        "results/{dataset}/quantum/shards/{split}_{shard}.npz",
+        dataset=wildcards.dataset,
         split=wildcards.split,
         shard=SHARDS,
     )
@@ -54,6 +65,26 @@ def section(name, *leave_out):
     """A config section as rule params, less the keys the job does not read (threads are a resource, not a
     parameter: a different thread count must not rerun a job)."""
     return {k: v for k, v in config[name].items() if k not in ("threads", *leave_out)}
+
+
+def data_sources(wildcards):
+    """Where fetch_data looks for this dataset (data.<dataset>), and its download timeout."""
+    return config["data"][wildcards.dataset] | {
+        "timeout": config["data"]["download_timeout_s"]
+    }
+
+
+def augment_settings(wildcards):
+    """This dataset's augmentation (augment.<dataset>): a change to the other dataset's must not rerun it."""
+    return config["augment"][wildcards.dataset]
+
+
+def class_names(wildcards):
+    return list(DATASETS[wildcards.dataset].class_names)
+
+
+def dataset_title(wildcards):
+    return DATASETS[wildcards.dataset].title
 
 
 def variant_settings(wildcards):
@@ -66,26 +97,44 @@ def variant_settings(wildcards):
     )
 
 
-def experiment_runs():
+def experiment_runs(wildcards):
     """Every (variant, seed) run the experiments need, each trained once."""
     return [
-        f"results/experiments/runs/{variant}/seed_{seed}.json"
+        f"results/{wildcards.dataset}/experiments/runs/{variant}/seed_{seed}.json"
         for variant, seed in EXPERIMENT_RUNS
     ]
 
 
-def final_outputs():
+def replication_outputs(dataset):
+    """What the default target makes for one dataset: the paper-vs-measured table, figures, circuit counts."""
     return [
-        "results/replication.csv",
-        "results/replication.md",
-        "results/figures/autoencoder_reconstruction.png",
-        "results/figures/quantum_circuit.png",
-        "results/figures/training_curves.png",
-        "results/figures/paper_vs_measured.png",
+        f"results/{dataset}/replication.csv",
+        f"results/{dataset}/replication.md",
+        f"results/{dataset}/figures/autoencoder_reconstruction.png",
+        f"results/{dataset}/figures/training_curves.png",
+        f"results/{dataset}/figures/paper_vs_measured.png",
         *expand(
-            "results/figures/confusion_{model}_{split}.png",
+            "results/{dataset}/figures/confusion_{model}_{split}.png",
+            dataset=dataset,
             model=MODELS,
             split=["val", "test"],
         ),
-        *expand("results/quantum/{split}.npz", split=SPLITS),
+        *expand("results/{dataset}/quantum/{split}.npz", dataset=dataset, split=SPLITS),
+        "results/figures/quantum_circuit.png",
+        f"results/{dataset}/report_landing.rst",
+    ]
+
+
+def landing_page():
+    """The page `snakemake --report` opens on: the configured dataset's generated landing (headline table and
+    settings) once the default target has written it, else a static page that says how to make it.
+    """
+    generated = Path(f"results/{config['dataset']}/report_landing.rst")
+    return str(generated) if generated.exists() else "workflow/report/workflow.rst"
+
+
+def experiment_outputs(dataset):
+    return [
+        f"results/{dataset}/experiments/replication.md",
+        f"results/{dataset}/figures/experiments_controls.png",
     ]

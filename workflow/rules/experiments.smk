@@ -3,14 +3,19 @@
 
 rule experiment_features:
     input:
-        latents=expand("results/autoencoder/latents_{split}.npz", split=SPLITS),
-        inputs=expand("results/quantum/inputs_{split}.npz", split=SPLITS),
+        latents=expand(
+            "results/{{dataset}}/autoencoder/latents_{split}.npz", split=SPLITS
+        ),
+        inputs=expand("results/{{dataset}}/quantum/inputs_{split}.npz", split=SPLITS),
     output:
-        expand("results/experiments/features/{{variant}}/{split}.npz", split=SPLITS),
+        expand(
+            "results/{{dataset}}/experiments/features/{{variant}}/{split}.npz",
+            split=SPLITS,
+        ),
     log:
-        "results/logs/experiments/experiment_features_{variant}.log",
+        "results/{dataset}/logs/experiments/experiment_features_{variant}.log",
     benchmark:
-        "results/benchmarks/experiments/experiment_features_{variant}.tsv"
+        "results/{dataset}/benchmarks/experiments/experiment_features_{variant}.tsv"
     conda:
         "../../envs/qiskit.yaml"
     threads: config["experiments"]["threads"]
@@ -22,13 +27,16 @@ rule experiment_features:
 
 rule experiment_run:
     input:
-        expand("results/experiments/features/{{variant}}/{split}.npz", split=SPLITS),
+        expand(
+            "results/{{dataset}}/experiments/features/{{variant}}/{split}.npz",
+            split=SPLITS,
+        ),
     output:
-        "results/experiments/runs/{variant}/seed_{seed}.json",
+        "results/{dataset}/experiments/runs/{variant}/seed_{seed}.json",
     log:
-        "results/logs/experiments/experiment_run_{variant}_{seed}.log",
+        "results/{dataset}/logs/experiments/experiment_run_{variant}_{seed}.log",
     benchmark:
-        "results/benchmarks/experiments/experiment_run_{variant}_{seed}.tsv"
+        "results/{dataset}/benchmarks/experiments/experiment_run_{variant}_{seed}.tsv"
     conda:
         "../../envs/tensorflow.yaml"
     threads: config["classifier"]["threads"]
@@ -42,38 +50,41 @@ rule experiment_run:
 
 rule experiment_tables:
     input:
-        runs=experiment_runs(),
-        autoencoder="results/metrics/autoencoder.json",
-        baseline="results/metrics/baseline.json",
-        hybrid="results/metrics/hybrid.json",
+        runs=experiment_runs,
+        autoencoder="results/{dataset}/metrics/autoencoder.json",
+        baseline="results/{dataset}/metrics/baseline.json",
+        hybrid="results/{dataset}/metrics/hybrid.json",
     output:
         **{
             name: report(
-                f"results/experiments/{name}.csv",
+                f"results/{{dataset}}/experiments/{name}.csv",
                 caption=f"../report/experiments_{name}.rst",
-                category="Experiments",
+                category="{dataset}",
+                subcategory="Experiments",
             )
             for name in ("seeds_summary", "shots", "noise", "controls")
         },
         **{
             f"figure_{name}": report(
-                f"results/figures/experiments_{name}.png",
+                f"results/{{dataset}}/figures/experiments_{name}.png",
                 caption=f"../report/experiments_{name}.rst",
-                category="Experiments",
+                category="{dataset}",
+                subcategory="Experiments",
             )
             for name in ("seeds", "shots", "controls")
         },
-        seeds="results/experiments/seeds.csv",
+        seeds="results/{dataset}/experiments/seeds.csv",
         replication=report(
-            "results/experiments/replication.csv",
+            "results/{dataset}/experiments/replication.csv",
             caption="../report/experiments_replication.rst",
-            category="Experiments",
+            category="{dataset}",
+            subcategory="Paper vs measured",
         ),
-        replication_md="results/experiments/replication.md",
+        replication_md="results/{dataset}/experiments/replication.md",
     log:
-        "results/logs/experiments/experiment_tables.log",
+        "results/{dataset}/logs/experiments/experiment_tables.log",
     benchmark:
-        "results/benchmarks/experiments/experiment_tables.tsv"
+        "results/{dataset}/benchmarks/experiments/experiment_tables.tsv"
     conda:
         "../../envs/plotting.yaml"
     params:
@@ -85,10 +96,12 @@ rule experiment_tables:
         mse_tolerance=config["report"]["mse_tolerance"],
         latent_dim=config["autoencoder"]["latent_dim"],
         n_qubits=config["quantum"]["n_qubits"],
+        dataset_title=dataset_title,
     script:
         "../scripts/experiment_tables.py"
 
 
 rule experiments:
+    default_target: False
     input:
-        rules.experiment_tables.output,
+        experiment_outputs(config["dataset"]),

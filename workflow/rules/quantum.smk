@@ -1,17 +1,17 @@
 rule quantum_inputs:
     input:
-        train="results/autoencoder/latents_train.npz",
-        val="results/autoencoder/latents_val.npz",
-        test="results/autoencoder/latents_test.npz",
+        train="results/{dataset}/autoencoder/latents_train.npz",
+        val="results/{dataset}/autoencoder/latents_val.npz",
+        test="results/{dataset}/autoencoder/latents_test.npz",
     output:
-        train="results/quantum/inputs_train.npz",
-        val="results/quantum/inputs_val.npz",
-        test="results/quantum/inputs_test.npz",
-        reduction="results/quantum/reduction.npz",
+        train="results/{dataset}/quantum/inputs_train.npz",
+        val="results/{dataset}/quantum/inputs_val.npz",
+        test="results/{dataset}/quantum/inputs_test.npz",
+        reduction="results/{dataset}/quantum/reduction.npz",
     log:
-        "results/logs/quantum/quantum_inputs.log",
+        "results/{dataset}/logs/quantum/quantum_inputs.log",
     benchmark:
-        "results/benchmarks/quantum/quantum_inputs.tsv"
+        "results/{dataset}/benchmarks/quantum/quantum_inputs.tsv"
     conda:
         "../../envs/qiskit.yaml"
     params:
@@ -23,13 +23,13 @@ rule quantum_inputs:
 
 rule quantum_features:
     input:
-        "results/quantum/inputs_{split}.npz",
+        "results/{dataset}/quantum/inputs_{split}.npz",
     output:
-        "results/quantum/shards/{split}_{shard}.npz",
+        "results/{dataset}/quantum/shards/{split}_{shard}.npz",
     log:
-        "results/logs/quantum/quantum_features_{split}_{shard}.log",
+        "results/{dataset}/logs/quantum/quantum_features_{split}_{shard}.log",
     benchmark:
-        "results/benchmarks/quantum/quantum_features_{split}_{shard}.tsv"
+        "results/{dataset}/benchmarks/quantum/quantum_features_{split}_{shard}.tsv"
     conda:
         "../../envs/qiskit.yaml"
     threads: config["quantum"]["threads"]
@@ -46,11 +46,11 @@ rule gather_quantum:
     input:
         quantum_shards,
     output:
-        "results/quantum/{split}.npz",
+        "results/{dataset}/quantum/{split}.npz",
     log:
-        "results/logs/quantum/gather_quantum_{split}.log",
+        "results/{dataset}/logs/quantum/gather_quantum_{split}.log",
     benchmark:
-        "results/benchmarks/quantum/gather_quantum_{split}.tsv"
+        "results/{dataset}/benchmarks/quantum/gather_quantum_{split}.tsv"
     conda:
         "../../envs/qiskit.yaml"
     script:
@@ -65,9 +65,9 @@ rule draw_circuit:
             category="Quantum circuit",
         ),
     log:
-        "results/logs/quantum/draw_circuit.log",
+        "results/logs/draw_circuit.log",
     benchmark:
-        "results/benchmarks/quantum/draw_circuit.tsv"
+        "results/benchmarks/draw_circuit.tsv"
     conda:
         "../../envs/qiskit.yaml"
     params:

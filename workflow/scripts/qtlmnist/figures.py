@@ -40,20 +40,24 @@ def reconstruction(originals: np.ndarray, reconstructions: np.ndarray, path: str
     save(fig, path)
 
 
-def confusion(counts: np.ndarray, title: str, path: str | Path) -> None:
-    """Counts and row-normalised (recall) heatmaps side by side."""
+def confusion(counts: np.ndarray, class_names: list[str], title: str, path: str | Path) -> None:
+    """Counts and row-normalised (recall) heatmaps side by side, rows and columns named by class."""
     import seaborn as sns
 
     counts = np.asarray(counts)
     rows = counts.sum(axis=1, keepdims=True)
     normalised = counts / np.maximum(rows, 1)
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
-    sns.heatmap(counts, annot=True, fmt="d", cmap="Blues", cbar=False, ax=axes[0], annot_kws={"size": 7})
-    sns.heatmap(normalised, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, ax=axes[1], annot_kws={"size": 7})
+    names = dict(xticklabels=class_names, yticklabels=class_names)
+    sns.heatmap(counts, annot=True, fmt="d", cmap="Blues", cbar=False, ax=axes[0], annot_kws={"size": 7}, **names)
+    sns.heatmap(
+        normalised, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, ax=axes[1], annot_kws={"size": 7}, **names
+    )
     for ax, kind in zip(axes, ("counts", "row-normalised")):
-        ax.set_xlabel("predicted digit")
-        ax.set_ylabel("true digit")
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class")
         ax.set_title(kind)
+        ax.tick_params(axis="x", labelrotation=45 if max(map(len, class_names)) > 2 else 0)
     fig.suptitle(title)
     save(fig, path)
 
@@ -74,7 +78,7 @@ def training_curves(histories: dict[str, pd.DataFrame], path: str | Path) -> Non
     save(fig, path)
 
 
-def paper_vs_measured(table: pd.DataFrame, path: str | Path) -> None:
+def paper_vs_measured(table: pd.DataFrame, dataset_title: str, path: str | Path) -> None:
     """Grouped bars for the accuracy claims of the replication table."""
     acc = table[table["unit"] == "%"]
     paper, measured = acc["paper"].to_numpy(float), acc["measured"].to_numpy(float)
@@ -89,7 +93,7 @@ def paper_vs_measured(table: pd.DataFrame, path: str | Path) -> None:
     ax.set_xlim(0, 105)
     ax.set_xlabel("accuracy (%)")
     ax.legend(loc="lower right")
-    ax.set_title("Sarkar 2024: paper vs measured")
+    ax.set_title(f"Sarkar 2024: paper (MNIST) vs measured ({dataset_title})")
     save(fig, path)
 
 
