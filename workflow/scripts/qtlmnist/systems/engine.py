@@ -35,6 +35,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from qiskit.circuit import Parameter, ParameterExpression, QuantumCircuit
+from qiskit.circuit.library import get_standard_gate_name_mapping
 from qiskit.quantum_info import SparsePauliOp
 
 # Gates without angles; their matrices are Qiskit's own (`Gate.to_matrix`), read at compile time.
@@ -66,33 +67,33 @@ def _sympy_to_tf(node, by_name: dict[str, Parameter], where: str) -> Callable[[P
     """A function of the parameter lookup that evaluates the sympy tree `node` with TF ops (checked now)."""
     if node.is_Symbol:
         parameter = by_name[node.name]
-        return lambda value: value(parameter)
+        return lambda lookup: lookup(parameter)
     if node.is_number:  # constant subtrees (pi, 2.0, sqrt(2)) fold to a Python float
         number = complex(node)
         if number.imag != 0:
             raise ValueError(f"{where}: the angle has the complex constant {node}; gate angles must be real")
-        return lambda value: number.real
+        return lambda lookup: number.real
     args = [_sympy_to_tf(arg, by_name, where) for arg in node.args]
     if node.is_Add:
-        return lambda value: _fold(args, value, lambda a, b: a + b)
+        return lambda lookup: _fold(args, lookup, lambda a, b: a + b)
     if node.is_Mul:
-        return lambda value: _fold(args, value, lambda a, b: a * b)
+        return lambda lookup: _fold(args, lookup, lambda a, b: a * b)
     name = node.func.__name__
     if name in _SYMPY_FUNCTIONS:
         function = _SYMPY_FUNCTIONS[name]
-        return lambda value: function(args[0](value))
+        return lambda lookup: function(args[0](lookup))
     if node.is_Pow:
-        return lambda value: tf.pow(args[0](value), args[1](value))
+        return lambda lookup: tf.pow(args[0](lookup), args[1](lookup))
     raise ValueError(
         f"{where}: the angle uses '{name}', which the engine cannot translate "
         f"(it knows +, *, **, {', '.join(sorted(_SYMPY_FUNCTIONS))})"
     )
 
 
-def _fold(args, value, combine):
-    result = args[0](value)
+def _fold(args, lookup, combine):
+    result = args[0](lookup)
     for arg in args[1:]:
-        result = combine(result, arg(value))
+        result = combine(result, arg(lookup))
     return result
 
 
@@ -161,11 +162,8 @@ def _one_angle_matrix(theta: tf.Tensor, f: float, form: tuple[np.ndarray, ...]) 
 
 
 class _Gate:
-    """One instruction ready to apply: its qubits and either a constant matrix or a builder of one.
-
-    Matrices are in Qiskit's order for `qargs` (index sum_j b_{qargs[j]} 2**j) until `_ordered` puts 2-qubit
-    ones in the (hi, lo) order the state view needs.
-    """
+    """One instruction ready to apply: its qubits in ascending order and either a constant matrix or a builder
+    of one, indexed sum_j b_{qargs[j]} 2**j (Qiskit's order for that qubit list; for two qubits 2 b_hi + b_lo)."""
 
     def __init__(self, qargs: tuple[int, ...], const=None, build=None, per_sample: bool = False):
         self.qargs = qargs
@@ -177,14 +175,21 @@ class _Gate:
         return self.const if self.const is not None else self.build(lookup)
 
 
-def _swap_order(matrix: np.ndarray) -> np.ndarray:
-    """A 4x4 matrix in index b_0 + 2 b_1 re-indexed as 2 b_0 + b_1 (works on a leading batch axis too)."""
-    order = [0, 2, 1, 3]
-    return matrix[..., order, :][..., :, order]
+def _ascending(matrix: np.ndarray, qargs: tuple[int, ...]) -> np.ndarray:
+    """Re-index a matrix given in Qiskit's order for `qargs` to the order for sorted(qargs)."""
+    order = np.argsort(qargs)  # the j-th smallest qubit is qargs[order[j]]
+    index = np.arange(2 ** len(qargs))
+    old = sum(((index >> j) & 1) << int(order[j]) for j in range(len(qargs)))
+    return matrix[np.ix_(old, old)]
 
 
-def _parametric_gate(operation, qargs, by_name, inputs: set, where: str) -> _Gate:
-    name = operation.name
+def _make_gate(operation, qargs: tuple[int, ...], by_name, inputs: set, where: str) -> _Gate:
+    """A constant matrix when no parameter enters (read from Qiskit), else a builder of TF ops."""
+    name, ascending = operation.name, tuple(sorted(qargs))
+    if name in FIXED_GATES or not any(isinstance(p, ParameterExpression) and p.parameters for p in operation.params):
+        gate = operation.to_mutable()
+        gate.params = [complex(p).real if isinstance(p, ParameterExpression) else p for p in operation.params]
+        return _Gate(ascending, const=_ascending(np.asarray(gate.to_matrix(), dtype=np.complex128), qargs))
     angles, used = [], set()
     for value in operation.params:
         evaluate, reads = _angle(value, by_name, where)
@@ -192,34 +197,26 @@ def _parametric_gate(operation, qargs, by_name, inputs: set, where: str) -> _Gat
         used |= reads
     per_sample = bool(used & inputs)
     if name == U_GATE:
-        p_form = _one_angle_form(_standard("p"), ANGLE_GATES["p"])
-        ry_form = _one_angle_form(_standard("ry"), ANGLE_GATES["ry"])
+        p_form = _one_angle_form(get_standard_gate_name_mapping()["p"], ANGLE_GATES["p"])
+        ry_form = _one_angle_form(get_standard_gate_name_mapping()["ry"], ANGLE_GATES["ry"])
         theta, phi, lam = angles
 
         def build(lookup):
-            p_phi = _one_angle_matrix(phi(lookup), 1.0, p_form)
-            ry = _one_angle_matrix(theta(lookup), 0.5, ry_form)
-            p_lam = _one_angle_matrix(lam(lookup), 1.0, p_form)
+            p_phi = _one_angle_matrix(phi(lookup), ANGLE_GATES["p"], p_form)
+            ry = _one_angle_matrix(theta(lookup), ANGLE_GATES["ry"], ry_form)
+            p_lam = _one_angle_matrix(lam(lookup), ANGLE_GATES["p"], p_form)
             return tf.linalg.matmul(p_phi, tf.linalg.matmul(ry, p_lam))
 
-        return _Gate(qargs, build=build, per_sample=per_sample)
+        return _Gate(ascending, build=build, per_sample=per_sample)
     f = ANGLE_GATES[name]
-    form = _one_angle_form(operation, f)
-    if len(qargs) == 2 and qargs[0] > qargs[1]:
-        form = tuple(_swap_order(m) for m in form)
+    form = tuple(_ascending(m, qargs) for m in _one_angle_form(operation, f))
     (theta,) = angles
-    return _Gate(qargs, build=lambda lookup: _one_angle_matrix(theta(lookup), f, form), per_sample=per_sample)
-
-
-def _standard(name: str):
-    from qiskit.circuit.library import get_standard_gate_name_mapping
-
-    return get_standard_gate_name_mapping()[name]
+    return _Gate(ascending, build=lambda lookup: _one_angle_matrix(theta(lookup), f, form), per_sample=per_sample)
 
 
 def _monomial(matrix: np.ndarray, qargs: tuple[int, ...], n: int) -> tuple[np.ndarray, np.ndarray] | None:
     """(source, phase) with psi'[i] = phase[i] psi[source[i]] if the gate is a permutation with phases, else
-    None. The matrix is in Qiskit's order for qargs."""
+    None."""
     nonzero = matrix != 0
     if not np.all(nonzero.sum(axis=1) == 1):
         return None
@@ -267,11 +264,9 @@ class _OneQubit:
 
 class _TwoQubit:
     def __init__(self, n: int, gate: _Gate):
-        hi, lo = max(gate.qargs), min(gate.qargs)
+        lo, hi = gate.qargs
         self.shape = (-1, 2 ** (n - 1 - hi), 2, 2 ** (hi - lo - 1), 2, 2**lo)
         self.gate, self.dim = gate, 2**n
-        if gate.const is not None and gate.qargs[0] > gate.qargs[1]:
-            self.gate = _Gate(gate.qargs, const=_swap_order(gate.const))
 
     def apply(self, state, lookup):
         matrix = self.gate.matrix(lookup)
@@ -359,7 +354,7 @@ class CompiledCircuit:
                 continue
             if operation.name in IGNORED or operation.name == "id":
                 continue
-            gates.append(self._gate(operation, qargs, by_name, input_set, where))
+            gates.append(_make_gate(operation, qargs, by_name, input_set, where))
         # (qubit, clbit) pairs, in clbit order
         self.measured_qubits = tuple(sorted(measured.items(), key=lambda pair: pair[1]))
         self._steps = _plan(gates, n)
@@ -369,15 +364,6 @@ class CompiledCircuit:
             self._steps.append(_GlobalPhase(evaluate))
         elif float(phase) != 0.0:
             self._steps.append(_Permutation(np.arange(2**n), np.full(2**n, np.exp(1j * float(phase)))))
-
-    @staticmethod
-    def _gate(operation, qargs, by_name, inputs, where) -> _Gate:
-        symbolic = any(isinstance(p, ParameterExpression) and p.parameters for p in operation.params)
-        if operation.name in FIXED_GATES or not symbolic:
-            gate = operation.to_mutable()
-            gate.params = [complex(p).real if isinstance(p, ParameterExpression) else p for p in operation.params]
-            return _Gate(qargs, const=np.asarray(gate.to_matrix(), dtype=np.complex128))
-        return _parametric_gate(operation, qargs, by_name, inputs, where)
 
     # --- running ---
 
@@ -599,7 +585,10 @@ class CircuitLayer(keras.layers.Layer):
                     f"{initial.shape[0] if initial.ndim else 0} initial weights given, "
                     f"the circuit declares {len(self.engine.weight_params)} weight parameters"
                 )
-            weight_initializer = lambda shape, dtype=None: keras.ops.convert_to_tensor(initial, dtype=dtype)  # noqa: E731
+
+            def weight_initializer(shape, dtype=None):
+                return keras.ops.convert_to_tensor(initial, dtype=dtype)
+
         self.weight_initializer = weight_initializer
 
     def build(self, input_shape):
