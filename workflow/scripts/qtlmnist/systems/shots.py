@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from qiskit import QuantumCircuit, transpile
 from qiskit.circuit import Parameter
+from qiskit.circuit.library import get_standard_gate_name_mapping
 
 from ..quantum import SEED_STRIDE, counts_to_features, make_simulator
 from .engine import compile_circuit, parity_signs, pauli_terms
@@ -58,6 +59,21 @@ def basis_circuit(circuit: QuantumCircuit, basis: str) -> QuantumCircuit:
             measured.h(q)
     measured.measure(range(n), range(n))
     return measured
+
+
+def parameter_safe_basis(simulator) -> list[str]:
+    """Aer's gates, less those with both parameters and more than one qubit.
+
+    Aer 0.18 binds parametrised multi-qubit gates wrongly through parameter_binds (crx and cry act as the
+    identity, cu1 gives wrong counts; Qiskit/qiskit-aer#2323, #2391, #2403), so those are decomposed into
+    1-qubit rotations and CX, the path the feature stage already uses.
+    """
+    standard = get_standard_gate_name_mapping()
+    return sorted(
+        name
+        for name in simulator.target.operation_names
+        if name in standard and (standard[name].num_qubits <= 1 or not standard[name].params)
+    )
 
 
 def aer_estimates(
@@ -100,9 +116,11 @@ def aer_estimates(
     values = {p: x[:, j] for j, p in enumerate(engine.input_params)}
     values.update({p: np.full(n_rows, weight_values[j]) for j, p in enumerate(engine.weight_params)})
     simulator, _ = make_simulator(threads)
+    basis_gates = parameter_safe_basis(simulator)
     frequencies = []
     for k, basis in enumerate(bases):
-        compiled = transpile(basis_circuit(circuit, basis), simulator, optimization_level=0)
+        compiled = transpile(basis_circuit(circuit, basis), basis_gates=basis_gates, optimization_level=0)
+        compiled.global_phase = 0  # changes no count, and Aer's parameter binding rejects a parametrised one
         estimate = np.empty((n_rows, 2**n))
         for start in range(0, n_rows, chunk_size):
             stop = min(start + chunk_size, n_rows)
