@@ -7,7 +7,8 @@ computational basis (it gives the probabilities and every Z string); terms with 
 when their letters agree qubit by qubit. A term's estimate is the mean of (-1)**(parity of the measured bits
 on its non-I qubits) in its basis.
 
-Seeds follow `quantum.aer_features`: each basis circuit is transpiled once, rows are bound through
+Seeds follow `quantum.aer_features`: each basis circuit is transpiled once (to Aer's gates less the
+parametrised multi-qubit ones, which Aer binds wrongly: `parameter_safe_basis`), rows are bound through
 `parameter_binds` in chunks, and row r (global row first_row + r) in basis k is simulated with
 seed + k + SEED_STRIDE * (first_row + r), so a row's counts depend only on the seed, its row and its basis,
 never on the chunking (basis 0 reproduces `aer_features`' seeds).
