@@ -314,6 +314,20 @@ def test_layer_trains_under_model_fit_and_passes_gradients_upstream():
     assert np.abs(grads[1].numpy()).max() > 1e-4
 
 
+def test_layer_training_reruns_bitwise():
+    import keras
+
+    runs = []
+    for _ in range(2):
+        keras.utils.set_random_seed(3)
+        model, _ = hybrid_model(keras)
+        model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+        model.fit(*toy_data(), batch_size=8, epochs=2, verbose=0)
+        runs.append(model.get_weights())
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_layer_without_input_gradients_stops_them_and_still_trains_its_weights():
     import keras
     import tensorflow as tf
