@@ -264,6 +264,19 @@ def test_z_on_qubit_10_reads_bit_10():
     np.testing.assert_allclose(probabilities[:, 2**10], np.sin(x[:, 0] / 2) ** 2, atol=1e-14)
 
 
+def test_z_strings_from_probabilities_match_statevector():
+    circuit, inputs, weights, _ = system_000()
+    x, w = random_values(inputs, weights, rows=2, seed=8)
+    z_strings = [SparsePauliOp("ZIIZ"), SparsePauliOp.from_list([("IZZI", 0.3), ("ZIII", -1.2), ("IIII", 0.5)])]
+    probabilities = engine.compile_circuit(circuit, inputs, weights).probabilities(x, w)
+    values = engine.PauliObservables(z_strings, 4).from_probabilities(probabilities).numpy()
+    for row in range(2):
+        reference = Statevector(bound(circuit, inputs, weights, x[row], w)[0])
+        assert np.abs(values[row] - [reference.expectation_value(o).real for o in z_strings]).max() <= TOL_VALUES
+    with pytest.raises(ValueError, match="X or Y terms"):
+        engine.PauliObservables([SparsePauliOp("XIII")], 4).from_probabilities(probabilities)
+
+
 def test_measured_qubits_are_recorded_in_clbit_order():
     circuit = QuantumCircuit(3, 2)
     circuit.h(0)
