@@ -1,0 +1,620 @@
+"""A differentiable exact statevector simulator, written as TensorFlow ops, that executes a Qiskit circuit.
+
+One `QuantumCircuit` with `Parameter`s is drawn, run on Aer with shots (`shots.aer_estimates`) and trained
+here: `compile_circuit` walks its instructions once, checks them, precomputes every constant and returns a
+`CompiledCircuit`, which maps (inputs x, weights w) to the statevector, the outcome probabilities or Pauli
+expectation values; `CircuitLayer` wraps it as a Keras 3 layer that owns the weights.
+
+Convention (Qiskit's, the same as `Statevector`): the state of n qubits is a (batch, 2**n) complex128 tensor
+with column index i = sum_q b_q 2**q, b_q the bit of qubit q, starting from |0...0>; a Pauli label's rightmost
+letter acts on qubit 0. A 1-qubit gate M on qubit q views the state as (batch, 2**(n-1-q), 2, 2**q), whose
+axis 2 is b_q, and sets
+
+    psi'[b, h, a, l] = sum_c M[a, c] psi[b, h, c, l]          (one broadcast matmul)
+
+with M of shape (2, 2) when it depends on weights or on nothing, (batch, 2, 2) when it depends on inputs.
+A 2-qubit gate does the same on the bit pair (hi, lo) with a 4x4 matrix indexed 2 b_hi + b_lo. Gates with
+fixed parameters that only permute basis states and multiply phases (x, cx, cz, swap, rz(0.3), ...) are
+composed at compile time, so a run of them costs one gather and one multiply. The 1-qubit gates before the
+first multi-qubit gate act on a product state: each qubit's 2-vector is evolved alone and the state is
+their Kronecker product, formed once.
+
+Parameters are split into inputs (per sample, x of shape (batch, k)) and weights (shared, w of shape (m,)),
+both float64. Gate angles may be `Parameter`s or `ParameterExpression`s; expressions are translated into TF
+ops through Qiskit's public `ParameterExpression.sympify()` (sympy), whose tree is stable where Qiskit's own
+replay format is private. Gradients are TensorFlow's autodiff, exact to float64 round-off.
+
+This module imports TensorFlow and Keras: rule scripts call `runtime.seed_tensorflow` before importing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from qiskit.circuit import Parameter, ParameterExpression, QuantumCircuit
+from qiskit.circuit.library import get_standard_gate_name_mapping
+from qiskit.quantum_info import SparsePauliOp
+
+# Gates without angles; their matrices are Qiskit's own (`Gate.to_matrix`), read at compile time.
+FIXED_GATES = (
+    "id", "x", "y", "z", "h", "s", "sdg", "t", "tdg", "sx", "sxdg",
+    "cx", "cy", "cz", "ch", "swap", "iswap", "ccx", "cswap",
+)  # fmt: skip
+# One-angle gates are G(theta) = A + cos(f theta) B + sin(f theta) C with constant A, B, C read off Qiskit's
+# matrices; f = 1/2 for the rotations exp(-i theta/2 P), 1 for the phase gates.
+ANGLE_GATES = {
+    "rx": 0.5, "ry": 0.5, "rz": 0.5, "p": 1.0,
+    "crx": 0.5, "cry": 0.5, "crz": 0.5, "cp": 1.0,
+    "rxx": 0.5, "ryy": 0.5, "rzz": 0.5,
+}  # fmt: skip
+# u(theta, phi, lam) = p(phi) ry(theta) p(lam) exactly (no global phase), so it reuses the one-angle forms.
+U_GATE = "u"
+# barrier does nothing to the state; measure is allowed only as a qubit's last operation (the probabilities
+# are those of measuring at the end), and is remembered in `measured_qubits`.
+IGNORED = ("barrier", "measure")
+SUPPORTED_GATES = tuple(sorted((*FIXED_GATES, *ANGLE_GATES, U_GATE, *IGNORED)))
+
+ParameterLookup = Callable[[Parameter], tf.Tensor]
+
+
+# --- gate angles: Parameter / ParameterExpression -> TF ------------------------------------------------------
+
+
+def _sympy_to_tf(node, by_name: dict[str, Parameter], where: str) -> Callable[[ParameterLookup], object]:
+    """A function of the parameter lookup that evaluates the sympy tree `node` with TF ops (checked now)."""
+    if node.is_Symbol:
+        parameter = by_name[node.name]
+        return lambda lookup: lookup(parameter)
+    if node.is_number:  # constant subtrees (pi, 2.0, sqrt(2)) fold to a Python float
+        number = complex(node)
+        if number.imag != 0:
+            raise ValueError(f"{where}: the angle has the complex constant {node}; gate angles must be real")
+        return lambda lookup: number.real
+    args = [_sympy_to_tf(arg, by_name, where) for arg in node.args]
+    if node.is_Add:
+        return lambda lookup: _fold(args, lookup, lambda a, b: a + b)
+    if node.is_Mul:
+        return lambda lookup: _fold(args, lookup, lambda a, b: a * b)
+    name = node.func.__name__
+    if name in _SYMPY_FUNCTIONS:
+        function = _SYMPY_FUNCTIONS[name]
+        return lambda lookup: function(args[0](lookup))
+    if node.is_Pow:
+        return lambda lookup: tf.pow(args[0](lookup), args[1](lookup))
+    raise ValueError(
+        f"{where}: the angle uses '{name}', which the engine cannot translate "
+        f"(it knows +, *, **, {', '.join(sorted(_SYMPY_FUNCTIONS))})"
+    )
+
+
+def _fold(args, lookup, combine):
+    result = args[0](lookup)
+    for arg in args[1:]:
+        result = combine(result, arg(lookup))
+    return result
+
+
+# The functions Qiskit's ParameterExpression offers, by their sympy names; angles are real, so conjugate is
+# the identity.
+_SYMPY_FUNCTIONS = {
+    "sin": tf.sin,
+    "cos": tf.cos,
+    "tan": tf.tan,
+    "asin": tf.asin,
+    "acos": tf.acos,
+    "atan": tf.atan,
+    "exp": tf.exp,
+    "log": tf.math.log,
+    "Abs": tf.abs,
+    "sign": tf.sign,
+    "conjugate": lambda t: t,
+}
+
+
+def _angle(value, by_name: dict[str, Parameter], where: str) -> tuple[Callable[[ParameterLookup], tf.Tensor], set]:
+    """(function of the parameter lookup giving the angle as a float64 tensor, the parameters it reads)."""
+    if isinstance(value, Parameter):
+        return (lambda lookup: lookup(value)), {value}
+    if isinstance(value, ParameterExpression) and value.parameters:
+        evaluate = _sympy_to_tf(value.sympify(), by_name, where)
+        return (lambda lookup: tf.convert_to_tensor(evaluate(lookup), tf.float64)), set(value.parameters)
+    number = complex(value)
+    if number.imag != 0:
+        raise ValueError(f"{where}: the angle {value} is complex; gate angles must be real")
+    return (lambda lookup: tf.constant(number.real, tf.float64)), set()
+
+
+# --- gate matrices ---------------------------------------------------------------------------------------
+
+
+def _complex(t: tf.Tensor) -> tf.Tensor:
+    # tf.complex rather than tf.cast: the gradient of a real -> complex cast warns about dropping imaginary parts
+    return tf.complex(t, tf.zeros_like(t))
+
+
+def _one_angle_form(operation, f: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A, B, C with G(theta) = A + cos(f theta) B + sin(f theta) C, from Qiskit's matrices at three angles."""
+
+    def matrix(theta: float) -> np.ndarray:
+        gate = operation.to_mutable()
+        gate.params = [theta]
+        return gate.to_matrix()
+
+    at_zero, at_pi, at_half_pi = matrix(0.0), matrix(np.pi / f), matrix(np.pi / (2 * f))
+    a = (at_zero + at_pi) / 2
+    b = (at_zero - at_pi) / 2
+    c = at_half_pi - a
+    check = 0.7321
+    if not np.allclose(a + np.cos(f * check) * b + np.sin(f * check) * c, matrix(check), atol=1e-14):
+        raise AssertionError(f"gate '{operation.name}' is not of the form A + cos B + sin C")  # a wrong table entry
+    return a, b, c
+
+
+def _one_angle_matrix(theta: tf.Tensor, f: float, form: tuple[np.ndarray, ...]) -> tf.Tensor:
+    """G(theta) as (2**k, 2**k), or (batch, 2**k, 2**k) when theta has a batch axis."""
+    a, b, c = form
+    cos = _complex(tf.cos(f * theta))[..., None, None]
+    sin = _complex(tf.sin(f * theta))[..., None, None]
+    return cos * b + sin * c + a  # tensor first, so the numpy constants join TF ops
+
+
+class _Gate:
+    """One instruction ready to apply: its qubits in ascending order and either a constant matrix or a builder
+    of one, indexed sum_j b_{qargs[j]} 2**j (Qiskit's order for that qubit list; for two qubits 2 b_hi + b_lo)."""
+
+    def __init__(self, qargs: tuple[int, ...], const=None, build=None, per_sample: bool = False):
+        self.qargs = qargs
+        self.const = const
+        self.build = build
+        self.per_sample = per_sample
+
+    def matrix(self, lookup: ParameterLookup):
+        return self.const if self.const is not None else self.build(lookup)
+
+
+def _ascending(matrix: np.ndarray, qargs: tuple[int, ...]) -> np.ndarray:
+    """Re-index a matrix given in Qiskit's order for `qargs` to the order for sorted(qargs)."""
+    order = np.argsort(qargs)  # the j-th smallest qubit is qargs[order[j]]
+    index = np.arange(2 ** len(qargs))
+    old = sum(((index >> j) & 1) << int(order[j]) for j in range(len(qargs)))
+    return matrix[np.ix_(old, old)]
+
+
+def _make_gate(operation, qargs: tuple[int, ...], by_name, inputs: set, where: str) -> _Gate:
+    """A constant matrix when no parameter enters (read from Qiskit), else a builder of TF ops."""
+    name, ascending = operation.name, tuple(sorted(qargs))
+    if name in FIXED_GATES or not any(isinstance(p, ParameterExpression) and p.parameters for p in operation.params):
+        gate = operation.to_mutable()
+        gate.params = [complex(p).real if isinstance(p, ParameterExpression) else p for p in operation.params]
+        return _Gate(ascending, const=_ascending(np.asarray(gate.to_matrix(), dtype=np.complex128), qargs))
+    angles, used = [], set()
+    for value in operation.params:
+        evaluate, reads = _angle(value, by_name, where)
+        angles.append(evaluate)
+        used |= reads
+    per_sample = bool(used & inputs)
+    if name == U_GATE:
+        p_form = _one_angle_form(get_standard_gate_name_mapping()["p"], ANGLE_GATES["p"])
+        ry_form = _one_angle_form(get_standard_gate_name_mapping()["ry"], ANGLE_GATES["ry"])
+        theta, phi, lam = angles
+
+        def build(lookup):
+            p_phi = _one_angle_matrix(phi(lookup), ANGLE_GATES["p"], p_form)
+            ry = _one_angle_matrix(theta(lookup), ANGLE_GATES["ry"], ry_form)
+            p_lam = _one_angle_matrix(lam(lookup), ANGLE_GATES["p"], p_form)
+            return tf.linalg.matmul(p_phi, tf.linalg.matmul(ry, p_lam))
+
+        return _Gate(ascending, build=build, per_sample=per_sample)
+    f = ANGLE_GATES[name]
+    form = tuple(_ascending(m, qargs) for m in _one_angle_form(operation, f))
+    (theta,) = angles
+    return _Gate(ascending, build=lambda lookup: _one_angle_matrix(theta(lookup), f, form), per_sample=per_sample)
+
+
+def _monomial(matrix: np.ndarray, qargs: tuple[int, ...], n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(source, phase) with psi'[i] = phase[i] psi[source[i]] if the gate is a permutation with phases, else
+    None."""
+    nonzero = matrix != 0
+    if not np.all(nonzero.sum(axis=1) == 1):
+        return None
+    column = nonzero.argmax(axis=1)
+    index = np.arange(2**n)
+    local = sum(((index >> q) & 1) << j for j, q in enumerate(qargs))
+    mask = sum(1 << q for q in qargs)
+    source_local = column[local]
+    source = (index & ~mask) | sum(((source_local >> j) & 1) << q for j, q in enumerate(qargs))
+    return source, matrix[local, source_local]
+
+
+# --- steps of the simulation -----------------------------------------------------------------------------
+
+
+class _Permutation:
+    """psi'[i] = phase[i] psi[source[i]]; runs of such gates compose into one."""
+
+    def __init__(self, source: np.ndarray, phase: np.ndarray):
+        self.source, self.phase = source, phase
+
+    def then(self, other: _Permutation) -> _Permutation:
+        return _Permutation(self.source[other.source], other.phase * self.phase[other.source])
+
+    def apply(self, state, lookup):
+        if not np.array_equal(self.source, np.arange(len(self.source))):
+            state = tf.gather(state, self.source, axis=1)
+        if not np.all(self.phase == 1):
+            state = state * self.phase
+        return state
+
+
+class _OneQubit:
+    def __init__(self, n: int, gate: _Gate):
+        (q,) = gate.qargs
+        self.view = (-1, 2 ** (n - 1 - q), 2, 2**q)
+        self.gate, self.dim = gate, 2**n
+
+    def apply(self, state, lookup):
+        matrix = self.gate.matrix(lookup)
+        if self.gate.per_sample:
+            matrix = matrix[:, None]  # (batch, 1, 2, 2) broadcasts over the 2**(n-1-q) blocks
+        return tf.reshape(tf.linalg.matmul(matrix, tf.reshape(state, self.view)), (-1, self.dim))
+
+
+class _TwoQubit:
+    def __init__(self, n: int, gate: _Gate):
+        lo, hi = gate.qargs
+        self.shape = (-1, 2 ** (n - 1 - hi), 2, 2 ** (hi - lo - 1), 2, 2**lo)
+        self.gate, self.dim = gate, 2**n
+
+    def apply(self, state, lookup):
+        matrix = self.gate.matrix(lookup)
+        # bring (b_hi, b_lo) to the last axes, act with the 4x4 matrix there, and put them back
+        view = tf.transpose(tf.reshape(state, self.shape), (0, 1, 3, 5, 2, 4))
+        view_shape = tf.shape(view)
+        pairs = tf.reshape(view, (tf.shape(state)[0], -1, 4))
+        pairs = tf.linalg.matmul(pairs, matrix, transpose_b=True)
+        view = tf.reshape(pairs, view_shape)
+        return tf.reshape(tf.transpose(view, (0, 1, 4, 2, 5, 3)), (-1, self.dim))
+
+
+class _GlobalPhase:
+    def __init__(self, angle):
+        self.angle = angle
+
+    def apply(self, state, lookup):
+        phi = self.angle(lookup)
+        return state * tf.exp(tf.complex(tf.zeros_like(phi), phi))[..., None]
+
+
+class _ProductState:
+    """The state after the 1-qubit gates that precede every multi-qubit gate: a Kronecker product of per-qubit
+    2-vectors; constant gates at the start of a qubit's list are folded in numpy at compile time."""
+
+    def __init__(self, per_qubit: list[list[_Gate]]):
+        self.start, self.rest = [], []
+        for gates in per_qubit:
+            vector = np.array([1, 0], dtype=np.complex128)
+            while gates and gates[0].const is not None:
+                vector = gates[0].const @ vector
+                gates = gates[1:]
+            self.start.append(vector)
+            self.rest.append(gates)
+
+    def state(self, lookup, batch):
+        product = np.ones(1, dtype=np.complex128)
+        for vector, gates in zip(self.start, self.rest):  # qubit 0 first: it is the fastest-varying bit
+            for gate in gates:
+                vector = tf.linalg.matvec(gate.matrix(lookup), vector)
+            if isinstance(vector, np.ndarray) and isinstance(product, np.ndarray):
+                product = np.kron(vector, product)
+            else:
+                outer = tf.convert_to_tensor(vector)[..., :, None] * tf.convert_to_tensor(product)[..., None, :]
+                product = tf.reshape(outer, (-1, 2 * product.shape[-1]) if outer.shape.rank == 3 else (-1,))
+        return tf.broadcast_to(product, tf.stack([batch, product.shape[-1]]))
+
+
+# --- the compiled circuit --------------------------------------------------------------------------------
+
+
+class CompiledCircuit:
+    """A Qiskit circuit checked and turned into TF steps; see the module docstring for the conventions.
+
+    circuit: the QuantumCircuit (the same object that is drawn and run on Aer).
+    inputs: the per-sample parameters in data-column order (a ParameterVector or a list of Parameters).
+    weights: the trainable parameters in weight-vector order.
+    Raises ValueError, before any simulation, on an unsupported gate, a parameter that is neither input nor
+    weight, or a measurement followed by another gate on the same qubit.
+    """
+
+    def __init__(self, circuit: QuantumCircuit, inputs: Iterable[Parameter], weights: Iterable[Parameter]):
+        self.circuit = circuit
+        self.num_qubits = n = circuit.num_qubits
+        self.input_params = tuple(inputs)
+        self.weight_params = tuple(weights)
+        self._index = _parameter_index(circuit, self.input_params, self.weight_params)
+        by_name = {p.name: p for p in self._index}
+        input_set = set(self.input_params)
+
+        gates, measured = [], {}
+        for position, instruction in enumerate(circuit.data):
+            operation = instruction.operation
+            qargs = tuple(circuit.find_bit(q).index for q in instruction.qubits)
+            where = f"instruction {position} ('{operation.name}' on qubits {list(qargs)})"
+            if operation.name not in SUPPORTED_GATES:
+                raise ValueError(
+                    f"{where} is not supported by the engine; supported: {', '.join(SUPPORTED_GATES)} "
+                    "(a composite gate can be expanded with circuit.decompose())"
+                )
+            if late := [q for q in qargs if q in measured and operation.name != "barrier"]:
+                raise ValueError(f"{where} acts on qubit(s) {late} after their measurement; measure only at the end")
+            if operation.name == "measure":
+                measured[qargs[0]] = circuit.find_bit(instruction.clbits[0]).index
+                continue
+            if operation.name in IGNORED or operation.name == "id":
+                continue
+            gates.append(_make_gate(operation, qargs, by_name, input_set, where))
+        # (qubit, clbit) pairs, in clbit order
+        self.measured_qubits = tuple(sorted(measured.items(), key=lambda pair: pair[1]))
+        self._steps = _plan(gates, n)
+        phase = circuit.global_phase
+        if isinstance(phase, ParameterExpression) and phase.parameters:
+            evaluate, _ = _angle(phase, by_name, "the circuit's global phase")
+            self._steps.append(_GlobalPhase(evaluate))
+        elif float(phase) != 0.0:
+            self._steps.append(_Permutation(np.arange(2**n), np.full(2**n, np.exp(1j * float(phase)))))
+
+    # --- running ---
+
+    def _lookup(self, x: tf.Tensor, w: tf.Tensor) -> ParameterLookup:
+        columns = {}
+
+        def lookup(parameter: Parameter) -> tf.Tensor:
+            if parameter not in columns:
+                kind, j = self._index[parameter]
+                columns[parameter] = x[:, j] if kind == "input" else w[j]
+            return columns[parameter]
+
+        return lookup
+
+    def _check(self, x, w) -> tuple[tf.Tensor, tf.Tensor]:
+        x = tf.cast(x, tf.float64)
+        w = tf.cast(w, tf.float64)
+        if x.shape.rank != 2:
+            raise ValueError(f"inputs must have shape (batch, {len(self.input_params)}), got {x.shape}")
+        if x.shape[-1] is not None and x.shape[-1] != len(self.input_params):
+            raise ValueError(
+                f"the data has {x.shape[-1]} columns but the circuit declares {len(self.input_params)} input parameters"
+            )
+        if w.shape.rank != 1 or (w.shape[0] is not None and w.shape[0] != len(self.weight_params)):
+            raise ValueError(
+                f"the weights have shape {w.shape} but the circuit declares {len(self.weight_params)} weight parameters"
+            )
+        return x, w
+
+    def statevector(self, x, w) -> tf.Tensor:
+        """(batch, 2**n) complex128 final states for inputs x (batch, k) and weights w (m,)."""
+        x, w = self._check(x, w)
+        lookup = self._lookup(x, w)
+        product, steps = self._steps[0], self._steps[1:]
+        state = product.state(lookup, tf.shape(x)[0])
+        for step in steps:
+            state = step.apply(state, lookup)
+        return state
+
+    def probabilities(self, x, w) -> tf.Tensor:
+        """(batch, 2**n) float64 outcome probabilities of measuring every qubit, index sum_q b_q 2**q."""
+        return _probabilities(self.statevector(x, w))
+
+    def expectations(self, x, w, observables: PauliObservables | Sequence) -> tf.Tensor:
+        """(batch, n_observables) float64 expectation values <psi|O|psi>."""
+        if not isinstance(observables, PauliObservables):
+            observables = PauliObservables(observables, self.num_qubits)
+        return observables.from_state(self.statevector(x, w))
+
+
+def compile_circuit(circuit: QuantumCircuit, inputs: Iterable[Parameter], weights: Iterable[Parameter]):
+    """Check `circuit` and compile it for the engine (see `CompiledCircuit`)."""
+    return CompiledCircuit(circuit, inputs, weights)
+
+
+def _parameter_index(circuit, inputs: tuple, weights: tuple) -> dict[Parameter, tuple[str, int]]:
+    """parameter -> ("input" | "weight", column); every circuit parameter must be one or the other."""
+    index: dict[Parameter, tuple[str, int]] = {}
+    for kind, parameters in (("input", inputs), ("weight", weights)):
+        for j, parameter in enumerate(parameters):
+            if not isinstance(parameter, Parameter):
+                raise TypeError(f"{kind} {j} is {parameter!r}, not a qiskit Parameter")
+            if parameter in index:
+                raise ValueError(f"parameter {parameter.name} is declared twice (as {index[parameter][0]} and {kind})")
+            index[parameter] = (kind, j)
+    if free := sorted(p.name for p in circuit.parameters if p not in index):
+        raise ValueError(
+            f"the circuit's parameter(s) {', '.join(free)} are neither inputs nor weights; declare each as one"
+        )
+    return index
+
+
+def _plan(gates: list[_Gate], n: int) -> list:
+    """The product-state prefix, then the remaining gates with runs of constant permutations composed."""
+    first_multi = next((k for k, gate in enumerate(gates) if len(gate.qargs) > 1), len(gates))
+    per_qubit: list[list[_Gate]] = [[] for _ in range(n)]
+    for gate in gates[:first_multi]:
+        per_qubit[gate.qargs[0]].append(gate)
+    steps: list = [_ProductState(per_qubit)]
+    for gate in gates[first_multi:]:
+        monomial = _monomial(gate.const, gate.qargs, n) if gate.const is not None else None
+        if monomial is not None:
+            permutation = _Permutation(*monomial)
+            if isinstance(steps[-1], _Permutation):
+                steps[-1] = steps[-1].then(permutation)
+            else:
+                steps.append(permutation)
+        elif len(gate.qargs) == 1:
+            steps.append(_OneQubit(n, gate))
+        elif len(gate.qargs) == 2:
+            steps.append(_TwoQubit(n, gate))
+        else:
+            raise ValueError(f"{len(gate.qargs)}-qubit gates are supported only as permutations (ccx, cswap)")
+    return steps
+
+
+def _probabilities(state: tf.Tensor) -> tf.Tensor:
+    return tf.math.square(tf.math.real(state)) + tf.math.square(tf.math.imag(state))
+
+
+# --- observables -----------------------------------------------------------------------------------------
+
+
+def pauli_terms(observables: Sequence, num_qubits: int) -> list[tuple[int, str, float]]:
+    """(observable index, Pauli label, real coefficient) for each term of each observable.
+
+    Observables are SparsePauliOps (or what SparsePauliOp accepts, e.g. a label); the label's rightmost letter
+    acts on qubit 0. Coefficients must be real (Hermitian observables).
+    """
+    terms = []
+    for k, observable in enumerate(observables):
+        observable = SparsePauliOp(observable).simplify(atol=0)
+        if observable.num_qubits != num_qubits:
+            raise ValueError(f"observable {k} acts on {observable.num_qubits} qubits, the circuit has {num_qubits}")
+        for label, coefficient in observable.to_list():
+            coefficient = complex(coefficient)
+            if abs(coefficient.imag) > 1e-12 * max(1.0, abs(coefficient)):
+                raise ValueError(f"observable {k} term {label} has a complex coefficient {coefficient}: not Hermitian")
+            terms.append((k, label, coefficient.real))
+    return terms
+
+
+def _masks(label: str) -> tuple[int, int, int]:
+    """(x mask: X or Y, z mask: Z or Y, number of Y) of a Pauli label, bit q = qubit q."""
+    x = z = n_y = 0
+    for q, letter in enumerate(reversed(label)):
+        x |= (letter in "XY") << q
+        z |= (letter in "ZY") << q
+        n_y += letter == "Y"
+    return x, z, n_y
+
+
+def parity_signs(mask: int, num_qubits: int) -> np.ndarray:
+    """(-1)**(number of bits of i in mask) for every basis index i: a Z string's eigenvalue on |i>."""
+    return 1.0 - 2.0 * (np.bitwise_count(np.arange(2**num_qubits) & mask) % 2)
+
+
+class PauliObservables:
+    """A list of Pauli-sum observables, compiled to per-basis-state tables.
+
+    A Pauli string P maps |i> to v(i) |i xor x> with v(i) = i**(#Y) (-1)**popcount(i & z) (x: X/Y positions,
+    z: Z/Y positions), so <psi|P|psi> = sum_i conj(psi[i xor x]) v(i) psi[i]. Terms with x = 0 (Z strings)
+    need only the probabilities; the others are grouped by x into one gather and one matmul each.
+    """
+
+    def __init__(self, observables: Sequence, num_qubits: int):
+        self.num_qubits = n = num_qubits
+        self.count = len(observables)
+        self.diagonal = np.zeros((2**n, self.count))
+        tables: dict[int, np.ndarray] = {}
+        for k, label, coefficient in pauli_terms(observables, n):
+            x, z, n_y = _masks(label)
+            values = coefficient * (1j**n_y) * parity_signs(z, n)
+            if x == 0:
+                self.diagonal[:, k] += values.real  # no Y, so the values are real
+            else:
+                tables.setdefault(x, np.zeros((2**n, self.count), dtype=np.complex128))[:, k] += values
+        self.flips = [(np.arange(2**n) ^ x, table) for x, table in sorted(tables.items())]
+
+    def from_probabilities(self, probabilities: tf.Tensor) -> tf.Tensor:
+        if self.flips:
+            raise ValueError("these observables have X or Y terms: their values need the state, not probabilities")
+        return tf.linalg.matmul(tf.cast(probabilities, tf.float64), self.diagonal)
+
+    def from_state(self, state: tf.Tensor) -> tf.Tensor:
+        values = tf.linalg.matmul(_probabilities(state), self.diagonal)
+        for source, table in self.flips:
+            overlap = tf.math.conj(tf.gather(state, source, axis=1)) * state
+            values += tf.math.real(tf.linalg.matmul(overlap, table))
+        return values
+
+
+# --- the Keras layer -------------------------------------------------------------------------------------
+
+
+class CircuitLayer(keras.layers.Layer):
+    """A Keras 3 layer (TensorFlow backend) that runs a Qiskit circuit exactly and owns its weights.
+
+    circuit, inputs, weights: as in `CompiledCircuit`; the layer's input is (batch, len(inputs)).
+    observables: SparsePauliOps (or labels) for output="expectations" -> (batch, n_observables);
+        output="probabilities" -> (batch, 2**n) in Qiskit's index order.
+    weight_initializer: a Keras initializer (name or object) or an array of initial values; default
+        uniform on [-1, 1], as qiskit-machine-learning's TorchConnector.
+    seed: seed of the default initializer.
+    input_gradients: False stops the gradient at the layer's input, so layers before it are not trained by
+        the circuit's loss (qiskit-machine-learning's default for its QNNs).
+    The circuit is simulated in complex128 with float64 weights; the output is cast to the layer's dtype
+    (Keras' floatx, float32, unless dtype="float64" is given). Inputs are not autocast to float32 on the way in.
+    """
+
+    def __init__(
+        self,
+        circuit: QuantumCircuit,
+        inputs: Iterable[Parameter],
+        weights: Iterable[Parameter],
+        observables: Sequence | None = None,
+        output: str = "expectations",
+        weight_initializer=None,
+        seed: int | None = None,
+        input_gradients: bool = True,
+        **kwargs,
+    ):
+        kwargs.setdefault("autocast", False)
+        super().__init__(**kwargs)
+        self.engine = compile_circuit(circuit, inputs, weights)
+        if output not in ("expectations", "probabilities"):
+            raise ValueError(f"output must be 'expectations' or 'probabilities', got {output!r}")
+        if output == "expectations" and not observables:
+            raise ValueError("output='expectations' needs observables (SparsePauliOps)")
+        self.output_kind = output  # not .output, which Keras layers already have
+        self.observables = PauliObservables(observables, self.engine.num_qubits) if observables else None
+        self.input_gradients = input_gradients
+        if weight_initializer is None:
+            weight_initializer = keras.initializers.RandomUniform(-1.0, 1.0, seed=seed)
+        elif isinstance(weight_initializer, (np.ndarray, list, tuple)):
+            initial = np.asarray(weight_initializer, dtype=np.float64)
+            if initial.shape != (len(self.engine.weight_params),):
+                raise ValueError(
+                    f"{initial.shape[0] if initial.ndim else 0} initial weights given, "
+                    f"the circuit declares {len(self.engine.weight_params)} weight parameters"
+                )
+
+            def weight_initializer(shape, dtype=None):
+                return keras.ops.convert_to_tensor(initial, dtype=dtype)
+
+        self.weight_initializer = weight_initializer
+
+    def build(self, input_shape):
+        if input_shape[-1] is not None and input_shape[-1] != len(self.engine.input_params):
+            raise ValueError(
+                f"the layer receives {input_shape[-1]} features but the circuit declares "
+                f"{len(self.engine.input_params)} input parameters"
+            )
+        self.circuit_weights = self.add_weight(
+            shape=(len(self.engine.weight_params),),
+            initializer=self.weight_initializer,
+            dtype="float64",  # angles in float64 so the simulation stays exact; the optimizer handles the dtype
+            name="circuit_weights",
+        )
+
+    def call(self, x):
+        x = tf.cast(x, tf.float64)
+        if not self.input_gradients:
+            x = tf.stop_gradient(x)
+        w = tf.convert_to_tensor(self.circuit_weights)
+        if self.output_kind == "probabilities":
+            out = self.engine.probabilities(x, w)
+        else:
+            out = self.engine.expectations(x, w, self.observables)
+        return tf.cast(out, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        width = 2**self.engine.num_qubits if self.output_kind == "probabilities" else self.observables.count
+        return (input_shape[0], width)
