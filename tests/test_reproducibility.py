@@ -60,7 +60,7 @@ def upstream_copy(ci_run: Path, dest: Path) -> Path:
 
 QUANTUM_TARGETS = ["results/mnist/quantum/train.npz", "results/mnist/quantum/val.npz", "results/mnist/quantum/test.npz"]
 # More shots and shards than ci.yaml, so the quantum stage lasts long enough to be interrupted.
-SLOW_QUANTUM = "quantum:\n  shots: 4096\n  shards: 4\n  chunk_size: 50\n"
+SLOW_QUANTUM = "quantum:\n  shots: 2048\n  shards: 4\n  chunk_size: 50\n"
 
 
 def snakemake_command(*extra):

@@ -201,7 +201,9 @@ def planned_jobs(workdir: Path, change: str) -> dict[str, int]:
     return {rule: int(count) for rule, count in rows if rule not in ("all", "experiments")}
 
 
-REPORT_JOBS = {"plot_confusion": 4, "plot_training_curves": 1, "replication_table": 1, "experiment_tables": 1}
+REPORT_JOBS = {
+    "plot_confusion": 4, "plot_training_curves": 1, "replication_table": 1, "report_landing": 1, "experiment_tables": 1
+}
 
 
 @pytest.mark.parametrize(
@@ -210,14 +212,15 @@ REPORT_JOBS = {"plot_confusion": 4, "plot_training_curves": 1, "replication_tabl
         # the workflow's classifiers and their figures; the experiments' runs carry their own seeds
         ("classifier:\n  seed: 7\n", {"train_classifier": 2, **REPORT_JOBS}),
         ("experiments:\n  noise_backend: FakeLimaV2\n", {"experiment_features": 1, "experiment_run": 1, "experiment_tables": 1}),
-        ("report:\n  accuracy_tolerance_pp: 3.0\n", {"replication_table": 1, "experiment_tables": 1}),
+        ("report:\n  accuracy_tolerance_pp: 3.0\n", {"replication_table": 1, "report_landing": 1, "experiment_tables": 1}),
         ("autoencoder:\n  threads: 1\nclassifier:\n  threads: 1\nquantum:\n  threads: 2\n", {}),
         (
             # counts of every split and shard, the hybrid (not the baseline), and the experiments that read shots:
             # aer64 for both seeds (new names), the noisy, first and chunks counts
             "quantum:\n  shots: 64\n",
             {"quantum_features": 6, "gather_quantum": 3, "train_classifier": 1, "plot_confusion": 2,
-             "plot_training_curves": 1, "replication_table": 1, "experiment_features": 5, "experiment_run": 5,
+             "plot_training_curves": 1, "replication_table": 1, "report_landing": 1, "experiment_features": 5,
+             "experiment_run": 5,
              "experiment_tables": 1},
         ),
     ],
