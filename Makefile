@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: venv replicate test lint report bench repro experiments clean
+.PHONY: venv replicate test lint report bench repro experiments clean venv-slurm
 
 $(STAMP): requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed, found " + sys.version'
@@ -17,6 +17,22 @@ $(STAMP): requirements.lock
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# .venv plus the Slurm executor plugin (requirements-slurm.lock), for runs on a cluster and `make test-slurm`.
+# A venv of its own, so the lock that `make replicate` and `make test` install stays exactly as it is.
+SLURM_VENV := .venv-slurm
+SLURM_BIN := $(SLURM_VENV)/bin
+SLURM_STAMP := $(SLURM_VENV)/.installed
+
+$(SLURM_STAMP): requirements.lock requirements-slurm.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed, found " + sys.version'
+	rm -rf $(SLURM_VENV)
+	$(PYTHON) -m venv $(SLURM_VENV)
+	$(SLURM_BIN)/python -m pip install --quiet --upgrade pip==25.3
+	$(SLURM_BIN)/python -m pip install --quiet --requirement requirements.lock --requirement requirements-slurm.lock
+	touch $(SLURM_STAMP)
+
+venv-slurm: $(SLURM_STAMP)
 
 replicate: venv
 	$(BIN)/snakemake --cores $(CORES)
@@ -46,3 +62,4 @@ repro: venv
 # Beyond the paper: seeds, shots sweep, device noise and controls on the full data (not in `replicate`).
 experiments: venv
 	$(BIN)/snakemake --cores $(CORES) experiments
+
