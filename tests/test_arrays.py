@@ -52,3 +52,14 @@ def test_atomic_path_leaves_nothing_when_the_writer_fails(tmp_path):
             tmp.write_bytes(b"half")
             raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_circuit_inputs_outside_zero_one_are_refused(tmp_path):
+    from qtlmnist.arrays import load_circuit_inputs, save_npz
+
+    path = tmp_path / "inputs.npz"
+    save_npz(path, inputs=np.full((3, 1, 5), 0.5), labels=np.zeros(3))
+    assert load_circuit_inputs(path)[0].shape == (3, 1, 5)
+    save_npz(path, inputs=np.full((3, 1, 5), 1.5), labels=np.zeros(3))
+    with pytest.raises(ArrayFileError, match=r"inputs\.npz: circuit inputs must lie in \[0, 1\], found 1\.5\.\.1\.5"):
+        load_circuit_inputs(path)

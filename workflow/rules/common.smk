@@ -138,3 +138,12 @@ def experiment_outputs(dataset):
         f"results/{dataset}/experiments/replication.md",
         f"results/{dataset}/figures/experiments_controls.png",
     ]
+
+
+onstart:
+    # Under --executor slurm, stop before the first submission if a job asks for more than its partition
+    # allows (tools/slurm_preflight.py); under any other executor this does nothing.
+    sys.path.insert(0, workflow.basedir)
+    from tools.slurm_preflight import check_workflow
+
+    check_workflow(workflow)

@@ -5,6 +5,8 @@ rule fetch_data:
         "results/{dataset}/logs/data/fetch_data.log",
     benchmark:
         "results/{dataset}/benchmarks/data/fetch_data.tsv"
+    # Downloads: on a cluster it runs where the workflow was started, since compute nodes often have no internet.
+    localrule: True
     conda:
         "../../envs/data.yaml"
     params:

@@ -5,11 +5,10 @@ import logging
 from qtlmnist.arrays import load_circuit_inputs, load_dataset, save_dataset
 from qtlmnist.data import SPLITS
 from qtlmnist.experiments import variant_features
-from qtlmnist.runtime import limit_threads, setup_logging
+from qtlmnist.runtime import setup_logging
 from qtlmnist.variants import Variant
 
 setup_logging(snakemake.log[0])
-limit_threads(snakemake.threads)
 latents, labels, inputs = {}, {}, {}
 for split, latent_path, input_path in zip(SPLITS, snakemake.input.latents, snakemake.input.inputs):
     latents[split], labels[split] = load_dataset(latent_path)

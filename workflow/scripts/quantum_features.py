@@ -4,10 +4,9 @@ import logging
 
 from qtlmnist import quantum
 from qtlmnist.arrays import load_circuit_inputs, save_npz
-from qtlmnist.runtime import limit_threads, setup_logging
+from qtlmnist.runtime import setup_logging
 
 setup_logging(snakemake.log[0])
-limit_threads(snakemake.threads)
 p = snakemake.params
 inputs, labels = load_circuit_inputs(snakemake.input[0])
 start, stop = quantum.shard_bounds(len(labels), p.shards, int(snakemake.wildcards.shard))

@@ -55,7 +55,7 @@ def load_npz(
 ) -> dict[str, np.ndarray]:
     """Load named arrays, checking each one's shape pattern (None = any size) and that `finite` ones are finite.
 
-    Shapes may also be linked by a shared first dimension: every checked array must have the same row count.
+    Every array given a shape pattern must also have the same number of rows (first dimension) as the others.
     """
     path = Path(path)
     try:
@@ -98,7 +98,13 @@ def load_dataset(path: str | Path, width: int | None = None) -> tuple[np.ndarray
 def load_circuit_inputs(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """A circuit-inputs file: finite `inputs` (N, n_circuits, n_qubits) in [0, 1] and `labels` (N,)."""
     arrays = load_npz(path, {"inputs": (None, None, None), "labels": (None,)}, finite=("inputs",))
-    return arrays["inputs"], arrays["labels"]
+    inputs = arrays["inputs"]
+    if inputs.size and (inputs.min() < 0 or inputs.max() > 1):  # arccos needs them in [-1, 1]; ours are [0, 1]
+        raise ArrayFileError(
+            f"{path}: circuit inputs must lie in [0, 1], found {inputs.min():.6g}..{inputs.max():.6g}; "
+            "rerun the rule that makes it"
+        )
+    return inputs, arrays["labels"]
 
 
 def save_dataset(path: str | Path, features: np.ndarray, labels: np.ndarray) -> None:

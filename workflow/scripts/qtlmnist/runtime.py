@@ -22,9 +22,13 @@ def setup_logging(log_path: str | None) -> None:
 
 
 def limit_threads(threads: int) -> None:
-    """Tie the numeric libraries to the rule's `threads`, before they start their pools."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
-        os.environ[var] = str(threads)
+    """Tie TensorFlow to the rule's `threads`; call before TensorFlow is imported (it reads these at import).
+
+    BLAS needs nothing here: Snakemake starts every script job with OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and
+    MKL_NUM_THREADS set to the job's threads, before the process imports numpy (whose BLAS reads them then;
+    setting them later would change nothing). Aer takes its thread count as an option (quantum.make_simulator).
+    """
+    os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
