@@ -2,6 +2,7 @@
 and a corrupted raw file."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -256,3 +257,38 @@ def test_fashion_mnist_runs_beside_mnist_without_touching_it(ci_run):
     assert {p: p.stat().st_mtime_ns for p in (ci_run / "results/mnist").rglob("*") if p.is_file()} == mnist
     again = run_snakemake(ci_run, "--dry-run")
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def scheduled_models() -> dict[str, str]:
+    """Each rule's resource model, as its `resources: **scheduled("...")` line names it in workflow/rules."""
+    models = {}
+    for path in (ROOT / "workflow/rules").glob("*.smk"):
+        for rule, body in re.findall(r"(?ms)^rule (\w+):\n(.*?)(?=^rule |\Z)", path.read_text()):
+            found = re.search(r'scheduled\("(\w+)"\)', body)
+            if found:
+                models[rule] = found.group(1)
+    return models
+
+
+def test_every_job_stayed_within_what_it_asks_a_scheduler_for(ci_run):
+    # A cluster kills a job that outgrows its mem_mb or runtime: every job of the CI run must have fit.
+    from qtlmnist import resources
+    from tools.bench import rule_names
+
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    for section, values in yaml.safe_load((ROOT / "config/ci.yaml").read_text()).items():
+        config[section] = config[section] | values if isinstance(values, dict) else values
+    models = scheduled_models()
+    rules = rule_names(ROOT / "workflow/rules")
+    assert set(rules) - set(models) <= {"all", "experiments", "systems"}, "a rule declares no resources"
+    checked = 0
+    for path in (ci_run / "results").rglob("benchmarks/**/*.tsv"):
+        rule = max((r for r in rules if path.stem == r or path.stem.startswith(r + "_")), key=len)
+        if rule not in models:
+            continue
+        measured = pd.read_csv(path, sep="\t").iloc[-1]
+        asked = resources.declared(models[rule], config)
+        assert measured["max_rss"] < asked["mem_mb"], f"{path.name}: {measured['max_rss']} MB > {asked['mem_mb']}"
+        assert measured["s"] < 60 * asked["runtime"], f"{path.name}: {measured['s']} s > {asked['runtime']} min"
+        checked += 1
+    assert checked >= 20

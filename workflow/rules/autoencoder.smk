@@ -16,6 +16,8 @@ rule train_autoencoder:
     conda:
         "../../envs/tensorflow.yaml"
     threads: config["autoencoder"]["threads"]
+    resources:
+        **scheduled("train_autoencoder"),
     params:
         **section("autoencoder"),
         n_examples=config["report"]["reconstruction_examples"],
@@ -40,6 +42,8 @@ rule encode_latents:
     conda:
         "../../envs/tensorflow.yaml"
     threads: config["autoencoder"]["threads"]
+    resources:
+        **scheduled("encode_latents"),
     params:
         # the architecture only: the weights file carries the training
         hidden=config["autoencoder"]["hidden"],

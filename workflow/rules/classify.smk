@@ -13,6 +13,8 @@ rule train_classifier:
     conda:
         "../../envs/tensorflow.yaml"
     threads: config["classifier"]["threads"]
+    resources:
+        **scheduled("train_classifier"),
     params:
         **section("classifier"),
     script:

@@ -8,7 +8,7 @@ from snakemake.utils import validate
 # the Snakefile itself needs the same path for the config checks.
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
-from qtlmnist import variants
+from qtlmnist import resources, variants
 from qtlmnist.config import check_consistency, check_schema
 from qtlmnist.data import DATASETS, SPLITS
 
@@ -59,6 +59,12 @@ def quantum_shards(wildcards):
         split=wildcards.split,
         shard=SHARDS,
     )
+
+
+def scheduled(rule):
+    """mem_mb and runtime (minutes) a scheduler should grant the rule's jobs under this config (a cluster kills
+    a job that outgrows them; local runs ignore them): measured costs scaled by the config, qtlmnist.resources."""
+    return resources.declared(rule, config)
 
 
 def section(name, *leave_out):

@@ -9,6 +9,8 @@ rule fetch_data:
     localrule: True
     conda:
         "../../envs/data.yaml"
+    resources:
+        **scheduled("fetch_data"),
     params:
         sources=data_sources,
     script:
@@ -28,6 +30,8 @@ rule preprocess:
         "results/{dataset}/benchmarks/data/preprocess.tsv"
     conda:
         "../../envs/data.yaml"
+    resources:
+        **scheduled("preprocess"),
     params:
         **config["preprocess"],
     script:
@@ -45,6 +49,8 @@ rule augment:
         "results/{dataset}/benchmarks/data/augment.tsv"
     conda:
         "../../envs/data.yaml"
+    resources:
+        **scheduled("augment"),
     params:
         settings=augment_settings,
     script:

@@ -19,6 +19,8 @@ rule experiment_features:
     conda:
         "../../envs/qiskit.yaml"
     threads: config["experiments"]["threads"]
+    resources:
+        **scheduled("experiment_features"),
     params:
         settings=variant_settings,
     script:
@@ -40,6 +42,8 @@ rule experiment_run:
     conda:
         "../../envs/tensorflow.yaml"
     threads: config["classifier"]["threads"]
+    resources:
+        **scheduled("experiment_run"),
     params:
         # the run's seed is its wildcard, so the classifier section's own seed is left out
         **section("classifier", "seed"),
@@ -87,6 +91,8 @@ rule experiment_tables:
         "results/{dataset}/benchmarks/experiments/experiment_tables.tsv"
     conda:
         "../../envs/plotting.yaml"
+    resources:
+        **scheduled("experiment_tables"),
     params:
         runs=EXPERIMENT_RUNS,
         seeds=config["experiments"]["seeds"],

@@ -14,6 +14,8 @@ rule quantum_inputs:
         "results/{dataset}/benchmarks/quantum/quantum_inputs.tsv"
     conda:
         "../../envs/qiskit.yaml"
+    resources:
+        **scheduled("quantum_inputs"),
     params:
         method=config["quantum"]["reduction"],
         n_qubits=config["quantum"]["n_qubits"],
@@ -33,6 +35,8 @@ rule quantum_features:
     conda:
         "../../envs/qiskit.yaml"
     threads: config["quantum"]["threads"]
+    resources:
+        **scheduled("quantum_features"),
     params:
         shots=config["quantum"]["shots"],
         shards=config["quantum"]["shards"],
@@ -53,6 +57,8 @@ rule gather_quantum:
         "results/{dataset}/benchmarks/quantum/gather_quantum_{split}.tsv"
     conda:
         "../../envs/qiskit.yaml"
+    resources:
+        **scheduled("gather_quantum"),
     script:
         "../scripts/gather_quantum.py"
 
@@ -70,6 +76,8 @@ rule draw_circuit:
         "results/benchmarks/draw_circuit.tsv"
     conda:
         "../../envs/qiskit.yaml"
+    resources:
+        **scheduled("draw_circuit"),
     params:
         n_qubits=config["quantum"]["n_qubits"],
     script:

@@ -14,6 +14,8 @@ rule plot_reconstruction:
         "results/{dataset}/benchmarks/report/plot_reconstruction.tsv"
     conda:
         "../../envs/plotting.yaml"
+    resources:
+        **scheduled("plot"),
     script:
         "../scripts/plot_reconstruction.py"
 
@@ -36,6 +38,8 @@ rule plot_confusion:
         cm_split="val|test",
     conda:
         "../../envs/plotting.yaml"
+    resources:
+        **scheduled("plot"),
     params:
         class_names=class_names,
     script:
@@ -58,6 +62,8 @@ rule plot_training_curves:
         "results/{dataset}/benchmarks/report/plot_training_curves.tsv"
     conda:
         "../../envs/plotting.yaml"
+    resources:
+        **scheduled("plot"),
     params:
         models=MODELS,
     script:
@@ -89,6 +95,8 @@ rule replication_table:
         "results/{dataset}/benchmarks/report/replication_table.tsv"
     conda:
         "../../envs/plotting.yaml"
+    resources:
+        **scheduled("plot"),
     params:
         accuracy_tolerance_pp=config["report"]["accuracy_tolerance_pp"],
         mse_tolerance=config["report"]["mse_tolerance"],
@@ -109,6 +117,8 @@ rule report_landing:
         "results/{dataset}/benchmarks/report/report_landing.tsv"
     conda:
         "../../envs/plotting.yaml"
+    resources:
+        **scheduled("report_landing"),
     params:
         dataset_title=dataset_title,
         autoencoder_epochs=config["autoencoder"]["epochs"],

@@ -1,0 +1,126 @@
+"""What each rule asks a cluster scheduler for, besides its `threads`: memory (`mem_mb`) and wall time
+(`runtime`, minutes). Local runs ignore both; under `--executor slurm` they become `--mem` and `--time`, and a job
+that outgrows them is killed, so they err on the generous side.
+
+Each rule's cost was measured on the full default config (the `benchmark:` files of `make replicate` and
+`make experiments`, 2-core CPU: peak RSS and wall time, in MEASURED) and is scaled by the work the config asks
+for (images, epochs, shots, circuits), since a quick config needs far less and a bigger one more:
+
+    mem_mb  = MEMORY_HEADROOM x (base + (peak - base) x data / data at the measurement), at least MIN_MEM_MB
+    runtime = RUNTIME_HEADROOM x seconds x work / work at the measurement / 60 + RUNTIME_SLACK_MIN
+
+`base` is the process with its libraries loaded and no data (TensorFlow, Qiskit or matplotlib). Light module
+(no numpy): the Snakefile reads it at parse time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+MEMORY_HEADROOM = 1.5
+MIN_MEM_MB = 500
+# Wall times were measured on a 2-core machine shared with other work; a cluster core may be slower still.
+RUNTIME_HEADROOM = 3.0
+RUNTIME_SLACK_MIN = 10
+
+# Library baselines (MB of peak RSS with no data), measured on the smallest jobs of each kind.
+TENSORFLOW_MB = 600
+QISKIT_MB = 170
+PLOTTING_MB = 180
+
+
+@dataclass(frozen=True)
+class Measured:
+    peak_mb: float  # peak RSS of the job on the full default config
+    seconds: float  # its wall time
+    base_mb: float  # what the process holds before any data
+
+
+# Full default config (70,000 images, 50 epochs per model, 1,024 shots, 4 shards per split): the largest job of
+# each rule, from results/mnist/benchmarks/ of `make replicate` and `make experiments`.
+MEASURED = {
+    "fetch_data": Measured(190, 12, 100),
+    "preprocess": Measured(470, 6, 100),
+    "augment": Measured(710, 15, 100),
+    "train_autoencoder": Measured(2160, 325, TENSORFLOW_MB),
+    "encode_latents": Measured(1250, 26, TENSORFLOW_MB),
+    "quantum_inputs": Measured(190, 3, QISKIT_MB),
+    "quantum_features": Measured(240, 80, QISKIT_MB),
+    "gather_quantum": Measured(60, 2, 40),
+    "train_classifier": Measured(850, 110, TENSORFLOW_MB),
+    "draw_circuit": Measured(170, 11, PLOTTING_MB),
+    "plot": Measured(190, 14, PLOTTING_MB),
+    "report_landing": Measured(120, 3, 100),
+    # make experiments: the costliest variant of each rule (the 13-circuit `chunks` counts; its classifier run)
+    "experiment_features": Measured(900, 520, QISKIT_MB),
+    "experiment_run": Measured(1100, 150, TENSORFLOW_MB),
+    "experiment_tables": Measured(250, 15, PLOTTING_MB),
+}
+# Aer's density-matrix simulation under device noise costs about this many noiseless shots per shot.
+NOISY_SHOT_COST = 4
+
+
+def _images(config: dict) -> dict[str, float]:
+    """Image counts the config asks for: train, val, test, and the augmented training set."""
+    p = config["preprocess"]
+    pool = p["max_train"] or 60_000
+    val = round(pool * p["val_fraction"])
+    copies = max(section["copies"] for section in config["augment"].values() if isinstance(section, dict))
+    train = pool - val
+    return {"train": train, "val": val, "test": p["max_test"] or 10_000, "augmented": train * (1 + copies)}
+
+
+# The images, epochs, shots of the full default config, for the ratios.
+_FULL = {"train": 54_000, "val": 6_000, "test": 10_000, "augmented": 108_000}
+
+
+def _declare(measured: Measured, data_ratio: float, work_ratio: float) -> dict[str, int]:
+    memory = MEMORY_HEADROOM * (measured.base_mb + (measured.peak_mb - measured.base_mb) * data_ratio)
+    runtime = RUNTIME_HEADROOM * measured.seconds * work_ratio / 60 + RUNTIME_SLACK_MIN
+    return {"mem_mb": max(MIN_MEM_MB, 100 * math.ceil(memory / 100)), "runtime": math.ceil(runtime)}
+
+
+def declared(rule: str, config: dict) -> dict[str, int]:
+    """{"mem_mb": ..., "runtime": ...} for one rule under `config` (validated, defaults filled in)."""
+    n = _images(config)
+    total = n["train"] + n["val"] + n["test"]
+    full_total = _FULL["train"] + _FULL["val"] + _FULL["test"]
+    ae, clf, q = config["autoencoder"], config["classifier"], config["quantum"]
+    ex = config["experiments"]
+    chunk_circuits = math.ceil(ae["latent_dim"] / q["n_qubits"])
+    circuits = chunk_circuits if q["reduction"] == "chunks" else 1
+    # (data ratio, work ratio) of each rule against its measurement
+    ratios = {
+        "fetch_data": (1.0, 1.0),
+        "preprocess": (total / full_total, total / full_total),
+        "augment": (n["augmented"] / _FULL["augmented"], (n["augmented"] - n["train"]) / (_FULL["augmented"] / 2)),
+        "train_autoencoder": (
+            (n["augmented"] + total) / (_FULL["augmented"] + full_total),
+            n["augmented"] * ae["epochs"] * ae["hidden"] / (_FULL["augmented"] * 50 * 256),
+        ),
+        "encode_latents": (total / full_total, total / full_total),
+        "quantum_inputs": (total / full_total, total / full_total),
+        # the largest shard: train split over the shards, each row run as `circuits` circuits
+        "quantum_features": (1.0, n["train"] * circuits * q["shots"] / q["shards"] / (_FULL["train"] * 1024 / 4)),
+        "gather_quantum": (total * circuits / full_total, 1.0),
+        "train_classifier": (total * circuits / full_total, n["train"] * clf["epochs"] / (_FULL["train"] * 50)),
+        "draw_circuit": (1.0, 1.0),
+        "plot": (1.0, 1.0),
+        "report_landing": (1.0, 1.0),
+        # every split in one job, for the costliest planned variant: chunks, the largest shot count, or noise
+        "experiment_features": (
+            total * chunk_circuits / (full_total * 13),
+            total * max(chunk_circuits * q["shots"], max(ex["shots"]), NOISY_SHOT_COST * q["shots"])
+            / (full_total * 13 * 1024),
+        ),
+        "experiment_run": (
+            total * chunk_circuits / (full_total * 13),
+            n["train"] * clf["epochs"] * max(1.0, chunk_circuits / 13) / (_FULL["train"] * 50),
+        ),
+        "experiment_tables": (1.0, 1.0),
+    }
+    if rule not in ratios:
+        raise KeyError(f"no resource model for rule '{rule}' (known: {', '.join(ratios)})")
+    data_ratio, work_ratio = ratios[rule]
+    return _declare(MEASURED[rule], data_ratio, work_ratio)
