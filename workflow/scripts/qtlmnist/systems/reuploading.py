@@ -226,8 +226,9 @@ def build_control(
 ):
     """Classical control on the same latents: L2-normalised latent (what the circuit loads) -> Dense(hidden,
     tanh; bounded like <Z>) -> Dense softmax, trained like the hybrid. hidden=None: `control_hidden`, the width
-    whose parameter count is nearest that of the hybrid with n_layers (one layer: h = 1, 73 parameters vs 46
-    for 4 labels, 85 vs 88 for 10)."""
+    whose parameter count is nearest that of the hybrid with n_layers (one or two layers: h = 1, 73 parameters
+    vs 46 / 64 for 4 labels, 85 vs 88 / 106 for 10). A one-unit bottleneck is weak for 10 classes; pass hidden=6
+    for the same 6-feature bottleneck as the circuit's <Z> (418 / 460 parameters)."""
     if hidden is None:
         hidden = control_hidden(n_classes, n_layers, _n_qubits(n_features), n_features)
     latents = keras.Input(shape=(n_features,), name="latents")
