@@ -45,6 +45,9 @@ from qiskit.circuit import ParameterVector, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
 N_QUBITS = 6  # 2**6 = 64 latent values
+# Two layers: the fewest with which the data is re-uploaded at all (the post's technique); the derivative's one
+# layer is only state preparation + SEL.
+N_LAYERS = 2
 # The post's training: Adam with learning rate 0.01, batch 8, one epoch ("does not improve much after the
 # first epoch"); more epochs are our extension.
 LEARNING_RATE = 0.01
@@ -134,7 +137,7 @@ def loading_circuit(n_qubits: int = N_QUBITS, name: str = "x") -> tuple[QuantumC
 # --- the trainable circuit ----------------------------------------------------------------------------------
 
 
-def sel_ranges(n_qubits: int = N_QUBITS, n_layers: int = 1) -> tuple[int, ...]:
+def sel_ranges(n_qubits: int = N_QUBITS, n_layers: int = N_LAYERS) -> tuple[int, ...]:
     """PennyLane's default CNOT ranges of StronglyEntanglingLayers: r = l mod (n - 1) + 1 in layer l."""
     return tuple(layer % (n_qubits - 1) + 1 for layer in range(n_layers))
 
@@ -144,7 +147,7 @@ def wire_qubit(wire: int, n_qubits: int = N_QUBITS) -> int:
     return n_qubits - 1 - wire
 
 
-def circuit(n_qubits: int = N_QUBITS, n_layers: int = 1):
+def circuit(n_qubits: int = N_QUBITS, n_layers: int = N_LAYERS):
     """(QuantumCircuit, inputs: 2**n - 1 loading angles, weights: n_layers * n * 3, observables: Z per wire).
 
     [U(x), SEL_1, U(x), SEL_2, ..., U(x), SEL_L]; weight index (l * n + i) * 3 + c is PennyLane's
@@ -172,13 +175,18 @@ def circuit(n_qubits: int = N_QUBITS, n_layers: int = 1):
 
 
 def build_model(
-    keras, n_classes: int, n_layers: int = 1, seed: int = 0, n_qubits: int = N_QUBITS, learning_rate=LEARNING_RATE
+    keras,
+    n_classes: int,
+    n_layers: int = N_LAYERS,
+    seed: int = 0,
+    n_qubits: int = N_QUBITS,
+    learning_rate=LEARNING_RATE,
 ):
     """Hybrid: loading angles (N, 2**n - 1) -> CircuitLayer "circuit" (n <Z>) -> Dense softmax "softmax".
 
     Compiled with Adam(learning_rate) and cross-entropy on integer labels. Circuit weights start uniform on
     [0, 2 pi), the initialiser of PennyLane's KerasLayer that the post used. Trainable parameters:
-    3 n n_layers + (n + 1) n_classes (46 for 4 labels and one layer, 88 for 10).
+    3 n n_layers + (n + 1) n_classes: 64 for 4 labels and two layers (46 with one), 106 for 10 (88).
     """
     from .engine import CircuitLayer  # imports TensorFlow: the caller seeds it first
 
@@ -199,11 +207,13 @@ def build_model(
     return _compiled(keras, keras.Model(angles, outputs, name=f"reuploading_{n_layers}"), learning_rate)
 
 
-def hybrid_parameter_count(n_classes: int, n_layers: int = 1, n_qubits: int = N_QUBITS) -> int:
+def hybrid_parameter_count(n_classes: int, n_layers: int = N_LAYERS, n_qubits: int = N_QUBITS) -> int:
     return 3 * n_qubits * n_layers + (n_qubits + 1) * n_classes
 
 
-def control_hidden(n_classes: int, n_layers: int = 1, n_qubits: int = N_QUBITS, n_features: int = 2**N_QUBITS) -> int:
+def control_hidden(
+    n_classes: int, n_layers: int = N_LAYERS, n_qubits: int = N_QUBITS, n_features: int = 2**N_QUBITS
+) -> int:
     """The width h >= 1 whose control count (n_features + 1) h + (h + 1) n_classes is nearest the hybrid's."""
     target = hybrid_parameter_count(n_classes, n_layers, n_qubits)
     exact = (target - n_classes) / (n_features + 1 + n_classes)
@@ -218,7 +228,7 @@ def control_parameter_count(n_classes: int, hidden: int, n_features: int = 2**N_
 def build_control(
     keras,
     n_classes: int,
-    n_layers: int = 1,
+    n_layers: int = N_LAYERS,
     hidden: int | None = None,
     seed: int = 0,
     n_features: int = 2**N_QUBITS,
