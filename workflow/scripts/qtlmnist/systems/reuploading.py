@@ -1,0 +1,286 @@
+"""Seed 004: a 6-qubit data re-uploading classifier on autoencoder latents of Fashion-MNIST.
+
+Source: the blog post "Hybrid Quantum Neural Network for reduced MNIST Data" (shared/seeds/004_*.txt; original
+code not public) and a derivative that shows its pieces: each image's 64-d autoencoder latent v is loaded by
+amplitude (state) preparation on 6 qubits, PennyLane StronglyEntanglingLayers (SEL) process it with the data
+uploaded again between layers, <Z> of every qubit feeds a Dense softmax layer; Adam 0.01, batch 8, 1 epoch;
+4 labels (Trouser, Pullover, Dress, Sneaker; the post: 95%) and all 10 (the post: ~70%).
+
+The circuit, in PennyLane's wire order (wire 0 = most significant bit of the amplitude index):
+
+    f_i(v; w) = <psi| Z_i |psi>,   |psi> = SEL_L(w_L) U(v) ... SEL_2(w_2) U(v) SEL_1(w_1) U(v) |0>^6,
+    p(y | v) = softmax(W f + b),
+
+where U(v) is Mottonen state preparation (AmplitudeEmbedding(normalize=True) decomposes into it when it is not
+the circuit's first operation), so U(v)|0> = v / ||v||. For v >= 0 (ReLU latents) U(v) is only a binary tree of
+uniformly controlled Ry rotations (UCRy): level k = 0..5 rotates wire k, controlled by wires 0..k-1, by
+alpha_{k,j} = 2 atan2(||upper half of block j||, ||lower half||) for each of the 2**k blocks of 2**(6-k)
+consecutive amplitudes (j = the value of wires 0..k-1). A UCRy is block diagonal in its controls, so U(v) as an
+operator (which is what re-uploading applies to a state that is no longer |0>) is fixed by these angles alone,
+whatever circuit realises it. Uploads sit before every layer, [U, SEL_1, U, SEL_2, ..., U, SEL_L]: with the
+derivative's single layer (n_layers=1) there is no re-upload at all, only the initial state preparation.
+
+SEL layer l (0-based) with weights w[l, i] = (phi, theta, omega): Rot(phi, theta, omega) = RZ(omega) RY(theta)
+RZ(phi) on every wire i, then CNOT(i, (i + r) mod 6) for i = 0..5 in turn, r = l mod 5 + 1 (PennyLane's default
+ranges, counted over the whole stack of layers).
+
+Qiskit form. PennyLane's wire i is Qiskit's qubit 5 - i: with that map both index the state vector the same
+way (Qiskit's index is sum_q b_q 2**q, PennyLane's sum_i b_i 2**(5 - i)), so the loaded Qiskit statevector is
+v / ||v|| entry for entry and the circuit is the post's. Each UCRy with k controls is written as 2**k Ry and
+2**k CX in Gray-code order (Mottonen et al. 2004), so a load is 63 Ry + 62 CX, plain gates that Aer binds
+correctly and a device would run; an SEL layer is 6 x (RZ RY RZ) + 6 CX. The circuit's inputs are the 63 Ry
+angles of one load (the same angles at every upload), computed classically by `loading_angles`; the encoder
+is frozen (trained separately), so no gradient flows to the data. Observable i is Z on wire i (qubit 5 - i),
+so the features come out in PennyLane's order.
+
+Everything is for general n_qubits (2**n_qubits latent values), defaulting to the post's 6.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from qiskit.circuit import ParameterVector, QuantumCircuit
+from qiskit.quantum_info import SparsePauliOp
+
+N_QUBITS = 6  # 2**6 = 64 latent values
+# Two layers: the fewest with which the data is re-uploaded at all (the post's technique); the derivative's one
+# layer is only state preparation + SEL.
+N_LAYERS = 2
+# The post's training: Adam with learning rate 0.01, batch 8, one epoch ("does not improve much after the
+# first epoch"); more epochs are our extension.
+LEARNING_RATE = 0.01
+BATCH_SIZE = 8
+EPOCHS = 1
+# Fashion-MNIST labels of the 4-label task (Trouser, Pullover, Dress, Sneaker), remapped to 0..3 in this order.
+FOUR_LABELS = (1, 2, 3, 7)
+TEN_LABELS = tuple(range(10))
+
+
+# --- loading: the Mottonen tree of uniformly controlled Ry rotations ---------------------------------------
+
+
+def tree_angles(v: np.ndarray) -> np.ndarray:
+    """(N, 2**n - 1) rotation angles alpha of the state-preparation tree for non-negative v of shape (N, 2**n).
+
+    Column 2**k - 1 + j is alpha_{k,j} = 2 atan2(||upper half||, ||lower half||) of block j (amplitudes
+    j 2**(n-k) .. (j+1) 2**(n-k) - 1, halves by the bit of wire k). atan2(0, 0) = 0: a zero block (ReLU
+    latents have exact zeros) gets no rotation, and an all-zero vector loads |0...0>. Scale does not matter,
+    so this is AmplitudeEmbedding with normalize=True.
+    """
+    v = np.atleast_2d(np.asarray(v, dtype=np.float64))
+    n = _n_qubits(v.shape[1])
+    if np.any(v < 0):
+        raise ValueError("the loading takes non-negative vectors (ReLU latents); signed ones would need Rz phases")
+    weights = v**2
+    levels = []
+    for k in range(n):
+        halves = weights.reshape(len(v), 2**k, 2, 2 ** (n - k - 1)).sum(axis=-1)  # (N, block, lower/upper)
+        levels.append(2 * np.arctan2(np.sqrt(halves[..., 1]), np.sqrt(halves[..., 0])))
+    return np.concatenate(levels, axis=1)
+
+
+def _n_qubits(width: int) -> int:
+    n = int(width).bit_length() - 1
+    if width < 2 or 2**n != width:
+        raise ValueError(f"amplitude loading needs 2**n values per row, got {width}")
+    return n
+
+
+def _gray_code_signs(k: int) -> np.ndarray:
+    """M with M[j, i] = (-1)**popcount(j & g_i), g_i = i ^ (i >> 1): Ry(theta_i) then CX from the Gray code's
+    changing bit gives control value j the rotation sum_i M[j, i] theta_i (X Ry(t) X = Ry(-t))."""
+    index = np.arange(2**k)
+    gray = index ^ (index >> 1)
+    return 1.0 - 2.0 * (np.bitwise_count(index[:, None] & gray[None, :]) % 2)
+
+
+def _gray_code_controls(k: int) -> list[int]:
+    """The control bit of the CX after Ry(theta_i): the bit in which g_i and g_{i+1} (cyclically) differ."""
+    return [(i + 1 & -(i + 1)).bit_length() - 1 if i < 2**k - 1 else k - 1 for i in range(2**k)]
+
+
+def loading_angles(v: np.ndarray) -> np.ndarray:
+    """(N, 2**n - 1) angles of the loading circuit's Ry gates, in the order of its input parameters.
+
+    Level k's 2**k tree angles alpha_{k,.} become theta_{k,.} = M^T alpha_{k,.} / 2**k (M: `_gray_code_signs`,
+    M M^T = 2**k) so that 2**k Ry + 2**k CX realise the UCRy (Mottonen et al. 2004, eq. 3). float64, numpy:
+    the data enters only here (no gradient to the frozen encoder), so a preprocessing step suffices.
+    """
+    alpha = tree_angles(v)
+    n = _n_qubits(alpha.shape[1] + 1)
+    theta = np.empty_like(alpha)
+    for k in range(n):
+        level = slice(2**k - 1, 2 ** (k + 1) - 1)
+        theta[:, level] = alpha[:, level] @ _gray_code_signs(k) / 2**k
+    return theta
+
+
+def loading_circuit(n_qubits: int = N_QUBITS, name: str = "x") -> tuple[QuantumCircuit, ParameterVector]:
+    """(circuit, its 2**n - 1 input parameters): U(v) with U(v)|0> = v / ||v|| for x = loading_angles(v).
+
+    Level k targets wire k = qubit n-1-k, controlled by wires 0..k-1 = qubits n-k..n-1; bit m of the control
+    value j is qubit n-k+m, so j is the value of the higher qubits, as in the index of the amplitude blocks.
+    """
+    x = ParameterVector(name, 2**n_qubits - 1)
+    circuit = QuantumCircuit(n_qubits, name="load")
+    for k in range(n_qubits):
+        target = n_qubits - 1 - k
+        for i, bit in enumerate(_gray_code_controls(k)):
+            circuit.ry(x[2**k - 1 + i], target)
+            if k:
+                circuit.cx(n_qubits - k + bit, target)
+    return circuit, x
+
+
+# --- the trainable circuit ----------------------------------------------------------------------------------
+
+
+def sel_ranges(n_qubits: int = N_QUBITS, n_layers: int = N_LAYERS) -> tuple[int, ...]:
+    """PennyLane's default CNOT ranges of StronglyEntanglingLayers: r = l mod (n - 1) + 1 in layer l."""
+    return tuple(layer % (n_qubits - 1) + 1 for layer in range(n_layers))
+
+
+def wire_qubit(wire: int, n_qubits: int = N_QUBITS) -> int:
+    """Qiskit's qubit for PennyLane's wire (wire 0 is the most significant bit, qubit 0 the least)."""
+    return n_qubits - 1 - wire
+
+
+def circuit(n_qubits: int = N_QUBITS, n_layers: int = N_LAYERS):
+    """(QuantumCircuit, inputs: 2**n - 1 loading angles, weights: n_layers * n * 3, observables: Z per wire).
+
+    [U(x), SEL_1, U(x), SEL_2, ..., U(x), SEL_L]; weight index (l * n + i) * 3 + c is PennyLane's
+    weights[l, i, c] (c: phi, theta, omega of Rot on wire i). Observable i is Z on wire i (qubit n-1-i).
+    """
+    load, x = loading_circuit(n_qubits)
+    w = ParameterVector("w", n_layers * n_qubits * 3)
+    qc = QuantumCircuit(n_qubits, name=f"reuploading_{n_layers}")
+    for layer, r in enumerate(sel_ranges(n_qubits, n_layers)):
+        qc.compose(load, inplace=True)
+        qc.barrier()
+        for i in range(n_qubits):  # Rot(phi, theta, omega) = RZ(omega) RY(theta) RZ(phi): phi acts first
+            phi, theta, omega = w[(layer * n_qubits + i) * 3 : (layer * n_qubits + i) * 3 + 3]
+            qc.rz(phi, wire_qubit(i, n_qubits))
+            qc.ry(theta, wire_qubit(i, n_qubits))
+            qc.rz(omega, wire_qubit(i, n_qubits))
+        for i in range(n_qubits):
+            qc.cx(wire_qubit(i, n_qubits), wire_qubit((i + r) % n_qubits, n_qubits))
+        qc.barrier()
+    observables = [SparsePauliOp("I" * i + "Z" + "I" * (n_qubits - 1 - i)) for i in range(n_qubits)]
+    return qc, list(x), list(w), observables
+
+
+# --- models ---------------------------------------------------------------------------------------------------
+
+
+def build_model(
+    keras,
+    n_classes: int,
+    n_layers: int = N_LAYERS,
+    seed: int = 0,
+    n_qubits: int = N_QUBITS,
+    learning_rate=LEARNING_RATE,
+):
+    """Hybrid: loading angles (N, 2**n - 1) -> CircuitLayer "circuit" (n <Z>) -> Dense softmax "softmax".
+
+    Compiled with Adam(learning_rate) and cross-entropy on integer labels. Circuit weights start uniform on
+    [0, 2 pi), the initialiser of PennyLane's KerasLayer that the post used. Trainable parameters:
+    3 n n_layers + (n + 1) n_classes: 64 for 4 labels and two layers (46 with one), 106 for 10 (88).
+    """
+    from .engine import CircuitLayer  # imports TensorFlow: the caller seeds it first
+
+    qc, inputs, weights, observables = circuit(n_qubits, n_layers)
+    angles = keras.Input(shape=(len(inputs),), name="loading_angles", dtype="float64")
+    features = CircuitLayer(
+        qc,
+        inputs,
+        weights,
+        observables,
+        weight_initializer=keras.initializers.RandomUniform(0.0, 2 * np.pi, seed=seed),
+        input_gradients=False,  # the angles are data, computed from the frozen encoder's latents
+        name="circuit",
+    )(angles)
+    outputs = keras.layers.Dense(
+        n_classes, activation="softmax", kernel_initializer=keras.initializers.GlorotUniform(seed), name="softmax"
+    )(features)
+    return _compiled(keras, keras.Model(angles, outputs, name=f"reuploading_{n_layers}"), learning_rate)
+
+
+def hybrid_parameter_count(n_classes: int, n_layers: int = N_LAYERS, n_qubits: int = N_QUBITS) -> int:
+    return 3 * n_qubits * n_layers + (n_qubits + 1) * n_classes
+
+
+def control_hidden(
+    n_classes: int, n_layers: int = N_LAYERS, n_qubits: int = N_QUBITS, n_features: int = 2**N_QUBITS
+) -> int:
+    """The width h >= 1 whose control count (n_features + 1) h + (h + 1) n_classes is nearest the hybrid's."""
+    target = hybrid_parameter_count(n_classes, n_layers, n_qubits)
+    exact = (target - n_classes) / (n_features + 1 + n_classes)
+    candidates = {max(1, int(np.floor(exact))), max(1, int(np.ceil(exact)))}
+    return min(candidates, key=lambda h: (abs(control_parameter_count(n_classes, h, n_features) - target), h))
+
+
+def control_parameter_count(n_classes: int, hidden: int, n_features: int = 2**N_QUBITS) -> int:
+    return (n_features + 1) * hidden + (hidden + 1) * n_classes
+
+
+def build_control(
+    keras,
+    n_classes: int,
+    n_layers: int = N_LAYERS,
+    hidden: int | None = None,
+    seed: int = 0,
+    n_features: int = 2**N_QUBITS,
+    learning_rate=LEARNING_RATE,
+):
+    """Classical control on the same latents: L2-normalised latent (what the circuit loads) -> Dense(hidden,
+    tanh; bounded like <Z>) -> Dense softmax, trained like the hybrid. hidden=None: `control_hidden`, the width
+    whose parameter count is nearest that of the hybrid with n_layers (one or two layers: h = 1, 73 parameters
+    vs 46 / 64 for 4 labels, 85 vs 88 / 106 for 10). A one-unit bottleneck is weak for 10 classes; pass hidden=6
+    for the same 6-feature bottleneck as the circuit's <Z> (418 / 460 parameters)."""
+    if hidden is None:
+        hidden = control_hidden(n_classes, n_layers, _n_qubits(n_features), n_features)
+    latents = keras.Input(shape=(n_features,), name="latents")
+    # v / ||v||, as AmplitudeEmbedding(normalize=True) loads it (an all-zero row stays zero)
+    unit = keras.layers.UnitNormalization(name="normalise")(latents)
+    h = keras.layers.Dense(
+        hidden, activation="tanh", kernel_initializer=keras.initializers.GlorotUniform(seed), name="hidden"
+    )(unit)
+    outputs = keras.layers.Dense(
+        n_classes, activation="softmax", kernel_initializer=keras.initializers.GlorotUniform(seed + 1), name="softmax"
+    )(h)
+    return _compiled(keras, keras.Model(latents, outputs, name=f"control_{hidden}"), learning_rate)
+
+
+def _compiled(keras, model, learning_rate):
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    return model
+
+
+# --- tasks ----------------------------------------------------------------------------------------------------
+
+
+def load_task(
+    latents_train: np.ndarray,
+    labels_train: np.ndarray,
+    latents_test: np.ndarray,
+    labels_test: np.ndarray,
+    classes: Sequence[int] = FOUR_LABELS,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x_train, y_train, x_test, y_test): the rows whose label is in `classes`, labels remapped to their
+    position in `classes` (0..k-1). Pass the train and val latents together as the training set (the 60,000
+    training images): 4 labels give 24,000 train / 4,000 test, 10 labels 60,000 / 10,000. Row order is kept.
+    """
+    classes = np.asarray(classes)
+    if len(np.unique(classes)) != len(classes):
+        raise ValueError(f"classes repeat: {classes.tolist()}")
+    remap = np.full(max(int(classes.max()), int(labels_train.max()), int(labels_test.max())) + 1, -1)
+    remap[classes] = np.arange(len(classes))
+    picked = []
+    for latents, labels in ((latents_train, labels_train), (latents_test, labels_test)):
+        keep = np.isin(labels, classes)
+        picked += [latents[keep], remap[labels[keep]].astype(np.int64)]
+    return tuple(picked)
