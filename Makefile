@@ -5,8 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
+comma := ,
 
-.PHONY: venv replicate test lint report bench repro experiments clean
+.PHONY: venv replicate test lint report bench repro experiments systems clean
 
 $(STAMP): requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed, found " + sys.version'
@@ -46,3 +47,9 @@ repro: venv
 # Beyond the paper: seeds, shots sweep, device noise and controls on the full data (not in `replicate`).
 experiments: venv
 	$(BIN)/snakemake --cores $(CORES) experiments
+
+# Trainable-circuit systems from the other seed documents: claims vs measured, controls, intervals over seeds
+# (not in `replicate`). SYSTEMS="a b" restricts it to those registered systems.
+SYSTEMS ?=
+systems: venv
+	$(BIN)/snakemake --cores $(CORES) systems $(if $(SYSTEMS),--config 'systems={run: [$(subst $(eval) ,$(comma),$(strip $(SYSTEMS)))]}')
