@@ -94,7 +94,7 @@ def systems_errors(config: dict, schema_path: str | Path = DEFAULT_SCHEMA) -> li
     systems.<system>.settings.<setting>.<key>."""
     import jsonschema
 
-    from .systems import SYSTEMS, hyperparameters
+    from .systems import SECTION_KEYS, SYSTEMS, hyperparameters
 
     schema = yaml.safe_load(Path(schema_path).read_text())["properties"]["systems"]["properties"]
     systems = config.get("systems", {})
@@ -107,7 +107,13 @@ def systems_errors(config: dict, schema_path: str | Path = DEFAULT_SCHEMA) -> li
     for name, section in systems.items():
         if name in SYSTEMS_SHARED or name not in schema or name not in SYSTEMS:
             continue  # an unknown section is the schema's error
-        keys = {key: spec for key, spec in schema[name]["properties"].items() if key != "settings"}
+        for setting in section.get("run_settings") or []:
+            if setting not in section.get("settings", {}):
+                problems.append(
+                    f"systems.{name}.run_settings: {setting!r} is not a setting of systems.{name}.settings "
+                    f"(allowed: {', '.join(section.get('settings', {}))})"
+                )
+        keys = {key: spec for key, spec in schema[name]["properties"].items() if key not in SECTION_KEYS}
         key_schema = {"type": "object", "properties": keys, "additionalProperties": False}
         defaults = {key: spec["default"] for key, spec in keys.items() if "default" in spec}
         for setting, overrides in section.get("settings", {}).items():

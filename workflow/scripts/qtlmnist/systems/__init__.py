@@ -116,9 +116,19 @@ def load(name: str):
     return importlib.import_module(f"{__name__}.{get(name).module}")
 
 
+# Keys of a system's section that are not values of its runs.
+SECTION_KEYS = ("settings", "run_settings")
+
+
 def hyperparameters(section: dict) -> dict:
-    """A system's config section without its `settings`: the defaults every setting starts from."""
-    return {key: value for key, value in section.items() if key != "settings"}
+    """A system's config section without `settings` and `run_settings`: the defaults every setting starts from."""
+    return {key: value for key, value in section.items() if key not in SECTION_KEYS}
+
+
+def settings_to_run(section: dict) -> list[str]:
+    """The section's `run_settings` (null: every setting it defines), in that order."""
+    chosen = section.get("run_settings")
+    return list(section["settings"]) if chosen is None else list(chosen)
 
 
 def setting_values(config: dict, system: str, setting: str) -> dict:
@@ -137,6 +147,6 @@ def runs(config: dict) -> list[tuple[str, str, int]]:
     return [
         (system, setting, seed)
         for system in config["systems"]["run"]
-        for setting in config["systems"][system]["settings"]
+        for setting in settings_to_run(config["systems"][system])
         for seed in seeds
     ]

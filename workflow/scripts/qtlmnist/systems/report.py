@@ -4,7 +4,8 @@ A claims row compares one claim of a source with the runs (one per seed) of the 
 the mean over seeds of the accuracy as run (the model's own forward pass, with the estimator's noise where the
 setting has precision > 0: what the source's own printout measured), exact (no noise) and with shots on Aer,
 a 95% Student-t interval over seeds of the as-run accuracy, and a verdict: "reproduced" when the claimed
-value lies within that interval widened by the tolerance (report.accuracy_tolerance_pp) on each side.
+value lies within that interval widened by the tolerance (report.accuracy_tolerance_pp) on each side and the
+interval is at most INCONCLUSIVE_WIDTH_PP wide ("inconclusive" when wider), "not reproduced" when outside.
 Numbers stay numbers here (percent); `claims_markdown` formats them.
 """
 
@@ -17,6 +18,8 @@ from ..report import markdown_table
 from ..stats import t_interval
 
 NO_CLAIM = "control (no claim)"
+# An interval over seeds wider than this says too little to call a claim inside it reproduced.
+INCONCLUSIVE_WIDTH_PP = 10.0
 NOT_RUN = "not run (setting not configured)"
 
 
@@ -42,6 +45,8 @@ def verdict(claimed: float | None, low: float, high: float, tolerance_pp: float)
         return "not reproduced (measured lower)"
     if claimed < low - tolerance_pp:
         return "not reproduced (measured higher)"
+    if high - low > INCONCLUSIVE_WIDTH_PP:
+        return f"inconclusive (interval wider than {INCONCLUSIVE_WIDTH_PP:g} pp)"
     return "reproduced"
 
 
@@ -137,7 +142,7 @@ def claims_markdown(table: pd.DataFrame) -> str:
         "as run = the model's own forward pass (with the estimator's Gaussian noise where the setting has "
         "precision > 0, as the original ran); shots = the trained circuit on Aer with that many shots per image. "
         "The interval (Student t) and the verdict use the as-run values; a claim is reproduced when it lies within "
-        "the interval widened by the tolerance.\n"
+        f"the interval widened by the tolerance and the interval is at most {INCONCLUSIVE_WIDTH_PP:g} pp wide.\n"
     )
     return "# Trainable systems: claims vs measured\n\n" + markdown_table(columns, rows) + note
 

@@ -87,15 +87,21 @@ class Split:
     def circuit_inputs(self, x: np.ndarray) -> np.ndarray:
         if self.before is None:
             return np.asarray(x, dtype=np.float64)
-        return np.asarray(self.before.predict(x, batch_size=EVAL_BATCH, verbose=0), dtype=np.float64)
+        return forward(self.before, x).astype(np.float64)
 
     def exact(self, circuit_inputs: np.ndarray) -> np.ndarray:
-        outputs = [self.layer(circuit_inputs[i : i + EVAL_BATCH]) for i in range(0, len(circuit_inputs), EVAL_BATCH)]
-        return np.concatenate([np.asarray(o) for o in outputs]) if outputs else np.zeros((0, 0))
+        return forward(self.layer, circuit_inputs)
 
     def head(self, circuit_outputs: np.ndarray) -> np.ndarray:
         values = circuit_outputs.astype(self.layer.compute_dtype)
-        return np.asarray(self.after.predict(values, batch_size=EVAL_BATCH, verbose=0))
+        return forward(self.after, values)
+
+
+def forward(model, x: np.ndarray) -> np.ndarray:
+    """The model's outputs in eager chunks of EVAL_BATCH rows: unlike `predict`, no tf.function is traced
+    again for every new set size (tracing an 11-qubit circuit's graph costs seconds)."""
+    chunks = [np.asarray(model(x[i : i + EVAL_BATCH], training=False)) for i in range(0, len(x), EVAL_BATCH)]
+    return np.concatenate(chunks)
 
 
 def count_parameters(model) -> dict[str, int]:
@@ -118,8 +124,7 @@ class _EpochAccuracy(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1, "loss": float(logs["loss"])}
         for name, (x, y) in self.sets.items():
-            outputs = self.model.predict(x, batch_size=EVAL_BATCH, verbose=0)
-            row[f"{name}_accuracy"] = accuracy(y, self.system.decide(outputs))
+            row[f"{name}_accuracy"] = accuracy(y, self.system.decide(forward(self.model, x)))
         log.info("epoch %s", row)
         self.rows.append(row)
 
@@ -159,7 +164,7 @@ def evaluate(system, model, task: Task, circuit: Circuit | None, shots: int, see
     noisy = split is not None and split.noise is not None and split.noise.precision > 0
     results, seconds = {}, {"exact": 0.0, "shots": 0.0}
     for index, (name, (x, labels)) in enumerate(task.sets().items()):
-        as_run = system.decide(model.predict(x, batch_size=EVAL_BATCH, verbose=0))
+        as_run = system.decide(forward(model, x))
         results[name] = result = {"n": len(labels), "accuracy": accuracy(labels, as_run)}
         result |= {"confusion": confusion(labels, as_run, n_classes), "accuracy_exact": result["accuracy"]}
         result |= {"accuracy_shots": None, "confusion_shots": None}
