@@ -72,14 +72,19 @@ def white_black_amplitudes(pixels: np.ndarray) -> np.ndarray:
     return np.divide(alpha, norm, out=np.zeros_like(alpha), where=norm > 0)
 
 
-def encode(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) -> (N, 11) float32 angles: resize, /255, white/black amplitudes, group means * pi
-    (`encode_to_angles`; float32 as the notebook's torch tensor)."""
-    pixels = resize(images).reshape(len(images), -1).astype(np.float64) / 255.0
-    alpha = white_black_amplitudes(pixels)
+def angles(pixels: np.ndarray) -> np.ndarray:
+    """(N, 64) pixel values in [0, 1] -> (N, 11) angles: white/black amplitudes, then `encode_to_angles`'s
+    group means times pi."""
+    alpha = white_black_amplitudes(np.asarray(pixels, dtype=np.float64))
     white = alpha[:, : WHITE_GROUPS * WHITE_SIZE].reshape(-1, WHITE_GROUPS, WHITE_SIZE).mean(axis=2)
     black = alpha[:, 64 : 64 + BLACK_GROUPS * BLACK_SIZE].reshape(-1, BLACK_GROUPS, BLACK_SIZE).mean(axis=2)
-    return (np.concatenate([white, black], axis=1) * np.pi).astype(np.float32)
+    return np.concatenate([white, black], axis=1) * np.pi
+
+
+def encode(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, 28, 28) -> (N, 11) float32 angles: resize, /255 (ToTensor), `angles` (float32 as the
+    notebook's torch tensor)."""
+    return angles(resize(images).reshape(len(images), -1) / 255.0).astype(np.float32)
 
 
 def notebook_rows(labels: np.ndarray, per_class: int) -> np.ndarray:

@@ -81,7 +81,8 @@ class Split:
         noise = [n for n in model.layers if isinstance(n, PrecisionNoise) and n.input is layer.output]
         last = noise[0] if noise else layer
         self.noise = noise[0] if noise else None
-        self.before = None if layer.input is model.inputs[0] else keras.Model(model.inputs, layer.input)
+        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+        self.before = None if layer.input is model.inputs[0] else keras.Model(inputs, layer.input)
         self.after = keras.Model(last.output, model.outputs)
 
     def circuit_inputs(self, x: np.ndarray) -> np.ndarray:
