@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
+empty :=
+space := $(empty) $(empty)
 comma := ,
 
 .PHONY: venv replicate test lint report bench repro experiments systems clean
@@ -52,4 +54,4 @@ experiments: venv
 # (not in `replicate`). SYSTEMS="a b" restricts it to those registered systems.
 SYSTEMS ?=
 systems: venv
-	$(BIN)/snakemake --cores $(CORES) systems $(if $(SYSTEMS),--config 'systems={run: [$(subst $(eval) ,$(comma),$(strip $(SYSTEMS)))]}')
+	$(BIN)/snakemake --cores $(CORES) systems $(if $(SYSTEMS),--config 'systems={run: [$(subst $(space),$(comma) ,$(strip $(SYSTEMS)))]}')

@@ -10,10 +10,11 @@ A system module (`qtlmnist.systems.<name>`) implements:
                          setting's merged config values, `seed` the run's seed (for drawn subsets)
   circuit(values) -> Circuit
                          its ONE parameterised circuit: drawn, run on Aer with shots and trained (engine)
-  build(keras, values, seed) -> keras.Model
+  build(keras, values, seed, circuit) -> keras.Model
                          values["model"] == "quantum": a model holding exactly one engine.CircuitLayer built
-                         from `circuit(values)` (optionally followed by training.PrecisionNoise); "control":
-                         the classical control of the same inputs and budget
+                         from `circuit` (the object `circuit(values)` returned, which the driver then sends to
+                         Aer), optionally followed by training.PrecisionNoise; "control" (circuit None): the
+                         classical control of the same inputs and budget
   targets(labels) -> array   what the loss compares the output with
   decide(outputs) -> array   predicted class index per row (-1 = no decision, counted wrong)
 
