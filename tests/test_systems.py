@@ -326,6 +326,15 @@ def test_claims_table_means_intervals_and_verdicts():
     assert "| s | high claim | src | a (test, 20) | 96.0% | 80.0% | 80.0% | 75.0% (1024) |" in markdown
 
 
+def test_runs_table_has_one_row_per_run_and_set_with_wilson_intervals():
+    run = fake_run(0.9, 0.85)
+    run |= {"model": "quantum", "seconds": {"fit": 1.0, "shots": 2.0}}
+    table = sysreport.runs_table({("s", "a", 1): run, ("s", "a", 2): run})
+    assert list(table["seed"]) == [1, 2] and (table["eval_set"] == "test").all()
+    low, high = table.loc[0, ["wilson_low", "wilson_high"]]
+    assert low < 0.9 < high and (low, high) == pytest.approx(sysreport.wilson_interval(0.9, 20))
+
+
 # --- registry and config -------------------------------------------------------------------------------
 
 
@@ -449,3 +458,4 @@ def test_systems_target_on_ci_config(ci_run):
     assert len(list((out / "logs").rglob("*.log"))) == len(list((out / "benchmarks").rglob("*.tsv")))
     rerun = run_snakemake(ci_run, "systems", "--dry-run")
     assert "Nothing to be done" in rerun.stdout + rerun.stderr
+

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..report import markdown_table
-from ..stats import t_interval
+from ..stats import t_interval, wilson_interval
 
 NO_CLAIM = "control (no claim)"
 # An interval over seeds wider than this says too little to call a claim inside it reproduced.
@@ -99,15 +99,18 @@ def claims_table(runs: dict[tuple[str, str, int], dict], claims: dict[str, tuple
 
 
 def runs_table(runs: dict[tuple[str, str, int], dict]) -> pd.DataFrame:
-    """One row per (run, evaluation set): accuracies (fractions), parameters and seconds."""
+    """One row per (run, evaluation set): accuracies (fractions) with the as-run accuracy's 95% Wilson interval
+    over the set's images, parameters and seconds."""
     rows = []
     for (system, setting, seed), m in runs.items():
         for name, result in m["sets"].items():
+            low, high = wilson_interval(result["accuracy"], result["n"])
             rows.append(
                 {"system": system, "setting": setting, "seed": seed, "model": m["model"], "eval_set": name}
                 | {"n": result["n"], "parameters": m["parameters"]["total"]}
                 | {"circuit_parameters": m["parameters"]["circuit"]}
                 | {k: result[k] for k in ("accuracy", "accuracy_exact", "accuracy_shots")}
+                | {"wilson_low": low, "wilson_high": high}
                 | {"best_epoch": result.get("best_epoch"), "best_epoch_accuracy": result.get("best_epoch_accuracy")}
                 | {"fit_seconds": m["seconds"]["fit"], "shots_seconds": m["seconds"]["shots"]}
             )
