@@ -271,6 +271,27 @@ def test_training_run_evaluates_as_run_exact_and_shots(keras, monkeypatch):
     assert np.array(test["confusion"]).sum() <= 20
 
 
+def test_a_run_repeats_bit_for_bit_with_its_seed(keras, monkeypatch):
+    from qtlmnist.systems import training
+
+    rng = np.random.default_rng(9)
+    labels = np.tile([0, 1], 16)
+    x = rng.uniform(0, 1, (32, 784)).astype(np.float32) * (1 + labels[:, None])
+    task = common.Task(train=(x[:24], labels[:24]), evaluation={"test": (x[24:], labels[24:])})
+    monkeypatch.setattr(qm, "load_task", lambda inputs, values, seed: task)
+    values = {"model": "quantum", "epochs": 2, "batch_size": 8, "learning_rate": 0.01, "shuffle": True}
+    values |= {"history_sets": ["test"], "shots": 128}
+    outcomes = []
+    for _ in range(2):
+        keras.utils.set_random_seed(4)  # what runtime.seed_tensorflow does at the start of a rule script
+        metrics, history, model = training.run(qm, {}, values, 4, 1)
+        outcomes.append((metrics["sets"], history, model.get_weights()))
+    assert outcomes[0][0] == outcomes[1][0]  # accuracies and confusions, shots included
+    pd.testing.assert_frame_equal(outcomes[0][1], outcomes[1][1])
+    for a, b in zip(outcomes[0][2], outcomes[1][2]):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_unsupported_gate_fails_when_the_model_is_built_before_training(keras, monkeypatch):
     from qtlmnist.systems import training
 
