@@ -5,8 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
+empty :=
+space := $(empty) $(empty)
+comma := ,
 
-.PHONY: venv replicate test lint report bench repro experiments clean venv-slurm replicate-slurm test-slurm
+.PHONY: venv replicate test lint report bench repro experiments systems clean venv-slurm replicate-slurm test-slurm
 
 $(STAMP): requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed, found " + sys.version'
@@ -77,3 +80,9 @@ replicate-slurm: venv-slurm
 # the results are byte-identical, checks bad resource requests fail before submission, tears Slurm down.
 test-slurm: venv-slurm
 	$(SLURM_BIN)/python -m pytest -v -s -m slurm tests/test_slurm.py
+
+# Trainable-circuit systems from the other seed documents: claims vs measured, controls, intervals over seeds
+# (not in `replicate`). SYSTEMS="a b" restricts it to those registered systems.
+SYSTEMS ?=
+systems: venv
+	$(BIN)/snakemake --cores $(CORES) systems $(if $(SYSTEMS),--config 'systems={run: [$(subst $(space),$(comma) ,$(strip $(SYSTEMS)))]}')

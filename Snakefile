@@ -16,6 +16,7 @@ include: "workflow/rules/quantum.smk"
 include: "workflow/rules/classify.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/experiments.smk"
+include: "workflow/rules/systems.smk"
 
 
 # The HTML report (`make report`) opens on the headline paper-vs-measured table of the configured dataset.

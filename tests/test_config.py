@@ -23,12 +23,20 @@ def with_value(section, key, value):
     return config
 
 
+def merged(config: dict, change: dict) -> dict:
+    """`change` merged into `config`, nested dicts key by key (as Snakemake merges --configfile)."""
+    for key, value in change.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            merged(config[key], value)
+        else:
+            config[key] = value
+    return config
+
+
 def test_shipped_configs_are_valid():
     check_schema(DEFAULT, SCHEMA)
     check_consistency(DEFAULT)
-    ci = copy.deepcopy(DEFAULT)
-    for section, values in yaml.safe_load((ROOT / "config/ci.yaml").read_text()).items():
-        ci[section].update(values)
+    ci = merged(copy.deepcopy(DEFAULT), yaml.safe_load((ROOT / "config/ci.yaml").read_text()))
     check_schema(ci, SCHEMA)
     check_schema(ci, SCHEMA)
     check_consistency(ci)

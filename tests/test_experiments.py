@@ -59,15 +59,6 @@ def test_settings_carry_only_what_each_variant_reads():
     assert variants.Variant.parse("aer16_seed1").settings(**base) == {}  # shots and seed are in its name
 
 
-def test_intervals():
-    mean, std, low, high = experiments.t_interval(np.array([0.70, 0.72, 0.74]))
-    assert (round(mean, 6), round(std, 6)) == (0.72, 0.02)
-    assert round(high - mean, 4) == round(4.302653 * 0.02 / np.sqrt(3), 4)  # t(0.975, 2) = 4.3027
-    assert experiments.t_interval(np.array([0.5]))[2:] == (0.5, 0.5)
-    low, high = experiments.wilson_interval(0.9, 10000)
-    assert 0.893 < low < 0.9 < high < 0.907
-
-
 def statevector_probabilities(x):
     """The paper's circuit on inputs x (5,), by Qiskit's Statevector: independent of the closed form."""
     circuit, theta = quantum.build_circuit(len(x))

@@ -9,6 +9,7 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from qtlmnist import resources, variants
+from qtlmnist import systems as system_registry
 from qtlmnist.config import check_consistency, check_schema
 from qtlmnist.data import DATASETS, SPLITS
 
@@ -23,6 +24,7 @@ SHARDS = list(range(config["quantum"]["shards"]))
 RAW_FILES = {
     name: f"results/{{dataset}}/raw/{name}" for name in DATASETS["mnist"].files
 }
+SYSTEM_RUNS = system_registry.runs(config)
 EXPERIMENT_RUNS = variants.all_runs(
     config["experiments"]["seeds"],
     config["experiments"]["shots"],
@@ -37,6 +39,8 @@ wildcard_constraints:
     shard=r"\d+",
     seed=r"\d+",
     variant=variants.PATTERN,
+    system="|".join(system_registry.SYSTEMS),
+    setting=system_registry.SETTING_PATTERN,
 
 
 def classifier_features(wildcards):
@@ -143,6 +147,65 @@ def experiment_outputs(dataset):
     return [
         f"results/{dataset}/experiments/replication.md",
         f"results/{dataset}/figures/experiments_controls.png",
+    ]
+
+
+# --- trainable systems (workflow/rules/systems.smk) ---
+
+
+def system_inputs(wildcards):
+    """The files a system's runs read (its registry entry's inputs), by name."""
+    return dict(system_registry.get(wildcards.system).inputs)
+
+
+def system_values(wildcards):
+    """Exactly the values one run reads: its system's keys, its setting's overrides, and the shot count."""
+    return system_registry.setting_values(config, wildcards.system, wildcards.setting)
+
+
+def system_circuit_values(wildcards):
+    """What a system's circuit drawing reads: its section's keys (the circuit may depend on them)."""
+    return system_registry.hyperparameters(config["systems"][wildcards.system])
+
+
+def system_setting_runs(wildcards):
+    """(setting, seed) of every run of one system, in config order."""
+    return [
+        (setting, seed)
+        for system, setting, seed in SYSTEM_RUNS
+        if system == wildcards.system
+    ]
+
+
+def system_run_files(wildcards):
+    """Metrics and histories of every run of one system."""
+    runs = system_setting_runs(wildcards)
+    base = f"results/systems/{wildcards.system}"
+    return {
+        "metrics": [f"{base}/{setting}/seed_{seed}.json" for setting, seed in runs],
+        "histories": [
+            f"{base}/{setting}/seed_{seed}_history.csv" for setting, seed in runs
+        ],
+    }
+
+
+def all_system_metrics(wildcards):
+    return [
+        f"results/systems/{system}/{setting}/seed_{seed}.json"
+        for system, setting, seed in SYSTEM_RUNS
+    ]
+
+
+def systems_outputs():
+    """What `snakemake systems` makes: the claims table and each system's figures and circuit."""
+    return [
+        "results/systems/claims.csv",
+        "results/systems/claims.md",
+        *expand(
+            "results/systems/figures/{system}_{figure}.png",
+            system=config["systems"]["run"],
+            figure=["learning_curves", "confusion", "circuit"],
+        ),
     ]
 
 

@@ -56,8 +56,9 @@ def check_schema(config: dict, schema_path: str | Path) -> None:
 
 
 def check_consistency(config: dict) -> None:
-    """Raise ConfigError for keys that disagree with each other (run after defaults are filled in)."""
-    _raise(cross_key_errors(config))
+    """Raise ConfigError for keys that disagree with each other (run after defaults are filled in), and for
+    the trainable systems' settings (`systems_errors`)."""
+    _raise(cross_key_errors(config) + systems_errors(config))
 
 
 def cross_key_errors(config: dict) -> list[str]:
@@ -76,4 +77,63 @@ def cross_key_errors(config: dict) -> list[str]:
                 f"preprocess.max_train = {train_rows} with preprocess.val_fraction = {fraction} leaves fewer "
                 "than 10 images in train or validation (allowed: at least 10 in each)"
             )
+    return problems
+
+
+# --- trainable systems -----------------------------------------------------------------------------------
+
+# The `systems` keys shared by every system; every other key of the section is a system's own section.
+SYSTEMS_SHARED = ("run", "seeds", "shots", "threads")
+DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+
+
+def systems_errors(config: dict, schema_path: str | Path = DEFAULT_SCHEMA) -> list[str]:
+    """Problems of the `systems` section a schema cannot see: names in `systems.run` that are not registered
+    or have no section, and each setting's merged values (the section's keys with the setting's overrides)
+    checked against the section's key schemas and the system's own cross-key check, named
+    systems.<system>.settings.<setting>.<key>."""
+    import jsonschema
+
+    from .systems import SECTION_KEYS, SYSTEMS, hyperparameters
+
+    schema = yaml.safe_load(Path(schema_path).read_text())["properties"]["systems"]["properties"]
+    systems = config.get("systems", {})
+    problems = []
+    for name in systems.get("run", []):
+        if name not in SYSTEMS:
+            problems.append(f"systems.run: unknown system {name!r} (registered: {', '.join(SYSTEMS)})")
+        elif name not in systems or name not in schema:
+            problems.append(f"systems.run: system {name!r} has no section systems.{name} in the config and schema")
+    for name, section in systems.items():
+        if name in SYSTEMS_SHARED or name not in schema or name not in SYSTEMS:
+            continue  # an unknown section is the schema's error
+        for setting in section.get("run_settings") or []:
+            if setting not in section.get("settings", {}):
+                problems.append(
+                    f"systems.{name}.run_settings: {setting!r} is not a setting of systems.{name}.settings "
+                    f"(allowed: {', '.join(section.get('settings', {}))})"
+                )
+        keys = {key: spec for key, spec in schema[name]["properties"].items() if key not in SECTION_KEYS}
+        key_schema = {"type": "object", "properties": keys, "additionalProperties": False}
+        defaults = {key: spec["default"] for key, spec in keys.items() if "default" in spec}
+        for setting, overrides in section.get("settings", {}).items():
+            where = f"systems.{name}.settings.{setting}"
+            if not isinstance(overrides, dict):
+                continue  # the schema's error
+            values = defaults | hyperparameters(section) | overrides
+            errors = list(jsonschema.Draft202012Validator(key_schema).iter_errors(values))
+            for error in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
+                if error.validator == "additionalProperties":
+                    extra = sorted(set(error.instance) - set(keys))
+                    problems.append(f"{where}: unknown key(s) {extra} (allowed: {', '.join(keys)})")
+                    continue
+                key = ".".join(str(p) for p in error.absolute_path)
+                source = "set by the setting" if error.absolute_path[0] in overrides else f"from systems.{name}"
+                problems.append(
+                    f"{where}.{key} = {error.instance!r} ({source}): {error.message} "
+                    f"(allowed: {_allowed(error.schema)})"
+                )
+            check = SYSTEMS[name].check
+            if not errors and check is not None:
+                problems.extend(f"{where}: {problem}" for problem in check(values))
     return problems

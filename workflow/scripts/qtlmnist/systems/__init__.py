@@ -1,3 +1,152 @@
 """The wing for trainable-circuit systems: one module per system, all standing on `engine` (a differentiable
-statevector simulator that executes the same Qiskit circuit that is drawn and run on Aer) and on `shots`
-(the shot-based evaluation of that circuit on Aer)."""
+statevector simulator that executes the same Qiskit circuit that is drawn and run on Aer), on `shots` (the
+shot-based evaluation of that circuit on Aer) and on `training` (the shared training loop and evaluation).
+
+This file is the registry: system name -> its module, seed document, title and the files it reads. The
+Snakefile imports it at parse time to plan jobs and check the config, so it imports nothing heavy (no
+TensorFlow, no Qiskit); rule scripts import a system's module with `load`.
+
+Adding a system (see README, "Adding a trainable system"):
+  1. `qtlmnist/systems/<name>.py` implementing the interface of `qtlmnist.systems.common` (CLASS_NAMES, CLAIMS,
+     load_task, circuit, build, targets, decide, LOSS);
+  2. a `systems.<name>` section in config/config.yaml (its hyperparameters and its named settings) and the
+     same keys in workflow/schemas/config.schema.yaml;
+  3. an entry in SYSTEMS below, and the name in `systems.run`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+# The models every system offers; a setting picks one with its `model` key.
+MODELS = ("quantum", "control")
+# How a setting name is spelt (it becomes a folder name and a wildcard value).
+SETTING_PATTERN = r"[a-z][a-z0-9_]*"
+
+MNIST_RAW = MappingProxyType(
+    {
+        "train_images": "results/mnist/raw/train-images-idx3-ubyte",
+        "train_labels": "results/mnist/raw/train-labels-idx1-ubyte",
+        "test_images": "results/mnist/raw/t10k-images-idx3-ubyte",
+        "test_labels": "results/mnist/raw/t10k-labels-idx1-ubyte",
+    }
+)
+# MNIST's digits 0 and 1: how many images of them each raw file holds (fixed by the files' md5, tested).
+MNIST_01_TRAIN = 12665
+MNIST_01_TEST = 2115
+
+
+@dataclass(frozen=True)
+class System:
+    """One registered system."""
+
+    name: str  # config section `systems.<name>`, results folder, wildcard value
+    module: str  # module name in qtlmnist.systems
+    seed_document: str  # the seed document it comes from (shared/seeds/<id>_*.txt)
+    title: str  # as a person reads it
+    inputs: Mapping[str, str]  # name -> file the run job reads (the keys the module's load_task expects)
+    check: Callable[[dict], list[str]] | None = field(default=None, compare=False)  # cross-key checks of one
+    # setting's merged values: one line per problem, naming the key and what is allowed
+
+
+def _check_paradoxical7(values: dict) -> list[str]:
+    problems = []
+    if values["data"] == "notebook":
+        first = 2 * values["first_per_class"]
+        if not 0 < values["train_images"] < first:
+            problems.append(
+                f"train_images = {values['train_images']}: with data 'notebook' the first {first} images "
+                f"(first_per_class = {values['first_per_class']} of each digit) are split into train and test "
+                f"(allowed: 1 to {first - 1})"
+            )
+    elif values["train_images"] > MNIST_01_TRAIN:
+        problems.append(
+            f"train_images = {values['train_images']}: the MNIST training file holds {MNIST_01_TRAIN} images of "
+            f"digits 0 and 1 (allowed: <= {MNIST_01_TRAIN})"
+        )
+    return problems
+
+
+def _check_quantum_mnist(values: dict) -> list[str]:
+    if values["train_images"] > MNIST_01_TRAIN:
+        return [
+            (
+                f"train_images = {values['train_images']}: the MNIST training file holds {MNIST_01_TRAIN} images "
+                f"of digits 0 and 1 (allowed: <= {MNIST_01_TRAIN})"
+            )
+        ]
+    return []
+
+
+SYSTEMS: dict[str, System] = {
+    system.name: system
+    for system in (
+        System(
+            name="paradoxical7_qnn",
+            module="paradoxical7_qnn",
+            seed_document="001",
+            title="Paradoxical7/QNN: 11-qubit, 24-parameter QNN, MNIST 0 vs 1",
+            inputs=MNIST_RAW,
+            check=_check_paradoxical7,
+        ),
+        System(
+            name="quantum_mnist",
+            module="quantum_mnist",
+            seed_document="000",
+            title="Quantum-MNIST: MLP encoder + ZZFeatureMap/RealAmplitudes sampler, MNIST 0 vs 1",
+            inputs=MNIST_RAW,
+            check=_check_quantum_mnist,
+        ),
+    )
+}
+
+
+def get(name: str) -> System:
+    try:
+        return SYSTEMS[name]
+    except KeyError:
+        raise ValueError(f"unknown system {name!r} (registered: {', '.join(SYSTEMS)})") from None
+
+
+def load(name: str):
+    """The system's module (imports what it needs: Qiskit, and Keras when its model is built)."""
+    return importlib.import_module(f"{__name__}.{get(name).module}")
+
+
+# Keys of a system's section that are not values of its runs.
+SECTION_KEYS = ("settings", "run_settings")
+
+
+def hyperparameters(section: dict) -> dict:
+    """A system's config section without `settings` and `run_settings`: the defaults every setting starts from."""
+    return {key: value for key, value in section.items() if key not in SECTION_KEYS}
+
+
+def settings_to_run(section: dict) -> list[str]:
+    """The section's `run_settings` (null: every setting it defines), in that order."""
+    chosen = section.get("run_settings")
+    return list(section["settings"]) if chosen is None else list(chosen)
+
+
+def setting_values(config: dict, system: str, setting: str) -> dict:
+    """The values one run reads: the section's defaults, the setting's overrides, and the shared shot count."""
+    section = config["systems"][system]
+    if setting not in section["settings"]:
+        raise ValueError(
+            f"system {system!r} has no setting {setting!r} (configured: {', '.join(section['settings'])})"
+        )
+    return hyperparameters(section) | dict(section["settings"][setting]) | {"shots": config["systems"]["shots"]}
+
+
+def runs(config: dict) -> list[tuple[str, str, int]]:
+    """Every (system, setting, seed) of the systems in `systems.run`, in config order."""
+    seeds = config["systems"]["seeds"]
+    return [
+        (system, setting, seed)
+        for system in config["systems"]["run"]
+        for setting in settings_to_run(config["systems"][system])
+        for seed in seeds
+    ]

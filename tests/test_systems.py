@@ -1,0 +1,482 @@
+"""The trainable systems against independent references: the 8x8 resize and the white/black encoding of 001
+by hand, both circuits vs Statevector, parameter counts, the estimator noise, shot-based evaluation vs exact,
+encoder gradients of 000 vs finite differences of a Statevector loss, the claims table, the config checks;
+and (integration) the `systems` target on config/ci.yaml."""
+
+import copy
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import ROOT, run_snakemake
+from qiskit.quantum_info import Statevector
+from qtlmnist.config import ConfigError, check_consistency, check_schema
+from qtlmnist.runtime import seed_tensorflow
+from qtlmnist.systems import SYSTEMS, common, get, runs, setting_values
+from qtlmnist.systems import paradoxical7_qnn as p7
+from qtlmnist.systems import quantum_mnist as qm
+from qtlmnist.systems import report as sysreport
+
+SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
+DEFAULT = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def keras():
+    """TensorFlow with the same thread count and determinism as the other tests (set once per process)."""
+    return seed_tensorflow(0, 1)
+
+
+def statevector(spec, x_row, w):
+    values = {**dict(zip(spec.inputs, x_row)), **dict(zip(spec.weights, w))}
+    return Statevector(spec.circuit.remove_final_measurements(inplace=False).assign_parameters(values))
+
+
+# --- 001: data and encoding ----------------------------------------------------------------------------
+
+
+def test_resize_28_to_8_matches_the_antialiased_bilinear_weights_by_hand():
+    # PIL's bilinear filter widened by the scale 28/8 = 3.5: output column 0 is centred on input 1.75 and
+    # reads columns 0..4 with weights 1 - |j + 0.5 - 1.75| / 3.5 = (9, 13, 11, 7, 3) / 14; output column 1
+    # (centre 5.25) reads columns 2..8 with (3, 7, 11, 13, 9, 5, 1) / 14. A bright column 2 gives
+    # 255 * 11/43 = 65.2 -> 65 and 255 * 3/49 = 15.6 -> 16; no other output column reaches column 2.
+    image = np.zeros((28, 28), dtype=np.uint8)
+    image[:, 2] = 255
+    expected = np.tile(np.array([65, 16, 0, 0, 0, 0, 0, 0], dtype=np.uint8), (8, 1))
+    np.testing.assert_array_equal(p7.resize(image[None])[0], expected)
+    np.testing.assert_array_equal(p7.resize(image.T[None])[0], expected.T)  # the vertical pass alike
+    flat = np.full((1, 28, 28), 77, dtype=np.uint8)
+    np.testing.assert_array_equal(p7.resize(flat)[0], np.full((8, 8), 77))  # weights sum to one
+
+
+def test_encoding_matches_hand_computation():
+    # Top half white: 32 white amplitudes of 1, no edge pixels (p = 16 or 0), norm sqrt(32); the white groups
+    # of 10 hold 10, 10, 10, 2, 0, 0 ones.
+    half = np.zeros((1, 64))
+    half[0, :32] = 1.0
+    expected = np.pi / np.sqrt(32) * np.array([1, 1, 1, 0.2, 0, 0, 0, 0, 0, 0, 0])
+    np.testing.assert_allclose(p7.angles(half)[0], expected, atol=1e-15)
+    # Uniform grey 0.5: p = 8 is an edge pixel, white 0.5 and black 0.5 everywhere, norm sqrt(128 / 4).
+    np.testing.assert_allclose(p7.angles(np.full((1, 64), 0.5))[0], np.full(11, np.pi * 0.5 / np.sqrt(32)))
+    # One pixel at 2/16 (p = 2, the edge interval's lower end) and one at 0.1 (p = 1.6, outside it).
+    edge = np.zeros((1, 64))
+    edge[0, 0], edge[0, 20] = 0.125, 0.1
+    norm = np.sqrt(0.125**2 + 0.875**2 + 0.1**2)
+    expected = np.zeros(11)
+    expected[0] = np.pi * 0.125 / norm / 10  # white group 0: pixels 0-9
+    expected[2] = np.pi * 0.1 / norm / 10  # white group 2: pixels 20-29
+    expected[6] = np.pi * 0.875 / norm / 12  # black group 0: pixels 0-11
+    np.testing.assert_allclose(p7.angles(edge)[0], expected, atol=1e-15)
+    # A black image has a zero vector; the notebook leaves it unnormalised: all angles 0.
+    np.testing.assert_array_equal(p7.angles(np.zeros((1, 64)))[0], np.zeros(11))
+
+
+def test_notebook_rows_are_the_first_of_each_digit_in_file_order():
+    labels = np.array([5, 1, 0, 1, 1, 4, 0, 0, 1, 0])
+    np.testing.assert_array_equal(p7.notebook_rows(labels, per_class=2), [1, 2, 3, 6])
+    np.testing.assert_array_equal(p7.notebook_rows(labels, per_class=3), [1, 2, 3, 4, 6, 7])
+
+
+def test_001_targets_and_sign_decision():
+    np.testing.assert_array_equal(p7.targets(np.array([0, 1, 1])), [[-1.0], [1.0], [1.0]])
+    np.testing.assert_array_equal(p7.decide(np.array([[-0.2], [0.0], [0.3]])), [0, -1, 1])
+
+
+# --- circuits vs Statevector ---------------------------------------------------------------------------
+
+
+def test_001_circuit_expectation_is_z_on_qubit_10_and_matches_statevector(keras):
+    from qiskit.quantum_info import SparsePauliOp
+    from qtlmnist.systems.engine import compile_circuit
+
+    spec = p7.circuit({})
+    assert spec.circuit.num_qubits == 11 and len(spec.weights) == 22 and len(spec.inputs) == 11
+    assert spec.observables[0] == SparsePauliOp("Z" + "I" * 10)
+    rng = np.random.default_rng(3)
+    x, w = rng.uniform(0, np.pi, (3, 11)), rng.uniform(-1, 1, 22)
+    values = compile_circuit(spec.circuit, spec.inputs, spec.weights).expectations(x, w, spec.observables).numpy()
+    for row in range(3):
+        state = statevector(spec, x[row], w)
+        z10 = 1.0 - 2.0 * state.probabilities([10])[1]  # <Z> of qubit 10 from its marginal
+        assert abs(values[row, 0] - z10) <= 1e-10
+        assert abs(values[row, 0] - state.expectation_value(spec.observables[0]).real) <= 1e-10
+
+
+def test_000_circuit_probabilities_and_parity_match_statevector(keras):
+    from qtlmnist.systems.engine import compile_circuit
+
+    spec = qm.circuit({})
+    assert spec.circuit.num_qubits == 4 and len(spec.inputs) == 4 and len(spec.weights) == 16
+    rng = np.random.default_rng(4)
+    x, w = rng.uniform(-1, 1, (3, 4)), rng.uniform(-1, 1, 16)
+    probabilities = compile_circuit(spec.circuit, spec.inputs, spec.weights).probabilities(x, w).numpy()
+    for row in range(3):
+        reference = statevector(spec, x[row], w).probabilities()
+        assert np.abs(probabilities[row] - reference).max() <= 1e-10
+        odd = sum(reference[i] for i in range(16) if f"{i:b}".count("1") % 2)  # SamplerQNN's parity
+        np.testing.assert_allclose(probabilities[row] @ qm.parity_matrix(), [1 - odd, odd], atol=1e-10)
+
+
+# --- models --------------------------------------------------------------------------------------------
+
+
+def test_parameter_counts(keras):
+    from qtlmnist.systems.training import count_parameters
+
+    values = {"precision": 0.0, "control_hidden": 2}
+    qnn = p7.build(keras, values | {"model": "quantum"}, 1, p7.circuit({}))
+    assert count_parameters(qnn) == {"circuit": 22, "classical": 2, "total": 24}
+    assert count_parameters(p7.build(keras, values | {"model": "control"}, 1, None))["total"] == 27
+    hybrid = count_parameters(qm.build(keras, {"model": "quantum"}, 1, qm.circuit({})))
+    control = count_parameters(qm.build(keras, {"model": "control", "control_hidden": 2}, 1, None))
+    encoder = 784 * 4 + 4
+    assert hybrid == {"circuit": 16, "classical": encoder, "total": encoder + 16}  # parity is fixed
+    assert control["total"] - encoder == hybrid["circuit"]  # a classical head of the circuit's size
+
+
+def test_precision_noise_is_zero_mean_with_std_precision_and_absent_at_zero(keras):
+    from qtlmnist.systems.training import PrecisionNoise
+
+    n = 200_000
+    zeros = np.zeros((n, 1), dtype=np.float32)
+    noisy = np.asarray(PrecisionNoise(1 / 64, seed=5)(zeros))[:, 0].astype(np.float64)
+    sigma = 1 / 64
+    assert abs(noisy.mean()) < 5 * sigma / np.sqrt(n)
+    assert abs(noisy.std() / sigma - 1) < 5 / np.sqrt(2 * n)  # the std of a sample std is sigma / sqrt(2n)
+    layer = PrecisionNoise(1 / 64, seed=5)
+    assert not np.array_equal(np.asarray(layer(zeros[:10])), np.asarray(layer(zeros[:10])))  # every pass
+    x = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(PrecisionNoise(0.0)(x)), x)
+    with pytest.raises(ValueError, match="precision = -0.1"):
+        PrecisionNoise(-0.1)
+
+
+def test_001_model_applies_the_noise_in_inference_and_keeps_exact_gradients(keras):
+    import tensorflow as tf
+
+    spec = p7.circuit({})
+    x = np.random.default_rng(1).uniform(0, 1, (64, 11)).astype(np.float32)
+    exact = p7.build(keras, {"model": "quantum", "precision": 0.0}, 7, spec)
+    noisy = p7.build(keras, {"model": "quantum", "precision": 1 / 64}, 7, spec)
+    for name in ("circuit", "linear"):  # the same seed draws the same initial weights
+        for mine, theirs in zip(noisy.get_layer(name).get_weights(), exact.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(mine, theirs)
+    a = float(exact.get_layer("linear").kernel.numpy()[0, 0])
+    difference = (np.asarray(noisy(x)) - np.asarray(exact(x)))[:, 0] / a  # the noise before Linear(1, 1)
+    assert 0.3 / 64 < difference.std() < 3 / 64 and np.abs(difference).max() < 6 / 64
+    grads = []
+    for model in (exact, noisy):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(model(x))
+        grads.append(tape.gradient(loss, model.get_layer("circuit").circuit_weights).numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-5, atol=1e-7)  # additive noise: same gradient
+
+
+def test_000_encoder_gradient_matches_finite_differences_of_a_statevector_loss(keras):
+    import tensorflow as tf
+
+    spec = qm.circuit({})
+    model = qm.build(keras, {"model": "quantum"}, 3, spec)
+    rng = np.random.default_rng(2)
+    x = rng.uniform(0, 1, (4, 784)).astype(np.float32)
+    labels = np.array([0, 1, 1, 0])
+    kernel = model.get_layer("encoder").kernel
+    with tf.GradientTape() as tape:
+        loss = keras.losses.sparse_categorical_crossentropy(labels, model(x))
+        loss = tf.reduce_mean(loss)
+    gradient = tape.gradient(loss, kernel).numpy()
+    assert np.abs(gradient).max() > 1e-4  # the loss reaches the encoder through the circuit
+
+    w_kernel, bias = (v.astype(np.float64) for v in model.get_layer("encoder").get_weights())
+    circuit_weights = model.get_layer("circuit").circuit_weights.numpy()
+
+    def reference_loss(w_matrix):  # numpy encoder + Statevector probabilities + parity + cross-entropy
+        z = x.astype(np.float64) @ w_matrix + bias
+        total = 0.0
+        for row, label in enumerate(labels):
+            p = statevector(spec, z[row], circuit_weights).probabilities()
+            odd = sum(p[i] for i in range(16) if f"{i:b}".count("1") % 2)
+            total -= np.log(odd if label else 1 - odd)
+        return total / len(labels)
+
+    i, j = np.unravel_index(np.abs(gradient).argmax(), gradient.shape)
+    step = 1e-4
+    plus, minus = w_kernel.copy(), w_kernel.copy()
+    plus[i, j] += step
+    minus[i, j] -= step
+    finite = (reference_loss(plus) - reference_loss(minus)) / (2 * step)
+    assert gradient[i, j] == pytest.approx(finite, rel=1e-3)
+
+
+def test_split_at_the_circuit_rebuilds_the_model(keras):
+    from qtlmnist.systems.training import Split, forward
+
+    spec = qm.circuit({})
+    model = qm.build(keras, {"model": "quantum"}, 3, spec)
+    x = np.random.default_rng(5).uniform(0, 1, (7, 784)).astype(np.float32)
+    split = Split(model)
+    assert split.noise is None
+    rebuilt = split.head(split.exact(split.circuit_inputs(x)))
+    np.testing.assert_allclose(rebuilt, forward(model, x), atol=1e-6)
+    qnn = p7.build(keras, {"model": "quantum", "precision": 1 / 64}, 1, p7.circuit({}))
+    qnn_split = Split(qnn)
+    assert qnn_split.before is None and qnn_split.noise is not None  # the noise is replaced by shots
+    with pytest.raises(ValueError, match="exactly one CircuitLayer"):
+        Split(p7.build(keras, {"model": "control", "control_hidden": 2}, 1, None))
+
+
+def test_shot_evaluation_agrees_with_exact_within_shot_noise(keras):
+    from qtlmnist.systems import shots
+    from qtlmnist.systems.training import Split
+
+    spec = p7.circuit({})
+    model = p7.build(keras, {"model": "quantum", "precision": 0.0}, 11, spec)
+    x = np.random.default_rng(6).uniform(0, 1, (40, 11))
+    split = Split(model)
+    exact = split.exact(split.circuit_inputs(x)).astype(np.float64)[:, 0]
+    n_shots = 4096
+    weights = split.layer.circuit_weights.numpy()
+    _, estimates = shots.aer_estimates(
+        spec.circuit, spec.inputs, spec.weights, x, weights, spec.observables, shots=n_shots, seed=3
+    )
+    sigma = np.sqrt((1 - exact**2) / n_shots)
+    assert np.all(np.abs(estimates[:, 0] - exact) <= 5 * sigma + 1e-9)
+    linear = model.get_layer("linear")
+    a, b = float(linear.kernel.numpy()[0, 0]), float(linear.bias.numpy()[0])
+    np.testing.assert_allclose(split.head(estimates)[:, 0], a * estimates[:, 0] + b, atol=1e-5)  # the head after
+
+
+def test_training_run_evaluates_as_run_exact_and_shots(keras, monkeypatch):
+    """The driver on a tiny separable task: shot accuracy within a few points of exact, train without shots."""
+    from qtlmnist.systems import training
+
+    rng = np.random.default_rng(8)
+    labels = np.tile([0, 1], 30)
+    x = (np.where(labels[:, None] == 1, 2.6, 0.4) + rng.normal(0, 0.2, (60, 11))).astype(np.float32)
+    task = common.Task(train=(x[:40], labels[:40]), evaluation={"test": (x[40:], labels[40:])})
+    monkeypatch.setattr(p7, "load_task", lambda inputs, values, seed: task)
+    values = {"model": "quantum", "precision": 1 / 64, "epochs": 3, "batch_size": 4, "learning_rate": 0.05}
+    values |= {"shuffle": False, "history_sets": ["train", "test"], "shots": 2048}
+    metrics, history, _ = training.run(p7, {}, values, 1, 1)
+    assert list(history.columns) == ["epoch", "loss", "train_accuracy", "test_accuracy"] and len(history) == 3
+    test = metrics["sets"]["test"]
+    assert test["n"] == 20 and test["accuracy_exact"] > 0.9
+    assert abs(test["accuracy_shots"] - test["accuracy_exact"]) <= 0.1
+    assert metrics["sets"]["train"]["accuracy_shots"] is None
+    assert metrics["parameters"]["total"] == 24 and metrics["precision"] == 1 / 64
+    assert np.array(test["confusion"]).sum() <= 20
+
+
+def test_a_run_repeats_bit_for_bit_with_its_seed(keras, monkeypatch):
+    from qtlmnist.systems import training
+
+    rng = np.random.default_rng(9)
+    labels = np.tile([0, 1], 16)
+    x = rng.uniform(0, 1, (32, 784)).astype(np.float32) * (1 + labels[:, None])
+    task = common.Task(train=(x[:24], labels[:24]), evaluation={"test": (x[24:], labels[24:])})
+    monkeypatch.setattr(qm, "load_task", lambda inputs, values, seed: task)
+    values = {"model": "quantum", "epochs": 2, "batch_size": 8, "learning_rate": 0.01, "shuffle": True}
+    values |= {"history_sets": ["test"], "shots": 128}
+    outcomes = []
+    for _ in range(2):
+        keras.utils.set_random_seed(4)  # what runtime.seed_tensorflow does at the start of a rule script
+        metrics, history, model = training.run(qm, {}, values, 4, 1)
+        outcomes.append((metrics["sets"], history, model.get_weights()))
+    assert outcomes[0][0] == outcomes[1][0]  # accuracies and confusions, shots included
+    pd.testing.assert_frame_equal(outcomes[0][1], outcomes[1][1])
+    for a, b in zip(outcomes[0][2], outcomes[1][2]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_unsupported_gate_fails_when_the_model_is_built_before_training(keras, monkeypatch):
+    from qtlmnist.systems import training
+
+    spec = p7.circuit({})
+    bad = spec.circuit.copy()
+    bad.reset(3)
+    bad_spec = common.Circuit(bad, spec.inputs, spec.weights, "expectations", spec.observables)
+    tiny = common.Task(train=(np.zeros((2, 11)), np.array([0, 1])))
+    monkeypatch.setattr(p7, "circuit", lambda values: bad_spec)
+    monkeypatch.setattr(p7, "load_task", lambda inputs, values, seed: tiny)
+    monkeypatch.setattr(training, "fit", lambda *args: pytest.fail("training started"))
+    with pytest.raises(ValueError, match=r"'reset' on qubits \[3\]\) is not supported"):
+        training.run(p7, {}, {"model": "quantum", "precision": 0.0}, 1, 1)
+
+
+# --- claims table --------------------------------------------------------------------------------------
+
+
+def fake_run(accuracy, shots_accuracy, best=None):
+    result = {"n": 20, "accuracy": accuracy, "accuracy_exact": accuracy, "accuracy_shots": shots_accuracy}
+    if best is not None:
+        result["best_epoch_accuracy"] = best
+    return {"sets": {"test": result}, "parameters": {"total": 24, "circuit": 22}, "precision": 0.0, "shots": 1024}
+
+
+def test_claims_table_means_intervals_and_verdicts():
+    claims = {
+        "s": (
+            common.Claim("high claim", "src", 96.0, "a", "test"),
+            common.Claim("met claim", "src", 80.5, "a", "test"),
+            common.Claim("best epoch", "src", 90.0, "a", "test", "best_epoch"),
+            common.Claim("wide", "src", 60.0, "b", "test"),
+            common.Claim("control row", "src", None, "a", "test"),
+            common.Claim("missing", "src", 50.0, "zzz", "test"),
+        )
+    }
+    runs = {("s", "a", k): fake_run(v, v - 0.05, best=0.9) for k, v in zip((1, 2, 3), (0.79, 0.80, 0.81))}
+    runs |= {("s", "b", k): fake_run(v, v) for k, v in zip((1, 2), (0.3, 0.9))}
+    table = sysreport.claims_table(runs, claims, tolerance_pp=2.0).set_index("claim")
+    assert table.loc["high claim", "measured_as_run"] == pytest.approx(80.0)
+    assert table.loc["high claim", "measured_shots"] == pytest.approx(75.0)
+    half = 4.302653 * 1.0 / np.sqrt(3)  # t(0.975, 2) * std 1 pp / sqrt(3)
+    assert table.loc["high claim", "ci95_high"] == pytest.approx(80 + half, abs=1e-4)
+    assert table.loc["high claim", "verdict"] == "not reproduced (measured lower)"
+    assert table.loc["met claim", "verdict"] == "reproduced"
+    assert table.loc["best epoch", "measured_as_run"] == pytest.approx(90.0)
+    assert np.isnan(table.loc["best epoch", "measured_shots"])
+    assert table.loc["wide", "verdict"].startswith("inconclusive")
+    assert table.loc["control row", "verdict"] == sysreport.NO_CLAIM
+    assert np.isnan(table.loc["control row", "claimed"])
+    assert table.loc["missing", "verdict"] == sysreport.NOT_RUN
+    markdown = sysreport.claims_markdown(table.reset_index())
+    assert "| s | high claim | src | a (test, 20) | 96.0% | 80.0% | 80.0% | 75.0% (1024) |" in markdown
+
+
+def test_runs_table_has_one_row_per_run_and_set_with_wilson_intervals():
+    run = fake_run(0.9, 0.85)
+    run |= {"model": "quantum", "seconds": {"fit": 1.0, "shots": 2.0}}
+    table = sysreport.runs_table({("s", "a", 1): run, ("s", "a", 2): run})
+    assert list(table["seed"]) == [1, 2] and (table["eval_set"] == "test").all()
+    low, high = table.loc[0, ["wilson_low", "wilson_high"]]
+    assert low < 0.9 < high and (low, high) == pytest.approx(sysreport.wilson_interval(0.9, 20))
+
+
+# --- registry and config -------------------------------------------------------------------------------
+
+
+def test_registry_imports_nothing_heavy():
+    heavy = "('tensorflow', 'keras', 'qiskit')"
+    code = f"import sys, qtlmnist.systems; print(sorted(m for m in {heavy} if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT / "workflow/scripts", capture_output=True, text=True, check=False
+    )
+    assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_settings_merge_over_the_section_and_runs_follow_run_settings():
+    config = copy.deepcopy(DEFAULT)
+    values = setting_values(config, "paradoxical7_qnn", "exact")
+    assert values["precision"] == 0.0 and values["epochs"] == 30 and values["shots"] == 1024
+    assert "settings" not in values and "run_settings" not in values
+    assert setting_values(config, "paradoxical7_qnn", "as_published")["precision"] == 1 / 64
+    config["systems"]["paradoxical7_qnn"]["run_settings"] = ["control"]
+    config["systems"]["seeds"] = [4, 5]
+    assert [r for r in runs(config) if r[0] == "paradoxical7_qnn"] == [
+        ("paradoxical7_qnn", "control", 4),
+        ("paradoxical7_qnn", "control", 5),
+    ]
+    with pytest.raises(ValueError, match="no setting 'nope'"):
+        setting_values(config, "paradoxical7_qnn", "nope")
+    assert set(SYSTEMS) == {"paradoxical7_qnn", "quantum_mnist"} and get("quantum_mnist").seed_document == "000"
+    for name in SYSTEMS:  # every system module offers the interface
+        module = __import__(f"qtlmnist.systems.{get(name).module}", fromlist=["x"])
+        for attribute in ("CLASS_NAMES", "CLAIMS", "LOSS", "load_task", "circuit", "build", "targets", "decide"):
+            assert hasattr(module, attribute), (name, attribute)
+
+
+def check(config):
+    check_schema(config, SCHEMA)
+    check_consistency(config)
+
+
+def with_systems(change: dict) -> dict:
+    """DEFAULT with `change` merged into its systems section (nested dicts merged, as Snakemake does)."""
+    config = copy.deepcopy(DEFAULT)
+
+    def merge(target, source):
+        for key, value in source.items():
+            if isinstance(value, dict) and isinstance(target.get(key), dict):
+                merge(target[key], value)
+            else:
+                target[key] = value
+
+    merge(config["systems"], change)
+    return config
+
+
+def test_shipped_configs_pass_the_systems_checks():
+    check(copy.deepcopy(DEFAULT))
+    check(with_systems(yaml.safe_load((ROOT / "config/ci.yaml").read_text())["systems"]))
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"run": ["paradoxical7_qnn", "qnn9"]},
+         r"systems\.run: unknown system 'qnn9' \(registered: paradoxical7_qnn, quantum_mnist\)"),
+        ({"paradoxical7_qnn": {"precision": -0.01}},
+         r"systems\.paradoxical7_qnn\.precision = -0\.01: .*less than the minimum of 0"),
+        ({"paradoxical7_qnn": {"settings": {"as_published": {"precision": -1}}}},
+         (r"systems\.paradoxical7_qnn\.settings\.as_published\.precision = -1 \(set by the setting\): "
+         r".*\(allowed: number, >= 0")),
+        ({"paradoxical7_qnn": {"settings": {"exact": {"precison": 0}}}},
+         r"systems\.paradoxical7_qnn\.settings\.exact: unknown key\(s\) \['precison'\]"),
+        ({"paradoxical7_qnn": {"train_images": 100}},
+         (r"settings\.as_published: train_images = 100: with data 'notebook' the first 100 images "
+         r".*\(allowed: 1 to 99\)")),
+        ({"quantum_mnist": {"train_images": 20000}},
+         r"systems\.quantum_mnist\.train_images = 20000: .*maximum of 12665"),
+        ({"paradoxical7_qnn": {"test_images": 3000}}, r"systems\.paradoxical7_qnn\.test_images = 3000"),
+        ({"paradoxical7_qnn": {"run_settings": ["as_published", "fast"]}},
+         r"systems\.paradoxical7_qnn\.run_settings: 'fast' is not a setting"),
+        ({"quantum_mnist": {"settings": {"Bad-Name": {}}}}, r"systems\.quantum_mnist\.settings"),
+        ({"qnn9": {}}, r"systems: unknown key\(s\) \['qnn9'\]"),
+        ({"paradoxical7_qnn": {"history_sets": ["validation"]}},
+         r"systems\.paradoxical7_qnn\.history_sets\.0 = 'validation'"),
+    ],
+)  # fmt: skip
+def test_bad_system_config_fails_naming_the_key(change, expected):
+    with pytest.raises(ConfigError, match=expected):
+        check(with_systems(change))
+
+
+# --- integration: the systems target on config/ci.yaml --------------------------------------------------
+
+
+@pytest.mark.integration
+def test_systems_target_on_ci_config(ci_run):
+    run_snakemake(ci_run, "systems")
+    out = ci_run / "results/systems"
+    ci = yaml.safe_load((ROOT / "config/ci.yaml").read_text())["systems"]
+    table = pd.read_csv(out / "claims.csv")
+    expected_claims = [c.claim for name in ("paradoxical7_qnn", "quantum_mnist") for c in __import__(
+        f"qtlmnist.systems.{name}", fromlist=["x"]).CLAIMS]  # fmt: skip
+    assert list(table["claim"]) == expected_claims
+    ran = table[table["n_seeds"] > 0]
+    assert set(table.loc[table["n_seeds"] == 0, "setting"]) == {"exact"}  # not in ci.yaml's run_settings
+    assert (ran["n_seeds"] == len(ci["seeds"])).all()
+    assert ran["measured_as_run"].between(0, 100).all() and ran["measured_exact"].dtype == float
+    quantum = ran[~ran["setting"].eq("control") & ran["eval_set"].eq("test") & ran["statistic"].eq("final")]
+    assert (abs(quantum["measured_shots"] - quantum["measured_exact"]) <= 10).all()  # 300 images, CI shots
+    controls = ran[ran["setting"] == "control"]
+    assert len(controls) == 2 and controls["measured_shots"].isna().all() and controls["claimed"].isna().all()
+    assert controls.set_index("system").loc["quantum_mnist", "measured_exact"] > 90  # 0 vs 1 is easy for it
+    metrics = json.loads((out / "paradoxical7_qnn/as_published/seed_1.json").read_text())
+    assert metrics["parameters"]["total"] == 24 and metrics["sets"]["notebook_test"]["n"] == 20
+    assert metrics["sets"]["test"]["n"] == 300 and metrics["shots"] == ci["shots"]
+    history = pd.read_csv(out / "paradoxical7_qnn/as_published/seed_1_history.csv")
+    assert list(history["epoch"]) == [1, 2] and "notebook_test_accuracy" in history
+    markdown = (out / "claims.md").read_text()
+    assert "96% test accuracy with 24 parameters" in markdown and "82.5%" in markdown
+    for system in ("paradoxical7_qnn", "quantum_mnist"):
+        for figure in ("learning_curves", "confusion", "circuit"):
+            assert (out / f"figures/{system}_{figure}.png").stat().st_size > 5_000
+    assert len(list((out / "logs").rglob("*.log"))) == len(list((out / "benchmarks").rglob("*.tsv")))
+    rerun = run_snakemake(ci_run, "systems", "--dry-run")
+    assert "Nothing to be done" in rerun.stdout + rerun.stderr
+

@@ -1,0 +1,101 @@
+# Trainable-circuit systems from the other seed documents (not in `rule all`): `snakemake --cores N systems`
+# or `make systems`. One job per (system, setting, seed); the systems are registered in qtlmnist.systems.
+
+
+rule system_run:
+    input:
+        unpack(system_inputs),
+    output:
+        metrics="results/systems/{system}/{setting}/seed_{seed}.json",
+        history="results/systems/{system}/{setting}/seed_{seed}_history.csv",
+        weights="results/systems/{system}/{setting}/seed_{seed}.weights.h5",
+    log:
+        "results/systems/logs/{system}/{setting}_seed_{seed}.log",
+    benchmark:
+        "results/systems/benchmarks/{system}/{setting}_seed_{seed}.tsv"
+    conda:
+        "../../envs/systems.yaml"
+    threads: config["systems"]["threads"]
+    params:
+        values=system_values,
+    script:
+        "../scripts/system_run.py"
+
+
+rule system_figures:
+    input:
+        unpack(system_run_files),
+    output:
+        curves=report(
+            "results/systems/figures/{system}_learning_curves.png",
+            caption="../report/systems_learning_curves.rst",
+            category="systems",
+            subcategory="{system}",
+        ),
+        confusion=report(
+            "results/systems/figures/{system}_confusion.png",
+            caption="../report/systems_confusion.rst",
+            category="systems",
+            subcategory="{system}",
+        ),
+    log:
+        "results/systems/logs/{system}/system_figures.log",
+    benchmark:
+        "results/systems/benchmarks/{system}/system_figures.tsv"
+    conda:
+        "../../envs/systems.yaml"
+    params:
+        runs=system_setting_runs,
+    script:
+        "../scripts/system_figures.py"
+
+
+rule system_circuit:
+    output:
+        report(
+            "results/systems/figures/{system}_circuit.png",
+            caption="../report/systems_circuit.rst",
+            category="systems",
+            subcategory="{system}",
+        ),
+    log:
+        "results/systems/logs/{system}/system_circuit.log",
+    benchmark:
+        "results/systems/benchmarks/{system}/system_circuit.tsv"
+    conda:
+        "../../envs/systems.yaml"
+    params:
+        values=system_circuit_values,
+    script:
+        "../scripts/system_circuit.py"
+
+
+rule systems_table:
+    input:
+        all_system_metrics,
+    output:
+        csv=report(
+            "results/systems/claims.csv",
+            caption="../report/systems_claims.rst",
+            category="systems",
+            subcategory="Claims vs measured",
+        ),
+        md="results/systems/claims.md",
+        runs="results/systems/runs.csv",
+    log:
+        "results/systems/logs/systems_table.log",
+    benchmark:
+        "results/systems/benchmarks/systems_table.tsv"
+    conda:
+        "../../envs/systems.yaml"
+    params:
+        runs=SYSTEM_RUNS,
+        tolerance_pp=config["report"]["accuracy_tolerance_pp"],
+    script:
+        "../scripts/systems_table.py"
+
+
+rule systems:
+    default_target: False
+    input:
+        systems_outputs(),

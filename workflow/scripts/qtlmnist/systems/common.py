@@ -1,0 +1,111 @@
+"""What every trainable system provides, and the small types they exchange (no TensorFlow here).
+
+A system module (`qtlmnist.systems.<name>`) implements:
+
+  CLASS_NAMES            class index -> name, e.g. ("0", "1")
+  CLAIMS                 tuple of `Claim`: what its source claims, and which run measures it
+  LOSS                   a Keras loss name for `build`'s output against `targets(labels)`
+  load_task(inputs, values, seed) -> Task
+                         its data: `inputs` maps the registry's input names to files, `values` are the
+                         setting's merged config values, `seed` the run's seed (for drawn subsets)
+  circuit(values) -> Circuit
+                         its ONE parameterised circuit: drawn, run on Aer with shots and trained (engine)
+  build(keras, values, seed, circuit) -> keras.Model
+                         values["model"] == "quantum": a model holding exactly one engine.CircuitLayer built
+                         from `circuit` (the object `circuit(values)` returned, which the driver then sends to
+                         Aer), optionally followed by training.PrecisionNoise; "control" (circuit None): the
+                         classical control of the same inputs and budget
+  targets(labels) -> array   what the loss compares the output with
+  decide(outputs) -> array   predicted class index per row (-1 = no decision, counted wrong)
+
+The shared training loop, the shot-based evaluation and the run driver are in `training`; the claims table
+and figures in `report`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# The evaluation statistics a claim can be measured by.
+STATISTICS = ("final", "best_epoch")
+
+
+@dataclass(frozen=True)
+class Circuit:
+    """A system's circuit with its parameters split into per-sample inputs and trained weights.
+
+    output: "expectations" of `observables` (SparsePauliOps), or "probabilities" of the 2**n outcomes.
+    """
+
+    circuit: object  # qiskit QuantumCircuit
+    inputs: tuple
+    weights: tuple
+    output: str = "expectations"
+    observables: tuple = ()
+
+    def __post_init__(self):
+        if self.output not in ("expectations", "probabilities"):
+            raise ValueError(f"output must be 'expectations' or 'probabilities', got {self.output!r}")
+        if self.output == "expectations" and not self.observables:
+            raise ValueError("output 'expectations' needs observables")
+
+
+@dataclass(frozen=True)
+class Task:
+    """Training data and the named evaluation sets (features, class indices). `train` is also evaluated."""
+
+    train: tuple[np.ndarray, np.ndarray]
+    evaluation: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def sets(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        return {"train": self.train, **self.evaluation}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One row of the claims table.
+
+    claimed: the source's number in percent; None for a control row (a reference without a claim).
+    setting, eval_set: the run (over every configured seed) and evaluation set that measure it.
+    statistic: "final" (after the last epoch) or "best_epoch" (the best per-epoch accuracy, as a source that
+        reports its best epoch on the test set did).
+    """
+
+    claim: str
+    source: str
+    claimed: float | None
+    setting: str
+    eval_set: str
+    statistic: str = "final"
+
+    def __post_init__(self):
+        if self.statistic not in STATISTICS:
+            raise ValueError(f"statistic must be one of {STATISTICS}, got {self.statistic!r}")
+
+
+def confusion(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> list[list[int]]:
+    """counts[true][predicted]; a prediction of -1 (no decision) is counted in no column."""
+    counts = np.zeros((n_classes, n_classes), dtype=np.int64)
+    decided = predicted >= 0
+    np.add.at(counts, (labels[decided].astype(int), predicted[decided].astype(int)), 1)
+    return counts.tolist()
+
+
+def accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
+    return float(np.mean(np.asarray(predicted) == np.asarray(labels)))
+
+
+def mnist_raw(inputs) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """((train images, labels), (test images, labels)) from the four raw MNIST files named in `inputs` (the
+    registry's MNIST_RAW names), each checked against the official md5 first."""
+    from pathlib import Path
+
+    from ..data import load_raw
+
+    raw = load_raw({Path(path).name: path for path in dict(inputs).values()})
+    return (
+        (raw["train-images-idx3-ubyte"], raw["train-labels-idx1-ubyte"]),
+        (raw["t10k-images-idx3-ubyte"], raw["t10k-labels-idx1-ubyte"]),
+    )
