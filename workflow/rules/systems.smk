@@ -16,6 +16,8 @@ rule system_run:
     conda:
         "../../envs/systems.yaml"
     threads: config["systems"]["threads"]
+    resources:
+        **scheduled("system_run"),
     params:
         values=system_values,
     script:
@@ -44,6 +46,8 @@ rule system_figures:
         "results/systems/benchmarks/{system}/system_figures.tsv"
     conda:
         "../../envs/systems.yaml"
+    resources:
+        **scheduled("system_plot"),
     params:
         runs=system_setting_runs,
     script:
@@ -64,6 +68,8 @@ rule system_circuit:
         "results/systems/benchmarks/{system}/system_circuit.tsv"
     conda:
         "../../envs/systems.yaml"
+    resources:
+        **scheduled("system_plot"),
     params:
         values=system_circuit_values,
     script:
@@ -88,6 +94,8 @@ rule systems_table:
         "results/systems/benchmarks/systems_table.tsv"
     conda:
         "../../envs/systems.yaml"
+    resources:
+        **scheduled("system_plot"),
     params:
         runs=SYSTEM_RUNS,
         tolerance_pp=config["report"]["accuracy_tolerance_pp"],
