@@ -164,6 +164,20 @@ def test_the_same_seed_starts_every_variant_from_the_same_weights(keras):
     assert any(changed(first["cnn"], weights_by_part(cnn_circuit.build_model(keras, 10, seed=8))["cnn"]))
 
 
+@pytest.mark.parametrize("variant", cnn_circuit.VARIANTS)
+def test_weights_round_trip_through_weights_h5(keras, variant, tmp_path):
+    """What the workflow stores (.weights.h5, architecture in code) rebuilds the same predictions."""
+    images = np.random.default_rng(3).random((4, 28, 28, 1)).astype(np.float32)
+    model = cnn_circuit.build_variant(keras, variant, 2, seed=5)
+    model.save_weights(tmp_path / "model.weights.h5")
+    fresh = cnn_circuit.build_variant(keras, variant, 2, seed=6)
+    assert not np.allclose(fresh.predict(images, verbose=0), model.predict(images, verbose=0))
+    fresh.load_weights(tmp_path / "model.weights.h5")
+    np.testing.assert_array_equal(fresh.predict(images, verbose=0), model.predict(images, verbose=0))
+    with pytest.raises(ValueError, match="unknown variant"):
+        cnn_circuit.build_variant(keras, "hybrid", 2)
+
+
 def test_layers_start_as_pytorch_defaults(keras):
     """Weights and biases uniform on +-1/sqrt(fan_in), fan_in = in_channels * 3 * 3 or in_features."""
     model = cnn_circuit.build_model(keras, 10, seed=0)

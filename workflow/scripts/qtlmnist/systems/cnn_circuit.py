@@ -21,8 +21,8 @@ code has none.)
 What we changed, and why. CIFAR-10 cannot be fetched here, so the tasks are MNIST and Fashion-MNIST
 (28x28x1, the class list a parameter: two classes as in the original, or ten); the CNN's input channels and
 the flattened width follow the image shape, nothing else. The model is Keras 3 on the project's circuit
-engine (exact statevector, as EstimatorQNN's default estimator in qiskit-machine-learning 0.8-0.9 is exact).
-Three variants, same CNN, same seed -> same initial weights:
+engine (exact statevector: EstimatorQNN's default estimator is exact too, the V1 reference Estimator in
+qiskit-machine-learning 0.8 and QMLEstimator's exact mode in 0.9). Three variants, same CNN, same seed -> same initial weights:
 
     "as_shipped"  input_gradients=False: only the head trains (the original's behaviour)
     "fixed"       input_gradients=True: the CNN is trained through the circuit
@@ -143,7 +143,8 @@ def build_model(
 ):
     """The hybrid: CNN -> circuit (layer "circuit", `engine.CircuitLayer`) -> head -> softmax over n_classes.
 
-    input_gradients=False is the original as shipped (the CNN is never trained), True the fixed model.
+    input_gradients=False is the original as shipped (the CNN is never trained; Keras, unlike PyTorch, says
+    so on fit: "Gradients do not exist for variables ['cnn_conv1/kernel', ...]"), True the fixed model.
     The output is (batch, n_classes) probabilities; train with sparse categorical cross-entropy.
     """
     from . import engine  # imports TensorFlow: callers seed it first (runtime.seed_tensorflow)
@@ -214,7 +215,7 @@ def head_probabilities(model, expectations: np.ndarray) -> np.ndarray:
 def load_task(
     raw: dict[str, np.ndarray],
     classes: tuple[int, ...] | list[int],
-    n_train: int | None = 2000,
+    n_train: int | None = 800,
     n_test: int | None = None,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -224,7 +225,7 @@ def load_task(
     (classes=(3, 5) gives 3 -> 0, 5 -> 1). Train comes from the train file, test from the t10k file, each a
     stratified subset of n_train / n_test rows (None: all rows of those classes), deterministic per seed.
     The original took the first 800 cat/dog images in file order; a stratified draw keeps the classes in
-    their file proportions and lets seeds vary the subset.
+    their file proportions and lets seeds vary the subset. The default n_train is the original's 800.
     """
     classes = [int(c) for c in classes]
     if len(set(classes)) != len(classes) or len(classes) < 2:
@@ -250,14 +251,14 @@ def train(
     model,
     x: np.ndarray,
     y: np.ndarray,
-    epochs: int = 3,
+    epochs: int = 30,
     batch_size: int = 16,
     learning_rate: float = 1e-4,
     seed: int = 0,
     validation_data=None,
 ):
-    """model.compile + model.fit with the original's optimiser (Adam, lr 1e-4, batch 16, shuffled) and
-    loss (cross-entropy); returns the Keras History. Seeds the shuffling with `seed`; the caller sets
+    """model.compile + model.fit with the original's budget and optimiser (30 epochs, batch 16 shuffled, Adam
+    lr 1e-4: 1500 steps on 800 images) and loss (cross-entropy); returns the Keras History. Seeds the shuffling with `seed`; the caller sets
     threads and determinism once per process with `runtime.seed_tensorflow`."""
     import keras
 
