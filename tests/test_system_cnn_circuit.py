@@ -179,12 +179,15 @@ def test_weights_round_trip_through_weights_h5(keras, variant, tmp_path):
 
 
 def test_layers_start_as_pytorch_defaults(keras):
-    """Weights and biases uniform on +-1/sqrt(fan_in), fan_in = in_channels * 3 * 3 or in_features."""
+    """Weights and biases uniform on +-1/sqrt(fan_in), fan_in = in_channels * 3 * 3 or in_features, drawn
+    independently (the bias is not a copy of the kernel's first entries)."""
     model = cnn_circuit.build_model(keras, 10, seed=0)
     fan_ins = {"cnn_conv1": 9, "cnn_conv2": 16 * 9, "cnn_hidden": 4608, "cnn_angles": 16, "head": 1}
     for name, fan_in in fan_ins.items():
-        largest = max(np.abs(values).max() for values in model.get_layer(name).get_weights())  # kernel and bias
+        kernel, bias = model.get_layer(name).get_weights()
+        largest = max(np.abs(kernel).max(), np.abs(bias).max())
         assert 0.5 / np.sqrt(fan_in) < largest <= 1 / np.sqrt(fan_in), name
+        assert not np.any(np.isin(bias, kernel)), name
 
 
 # --- data ----------------------------------------------------------------------------------------------------

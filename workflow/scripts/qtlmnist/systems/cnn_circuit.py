@@ -81,10 +81,15 @@ def circuit() -> tuple[QuantumCircuit, ParameterVector, ParameterVector, list[Sp
 # --- models --------------------------------------------------------------------------------------------------
 
 
-def _torch_uniform(keras, fan_in: int, seed: int):
-    """PyTorch's default Conv/Linear initialiser for both weight and bias: uniform on +-1/sqrt(fan_in)."""
+def _torch_uniform(keras, fan_in: int, seed: int, layer: int) -> dict:
+    """PyTorch's default Conv/Linear initialisers, uniform on +-1/sqrt(fan_in) for weight and bias, as Keras
+    layer arguments. Kernel and bias get their own seeds: a seeded Keras initialiser draws the same stream
+    for any shape, so one initialiser for both would make the bias a copy of the kernel's first entries."""
     bound = 1.0 / np.sqrt(fan_in)
-    return keras.initializers.RandomUniform(-bound, bound, seed=seed)
+    return {
+        "kernel_initializer": keras.initializers.RandomUniform(-bound, bound, seed=seed * 1000 + 2 * layer),
+        "bias_initializer": keras.initializers.RandomUniform(-bound, bound, seed=seed * 1000 + 2 * layer + 1),
+    }
 
 
 def _cnn(keras, image_shape: tuple[int, int, int], conv: tuple[int, ...], hidden: int, seed: int):
@@ -93,21 +98,17 @@ def _cnn(keras, image_shape: tuple[int, int, int], conv: tuple[int, ...], hidden
     inputs = keras.Input(image_shape, name="image")
     h, channels = inputs, image_shape[-1]
     for k, filters in enumerate(conv, start=1):
-        init = _torch_uniform(keras, channels * 3 * 3, seed * 100 + k)
-        h = keras.layers.Conv2D(
-            filters, 3, activation="relu", kernel_initializer=init, bias_initializer=init, name=f"{CNN_PREFIX}conv{k}"
-        )(h)
+        init = _torch_uniform(keras, channels * 3 * 3, seed, layer=k)
+        h = keras.layers.Conv2D(filters, 3, activation="relu", name=f"{CNN_PREFIX}conv{k}", **init)(h)
         channels = filters
     h = keras.layers.MaxPooling2D(2, name=f"{CNN_PREFIX}pool")(h)
     h = keras.layers.Flatten(name=f"{CNN_PREFIX}flatten")(h)
-    for name, units, activation, fan_in, offset in (
-        ("hidden", hidden, "relu", h.shape[-1], 11),
-        ("angles", 2, None, hidden, 12),
+    for name, units, activation, fan_in, layer in (
+        ("hidden", hidden, "relu", h.shape[-1], 101),
+        ("angles", 2, None, hidden, 102),
     ):
-        init = _torch_uniform(keras, fan_in, seed * 100 + offset)
-        h = keras.layers.Dense(
-            units, activation=activation, kernel_initializer=init, bias_initializer=init, name=f"{CNN_PREFIX}{name}"
-        )(h)
+        init = _torch_uniform(keras, fan_in, seed, layer)
+        h = keras.layers.Dense(units, activation=activation, name=f"{CNN_PREFIX}{name}", **init)(h)
     return inputs, h
 
 
@@ -124,9 +125,9 @@ def _head(keras, features, n_classes: int, seed: int):
     """
     if n_classes < 2:
         raise ValueError(f"n_classes must be at least 2, got {n_classes}")
-    init = _torch_uniform(keras, features.shape[-1], seed * 100 + 21)
+    init = _torch_uniform(keras, features.shape[-1], seed, layer=201)
     n_logits = 1 if n_classes == 2 else n_classes
-    logits = keras.layers.Dense(n_logits, kernel_initializer=init, bias_initializer=init, name="head")(features)
+    logits = keras.layers.Dense(n_logits, name="head", **init)(features)
     if n_classes == 2:
         logits = keras.layers.Concatenate(name="logits")([keras.ops.zeros_like(logits), logits])
     return keras.layers.Softmax(name="softmax")(logits)
