@@ -164,7 +164,7 @@ def test_the_same_seed_starts_every_variant_from_the_same_weights(keras):
     assert any(changed(first["cnn"], weights_by_part(cnn_circuit.build_model(keras, 10, seed=8))["cnn"]))
 
 
-@pytest.mark.parametrize("variant", cnn_circuit.VARIANTS)
+@pytest.mark.parametrize("variant", ["fixed", "control"])  # as_shipped has fixed's layers
 def test_weights_round_trip_through_weights_h5(keras, variant, tmp_path):
     """What the workflow stores (.weights.h5, architecture in code) rebuilds the same predictions."""
     images = np.random.default_rng(3).random((4, 28, 28, 1)).astype(np.float32)
