@@ -1,0 +1,256 @@
+"""Seed 002 (CNN -> 2-qubit circuit -> linear head) against independent references: the circuit vs Statevector
+and vs its hand-derived closed form, the model's output vs a numpy head on that closed form, parameter counts
+written out by hand, which weights move under training in each variant, and the task loader on fake arrays."""
+
+import warnings
+
+import numpy as np
+import pytest
+from qiskit.quantum_info import SparsePauliOp, Statevector
+from qtlmnist.runtime import seed_tensorflow
+from qtlmnist.systems import cnn_circuit, engine, shots
+
+TOL_VALUES = 1e-10
+
+
+@pytest.fixture(scope="module", autouse=True)
+def keras():
+    """The same thread count and determinism as the other TensorFlow tests (it can be set only once)."""
+    return seed_tensorflow(0, 1)
+
+
+def random_angles(rows, seed):
+    return np.random.default_rng(seed).uniform(-2 * np.pi, 2 * np.pi, size=(rows, 2))
+
+
+# --- the circuit ---------------------------------------------------------------------------------------------
+
+
+def test_circuit_is_the_originals_gate_list():
+    """Transcribed from hybrid_quantum_classifier.py: h, h, ry(x1), ry(x2), cx(0,1), cz(0,1), ry(x1), ry(x2),
+    cx(1,0); observable Pauli("ZZ"); no weight parameters."""
+    qc, x, w, observables = cnn_circuit.circuit()
+    gates = [
+        (i.operation.name, tuple(qc.find_bit(q).index for q in i.qubits), tuple(map(str, i.operation.params)))
+        for i in qc.data
+    ]
+    assert gates == [
+        ("h", (0,), ()), ("h", (1,), ()), ("ry", (0,), ("x[0]",)), ("ry", (1,), ("x[1]",)),
+        ("cx", (0, 1), ()), ("cz", (0, 1), ()), ("ry", (0,), ("x[0]",)), ("ry", (1,), ("x[1]",)), ("cx", (1, 0), ()),
+    ]  # fmt: skip
+    assert len(x) == 2 and len(w) == 0 and qc.num_qubits == 2
+    assert observables == [SparsePauliOp("ZZ")]
+
+
+def test_circuit_expectations_match_statevector_and_the_closed_form():
+    qc, x, w, observables = cnn_circuit.circuit()
+    angles = random_angles(8, seed=1)
+    values = engine.compile_circuit(qc, x, w).expectations(angles, np.zeros(0), observables).numpy()
+    for row, (a, b) in enumerate(angles):
+        reference = Statevector(qc.assign_parameters({x[0]: a, x[1]: b}))
+        assert abs(values[row, 0] - reference.expectation_value(SparsePauliOp("ZZ")).real) <= TOL_VALUES
+    # the docstring's hand derivation: -sin(2 x0) / 2, independent of x1
+    np.testing.assert_allclose(values[:, 0], -0.5 * np.sin(2 * angles[:, 0]), rtol=0, atol=TOL_VALUES)
+
+
+def test_circuit_runs_on_aer_with_no_weights():
+    """The shot-based evaluation accepts the weightless circuit; estimates lie within 5 sigma of the exact ones."""
+    qc, x, w, observables = cnn_circuit.circuit()
+    angles, n_shots = random_angles(4, seed=2), 4096
+    _, estimates = shots.aer_estimates(qc, x, w, angles, np.zeros(0), observables, shots=n_shots, seed=5)
+    exact = -0.5 * np.sin(2 * angles[:, 0])
+    sigma = np.sqrt((1 - exact**2) / n_shots)
+    assert np.all(np.abs(estimates[:, 0] - exact) <= 5 * sigma)
+
+
+# --- models --------------------------------------------------------------------------------------------------
+
+# Counted by hand for 28x28x1 images, conv=(16, 32), hidden=16 (weights + biases): conv 3x3 -> 26x26,
+# conv 3x3 -> 24x24, pool -> 12x12x32 = 4608 -> 16 -> 2; the circuit has none; the head maps its 1 output.
+CNN_PARAMS = (1 * 9 * 16 + 16) + (16 * 9 * 32 + 32) + (4608 * 16 + 16) + (16 * 2 + 2)
+HEAD_PARAMS = {2: 1 * 1 + 1, 10: 1 * 10 + 10}
+
+
+@pytest.mark.parametrize("n_classes", [2, 10])
+def test_parameter_counts_are_equal_across_variants(keras, n_classes):
+    for variant in cnn_circuit.VARIANTS:
+        model = cnn_circuit.build_variant(keras, variant, n_classes, seed=0)
+        assert model.count_params() == CNN_PARAMS + HEAD_PARAMS[n_classes], variant
+        cnn = sum(layer.count_params() for layer in model.layers if layer.name.startswith(cnn_circuit.CNN_PREFIX))
+        assert cnn == CNN_PARAMS
+        assert model.get_layer("head").count_params() == HEAD_PARAMS[n_classes]
+    hybrid = cnn_circuit.build_model(keras, n_classes, input_gradients=True)
+    assert hybrid.get_layer("circuit").count_params() == 0
+    assert cnn_circuit.build_control(keras, n_classes).get_layer("circuit_stand_in").count_params() == 0
+
+
+def numpy_softmax(logits):
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("n_classes", [2, 10])
+def test_model_output_is_the_head_on_the_closed_form(keras, n_classes):
+    """probabilities = softmax(head(-sin(2 x0) / 2)), the head written in numpy; two classes: softmax([0, z])."""
+    model = cnn_circuit.build_model(keras, n_classes, input_gradients=True, seed=3)
+    images = np.random.default_rng(0).random((6, 28, 28, 1)).astype(np.float32)
+    probabilities = model.predict(images, verbose=0)
+    angles = cnn_circuit.circuit_angles(model, images)
+    kernel, bias = (np.asarray(v, dtype=np.float64) for v in model.get_layer("head").get_weights())
+    logits = (-0.5 * np.sin(2 * angles[:, :1])) @ kernel + bias
+    if n_classes == 2:
+        logits = np.concatenate([np.zeros_like(logits), logits], axis=1)
+    assert probabilities.shape == (6, n_classes)
+    np.testing.assert_allclose(probabilities, numpy_softmax(logits), rtol=0, atol=1e-6)
+    expectations = -0.5 * np.sin(2 * angles[:, :1])
+    np.testing.assert_allclose(cnn_circuit.head_probabilities(model, expectations), probabilities, atol=1e-6)
+
+
+def test_two_class_loss_is_binary_cross_entropy_with_logits(keras):
+    """The original's BCEWithLogitsLoss: log(1 + exp(-z)) for label 1, log(1 + exp(z)) for label 0."""
+    model = cnn_circuit.build_model(keras, 2, input_gradients=True, seed=4)
+    images = np.random.default_rng(1).random((8, 28, 28, 1)).astype(np.float32)
+    labels = np.arange(8) % 2
+    model.compile(loss="sparse_categorical_crossentropy")
+    loss = model.evaluate(images, labels, batch_size=8, verbose=0)
+    kernel, bias = model.get_layer("head").get_weights()
+    z = ((-0.5 * np.sin(2 * cnn_circuit.circuit_angles(model, images)[:, :1])) @ kernel + bias)[:, 0]
+    bce = np.mean(np.where(labels == 1, np.log1p(np.exp(-z)), np.log1p(np.exp(z))))
+    assert abs(loss - bce) < 1e-5
+
+
+def weights_by_part(model):
+    parts = {"cnn": [], "head": []}
+    for layer in model.layers:
+        part = "cnn" if layer.name.startswith(cnn_circuit.CNN_PREFIX) else "head" if layer.name == "head" else None
+        if part:
+            parts[part] += [w.copy() for w in layer.get_weights()]
+    return parts
+
+
+def changed(before, after):
+    return [not np.array_equal(a, b) for a, b in zip(before, after)]
+
+
+@pytest.mark.parametrize("variant", cnn_circuit.VARIANTS)
+def test_which_weights_train(keras, variant):
+    """As shipped, the CNN keeps its initial weights bit for bit while the head trains (the original's
+    input_gradients=False: Keras, unlike PyTorch, says so); fixed and control train every CNN layer. Small
+    images and widths keep it fast; the mechanism does not depend on them."""
+    rng = np.random.default_rng(2)
+    images, labels = rng.random((32, 12, 12, 1)).astype(np.float32), np.arange(32) % 2
+    model = cnn_circuit.build_variant(keras, variant, 2, seed=1, image_shape=(12, 12, 1), conv=(4, 8), hidden=8)
+    before = weights_by_part(model)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cnn_circuit.train(model, images, labels, epochs=2, batch_size=16, learning_rate=1e-2, seed=0)
+    after = weights_by_part(model)
+    no_gradient = [str(w.message) for w in caught if "Gradients do not exist" in str(w.message)]
+    assert all(changed(before["head"], after["head"]))
+    if variant == "as_shipped":
+        assert not any(changed(before["cnn"], after["cnn"]))
+        assert no_gradient and "cnn_conv1/kernel" in no_gradient[0] and "head" not in no_gradient[0]
+    else:
+        assert all(changed(before["cnn"], after["cnn"]))
+        assert not no_gradient
+
+
+def test_the_same_seed_starts_every_variant_from_the_same_weights(keras):
+    models = [cnn_circuit.build_variant(keras, variant, 10, seed=7) for variant in cnn_circuit.VARIANTS]
+    first = weights_by_part(models[0])
+    for model in models[1:]:
+        other = weights_by_part(model)
+        assert not any(changed(first["cnn"] + first["head"], other["cnn"] + other["head"]))
+    assert any(changed(first["cnn"], weights_by_part(cnn_circuit.build_model(keras, 10, seed=8))["cnn"]))
+
+
+@pytest.mark.parametrize("variant", ["fixed", "control"])  # as_shipped has fixed's layers
+def test_weights_round_trip_through_weights_h5(keras, variant, tmp_path):
+    """What the workflow stores (.weights.h5, architecture in code) rebuilds the same predictions."""
+    images = np.random.default_rng(3).random((4, 28, 28, 1)).astype(np.float32)
+    model = cnn_circuit.build_variant(keras, variant, 2, seed=5)
+    model.save_weights(tmp_path / "model.weights.h5")
+    fresh = cnn_circuit.build_variant(keras, variant, 2, seed=6)
+    assert not np.allclose(fresh.predict(images, verbose=0), model.predict(images, verbose=0))
+    fresh.load_weights(tmp_path / "model.weights.h5")
+    np.testing.assert_array_equal(fresh.predict(images, verbose=0), model.predict(images, verbose=0))
+    with pytest.raises(ValueError, match="unknown variant"):
+        cnn_circuit.build_variant(keras, "hybrid", 2)
+
+
+def test_layers_start_as_pytorch_defaults(keras):
+    """Weights and biases uniform on +-1/sqrt(fan_in), fan_in = in_channels * 3 * 3 or in_features, drawn
+    independently (the bias is not a copy of the kernel's first entries)."""
+    model = cnn_circuit.build_model(keras, 10, seed=0)
+    fan_ins = {"cnn_conv1": 9, "cnn_conv2": 16 * 9, "cnn_hidden": 4608, "cnn_angles": 16, "head": 1}
+    for name, fan_in in fan_ins.items():
+        kernel, bias = model.get_layer(name).get_weights()
+        largest = max(np.abs(kernel).max(), np.abs(bias).max())
+        assert 0.5 / np.sqrt(fan_in) < largest <= 1 / np.sqrt(fan_in), name
+        assert not np.any(np.isin(bias, kernel)), name
+
+
+# --- data ----------------------------------------------------------------------------------------------------
+
+
+def fake_raw():
+    """Train labels 0..4 with 50, 30, 20, 60, 40 rows, test labels 0..4 with 10 each; every image's pixels
+    encode (split, row) so the tests can trace rows back."""
+    train_labels = np.repeat(np.arange(5), [50, 30, 20, 60, 40]).astype(np.uint8)
+    test_labels = np.repeat(np.arange(5), 10).astype(np.uint8)
+    np.random.default_rng(0).shuffle(train_labels)
+
+    def images(n, offset):
+        out = np.zeros((n, 28, 28), dtype=np.uint8)
+        out[:, 0, 0] = offset
+        out[:, 0, 1] = np.arange(n) % 256
+        out[:, 0, 2] = np.arange(n) // 256
+        return out
+
+    return {
+        "train-images-idx3-ubyte": images(len(train_labels), 7),
+        "train-labels-idx1-ubyte": train_labels,
+        "t10k-images-idx3-ubyte": images(len(test_labels), 9),
+        "t10k-labels-idx1-ubyte": test_labels,
+    }
+
+
+def rows_of(x):
+    pixels = np.rint(x[:, 0, :3, 0] * 255).astype(int)
+    return pixels[:, 0], pixels[:, 1] + 256 * pixels[:, 2]
+
+
+def test_load_task_remaps_labels_and_stratifies():
+    raw = fake_raw()
+    x_train, y_train, x_test, y_test = cnn_circuit.load_task(raw, classes=(3, 1), n_train=18, n_test=None, seed=0)
+    assert x_train.shape == (18, 28, 28, 1) and x_train.dtype == np.float32
+    assert 0.0 <= x_train.min() and x_train.max() <= 1.0
+    source, rows = rows_of(x_train)
+    assert np.all(source == 7)  # train rows come from the train file
+    original = raw["train-labels-idx1-ubyte"][rows]
+    np.testing.assert_array_equal(y_train, np.where(original == 3, 0, 1))  # 3 -> 0, 1 -> 1: order of `classes`
+    # 60 threes and 30 ones -> 18 rows split 2:1
+    assert np.bincount(y_train).tolist() == [12, 6]
+    test_source, test_rows = rows_of(x_test)
+    assert np.all(test_source == 9) and len(y_test) == 20  # all test rows of both classes
+    np.testing.assert_array_equal(y_test, np.where(raw["t10k-labels-idx1-ubyte"][test_rows] == 3, 0, 1))
+    np.testing.assert_allclose(x_train[:, 0, 1, 0], (rows % 256) / 255, atol=1e-7)
+
+
+def test_load_task_is_deterministic_per_seed():
+    raw = fake_raw()
+    first = cnn_circuit.load_task(raw, classes=range(5), n_train=40, n_test=15, seed=1)
+    again = cnn_circuit.load_task(raw, classes=range(5), n_train=40, n_test=15, seed=1)
+    other = cnn_circuit.load_task(raw, classes=range(5), n_train=40, n_test=15, seed=2)
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(rows_of(first[0])[1], rows_of(other[0])[1])
+    assert np.bincount(first[1]).tolist() == [10, 6, 4, 12, 8]  # 200 rows -> 40: one in five of each class
+    assert np.bincount(first[3]).tolist() == [3, 3, 3, 3, 3]
+
+
+def test_load_task_refuses_bad_class_lists():
+    with pytest.raises(ValueError, match="distinct"):
+        cnn_circuit.load_task(fake_raw(), classes=(1, 1), n_train=4, n_test=4, seed=0)
+    with pytest.raises(ValueError, match="no train images"):
+        cnn_circuit.load_task(fake_raw(), classes=(7, 8), n_train=4, n_test=4, seed=0)
