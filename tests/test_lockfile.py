@@ -87,6 +87,17 @@ def test_apply_tensorflow_rule_turns_the_frozen_tensorflow_into_both_marked_line
         L.apply_tensorflow_rule(pins("numpy==2.4.6"))
 
 
+def test_make_lock_keeps_every_pin_unless_told_to_upgrade():
+    old = pins("numpy==2.4.6", "NumPy-Financial==1.0", 'colorama==0.4.6 ; sys_platform == "win32"')
+    assert L.kept_pins(old, None) == old  # plain `make lock`: an update tool, not an upgrade
+    assert L.kept_pins(old, []) == []  # LOCK_FLAGS=--upgrade
+    assert [p.name for p in L.kept_pins(old, ["numpy_financial", "colorama"])] == ["numpy"]
+    parse = L.command_line().parse_args
+    assert parse(["lock"]).upgrade is None
+    assert parse(["lock", "--upgrade"]).upgrade == []
+    assert parse(["lock", "--upgrade", "numpy", "scipy"]).upgrade == ["numpy", "scipy"]
+
+
 @pytest.mark.parametrize("machine", ["x86_64", "AMD64", "arm64", "aarch64", "ppc64le"])
 def test_the_two_tensorflow_markers_are_complements(machine):
     results = [Marker(m).evaluate({"platform_machine": machine}) for m in L.TENSORFLOW_MARKERS.values()]

@@ -564,14 +564,18 @@ def complete_for_platforms(
     return pins + extra
 
 
+def kept_pins(old: list[Requirement], upgrade: list[str] | None) -> list[Requirement]:
+    """The old pins that constrain a re-lock: all of them by default, none for a bare --upgrade, all but the
+    named packages for --upgrade PKG ..."""
+    if upgrade == []:
+        return []
+    moving = {canonicalize_name(name) for name in upgrade or []}
+    return [pin for pin in old if canonicalize_name(pin.name) not in moving]
+
+
 def lock(pip_spec: str, upgrade: list[str] | None) -> None:
     roots = direct_dependencies(PYPROJECT.read_text())
-    old = parse_lock(LOCK.read_text())
-    if upgrade == []:
-        kept = []  # --upgrade alone: every package may move
-    else:
-        moving = {canonicalize_name(name) for name in upgrade or []}
-        kept = [pin for pin in old if canonicalize_name(pin.name) not in moving]
+    kept = kept_pins(parse_lock(LOCK.read_text()), upgrade)
     with tempfile.TemporaryDirectory(prefix="lock-") as tmp:
         workdir = Path(tmp)
         constraints = workdir / "constraints.txt"
@@ -598,7 +602,7 @@ def lock(pip_spec: str, upgrade: list[str] | None) -> None:
         print(f"wrote {ENVS_DIR / file_name}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def command_line() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tools.lockfile", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("envs", help="write envs/*.yaml from requirements.lock")
@@ -608,7 +612,11 @@ def main(argv: list[str] | None = None) -> int:
     lock_parser.add_argument(
         "--upgrade", nargs="*", metavar="PKG", help="let these packages move to their newest versions (none: all)"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = command_line().parse_args(argv)
     if args.command == "envs":
         pins = parse_lock(LOCK.read_text())
         write_envs(pins, installed_requires(pins))
