@@ -5,6 +5,9 @@
     python -m tools.lockfile lock      make lock: re-resolve pyproject's dependencies in a fresh venv, keeping
                                        the current pins (--upgrade [PKG ...] lets all or the named ones move)
 
+Run `make lock` on Linux x86-64, as CI does: the freeze is the machine's own set, and the lines other platforms
+need are added behind markers (a package only another host needs would otherwise land unmarked).
+
 The pure parts (parsing the lock, evaluating its markers per platform, dependency closures, rendering the lock,
 the envs and the platform table) are tested in tests/test_lockfile.py; only `check` and `lock` use the network.
 """
@@ -279,9 +282,9 @@ def _yaml_item(line: str) -> str:
 def render_env(name: str, spec: EnvSpec, pins: list[Requirement]) -> str:
     lines = [
         f"# {name}: {spec.purpose}.",
-        "# Generated from requirements.lock by `make envs`; do not edit. The packages this env's rules import and",
-        "# everything they depend on, at the lock's versions (pip inside conda, so they are the lock's builds;",
-        "# pip evaluates the markers, so one file serves Linux x86-64 and Apple silicon).",
+        "# Generated from requirements.lock by `make envs`; do not edit. Pins the packages this env's rules import",
+        "# and everything they depend on, at the lock's versions. pip installs them inside the conda env (the same",
+        "# PyPI wheels as the venv's) and evaluates the markers, so one file serves Linux x86-64 and Apple silicon.",
         "channels:",
         "  - conda-forge",
         "dependencies:",
