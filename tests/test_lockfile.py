@@ -287,6 +287,20 @@ def test_script_imports_follow_only_the_functions_a_script_reaches():
     assert "scipy" in imports.script_imports(ROOT / "workflow/scripts/experiment_tables.py", PACKAGE)
 
 
+def test_imports_resolve_relative_imports_in_subpackages(tmp_path):
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("")
+    (package / "base.py").write_text("import numpy\n\ndef lazy():\n    import scipy\n")
+    (package / "sub" / "leaf.py").write_text("from ..base import lazy\nfrom . import other\n")
+    (package / "sub" / "other.py").write_text("import yaml\n")
+    script = tmp_path / "script.py"
+    script.write_text("from pkg.sub import leaf\n")
+    assert imports.file_imports(package / "sub" / "leaf.py") == set()  # relative: first-party, never 'base'
+    assert imports.script_imports(script, package) == {"numpy", "scipy", "yaml"}
+
+
 def test_every_conda_rule_uses_a_generated_env():
     used = {env.name for _, env, _ in imports.rule_envs(ROOT / "workflow/rules")}
     assert used == {f"{name}.yaml" for name in L.ENVS}

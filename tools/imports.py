@@ -89,21 +89,28 @@ def _summarise(path: Path, module: str, is_package: bool = False) -> _Module:
     return _Module(top, functions)
 
 
+def _module_name(path: Path) -> str:
+    """Dotted name of a file inside a package (walking up while folders hold __init__.py), else __main__."""
+    parts = [] if path.stem == "__init__" else [path.stem]
+    folder = path.parent
+    while (folder / "__init__.py").exists():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return ".".join(parts) if (path.parent / "__init__.py").exists() else "__main__"
+
+
 def package_modules(package_dir: Path) -> dict[str, _Module]:
-    """Every module of the package in `package_dir`, by dotted name (the package itself for __init__)."""
-    name = package_dir.name
-    modules = {}
-    for path in sorted(package_dir.glob("*.py")):
-        if path.stem == "__init__":
-            modules[name] = _summarise(path, name, is_package=True)
-        else:
-            modules[f"{name}.{path.stem}"] = _summarise(path, f"{name}.{path.stem}")
-    return modules
+    """Every module of the package in `package_dir`, subpackages included, by dotted name (a package's own name
+    for its __init__)."""
+    return {
+        _module_name(path): _summarise(path, _module_name(path), is_package=path.stem == "__init__")
+        for path in sorted(package_dir.rglob("*.py"))
+    }
 
 
-def _third_party(imports: set[str]) -> set[str]:
+def _third_party(imports: set[str], own: str = "") -> set[str]:
     tops = {name.split(".")[0] for name in imports if name}
-    return {top for top in tops if top not in FIRST_PARTY and top not in sys.stdlib_module_names}
+    return {top for top in tops if top not in FIRST_PARTY | {own} and top not in sys.stdlib_module_names}
 
 
 def script_imports(script: Path, package_dir: Path) -> set[str]:
@@ -113,7 +120,7 @@ def script_imports(script: Path, package_dir: Path) -> set[str]:
     reached_modules, reached_functions = set(), set()
 
     def visit(code: _Code) -> None:
-        found.update(_third_party(code.imports))
+        found.update(_third_party(code.imports, own=package_dir.name))
         names.update(code.names)
         for name in code.imports:
             if name in modules and name not in reached_modules:
@@ -139,9 +146,10 @@ def script_imports(script: Path, package_dir: Path) -> set[str]:
 def file_imports(path: Path) -> set[str]:
     """Third-party top-level modules imported anywhere in one file (module level or in functions)."""
     # a module of a package resolves its relative imports against the package's name
-    module = f"{path.parent.name}.{path.stem}" if (path.parent / "__init__.py").exists() else "__main__"
+    module = _module_name(path)
     summary = _summarise(path, module, is_package=path.stem == "__init__")
-    return _third_party(set(summary.top.imports).union(*(code.imports for code in summary.functions.values())))
+    imported = set(summary.top.imports).union(*(code.imports for code in summary.functions.values()))
+    return _third_party(imported, own=module.split(".")[0])
 
 
 _RULE = re.compile(r"^rule (\w+):", re.MULTILINE)
