@@ -292,13 +292,25 @@ def test_imports_resolve_relative_imports_in_subpackages(tmp_path):
     (package / "sub").mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "sub" / "__init__.py").write_text("")
-    (package / "base.py").write_text("import numpy\n\ndef lazy():\n    import scipy\n")
-    (package / "sub" / "leaf.py").write_text("from ..base import lazy\nfrom . import other\n")
+    (package / "base.py").write_text(
+        "import numpy\n\ndef lazy():\n    import scipy\n\ndef unused():\n    import pandas\n"
+    )
+    (package / "sub" / "leaf.py").write_text(
+        "from ..base import lazy, unused\nfrom . import other\n\ndef go():\n    lazy()\n"
+    )
     (package / "sub" / "other.py").write_text("import yaml\n")
     script = tmp_path / "script.py"
-    script.write_text("from pkg.sub import leaf\n")
+    script.write_text("from pkg.sub import leaf\n\nleaf.go()\n")
     assert imports.file_imports(package / "sub" / "leaf.py") == set()  # relative: first-party, never 'base'
+    # imported and called: scipy; imported but never called: not pandas
     assert imports.script_imports(script, package) == {"numpy", "scipy", "yaml"}
+    # a registry that imports modules by computed names can load any module of its package
+    (package / "sub" / "__init__.py").write_text(
+        "import importlib\n\ndef load(n):\n    return importlib.import_module(n)\n"
+    )
+    (package / "sub" / "plugin.py").write_text("import seaborn\n")
+    script.write_text("from pkg.sub import load\n\nload('x')\n")
+    assert imports.script_imports(script, package) == {"numpy", "seaborn", "yaml"}
 
 
 def test_every_conda_rule_uses_a_generated_env():

@@ -4,7 +4,8 @@ conda env cover it without installing anything.
 A rule script needs the third-party modules imported at module level by everything it imports, plus those
 imported inside the functions it can reach. Reachability is by name: a function counts once its name is
 referenced by reached code (a call `quantum.aer_features(...)` reaches `aer_features`). That over-approximates
-(two functions with one name), never under-approximates, except for calls made through strings or getattr.
+(two functions with one name). A computed importlib.import_module (a registry's `load`) reaches every module of
+its package. Calls through strings or getattr are not followed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ DISTRIBUTIONS = {
     "tensorflow": ("tensorflow-cpu", "tensorflow"),
     "qiskit_aer": ("qiskit-aer",),
     "qiskit_ibm_runtime": ("qiskit-ibm-runtime",),
+    "PIL": ("pillow",),
 }
 
 
@@ -54,6 +56,12 @@ def _absolute(node: ast.ImportFrom, module: str, is_package: bool) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
+def _is_import_module(func: ast.expr) -> bool:
+    return (isinstance(func, ast.Attribute) and func.attr == "import_module") or (
+        isinstance(func, ast.Name) and func.id == "import_module"
+    )
+
+
 def _collect(node: ast.AST, code: _Code, module: str, is_package: bool) -> None:
     for sub in ast.walk(node):
         if isinstance(sub, ast.Import):
@@ -62,9 +70,13 @@ def _collect(node: ast.AST, code: _Code, module: str, is_package: bool) -> None:
             source = _absolute(sub, module, is_package)
             code.imports.add(source)
             for alias in sub.names:
-                # `from pkg import x`: x is a submodule or a name in pkg; record both, unknown modules are ignored
+                # `from pkg import x`: x is a submodule or a name in pkg; as a module it is recorded here (unknown
+                # modules are ignored), as a function it counts only where code uses it (an ast.Name below)
                 code.imports.add(f"{source}.{alias.name}")
-                code.names.add(alias.name)
+        elif isinstance(sub, ast.Call) and _is_import_module(sub.func):
+            # importlib.import_module(<computed name>), as a registry's `load` does: any module of this package
+            package = module if is_package else module.rpartition(".")[0]
+            code.imports.add(f"{package}.*")
         elif isinstance(sub, ast.Name):
             code.names.add(sub.id)
         elif isinstance(sub, ast.Attribute):
@@ -123,9 +135,14 @@ def script_imports(script: Path, package_dir: Path) -> set[str]:
         found.update(_third_party(code.imports, own=package_dir.name))
         names.update(code.names)
         for name in code.imports:
-            if name in modules and name not in reached_modules:
-                reached_modules.add(name)
-                visit(modules[name].top)
+            if name.endswith(".*"):  # a dynamic import: every module of that package may be loaded
+                targets = [m for m in modules if m.startswith(name[:-1])]
+            else:
+                targets = [name] if name in modules else []
+            for target in targets:
+                if target not in reached_modules:
+                    reached_modules.add(target)
+                    visit(modules[target].top)
 
     # a script is glue run top to bottom: all of it counts
     visit(_summarise(script, "__main__").top)
