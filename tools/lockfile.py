@@ -21,6 +21,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import textwrap
 import tomllib
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -248,6 +249,12 @@ ENVS = {
         "circuit inputs, Aer counts, device noise, the circuit drawing (matplotlib + pylatexenc draw it)",
         ("qiskit", "qiskit-aer", "qiskit-ibm-runtime", "numpy", "pandas", "matplotlib", "pylatexenc"),
     ),
+    "systems": EnvSpec(
+        "the trainable-circuit systems, TensorFlow and Qiskit/Aer in one process (train, then shots); sympy for "
+        "ParameterExpression.sympify in the circuit engine, pylatexenc to draw the circuits",
+        ("tensorflow-cpu", "tensorflow", "keras", "qiskit", "qiskit-aer", "qiskit-ibm-runtime", "sympy")
+        + ("pylatexenc", "numpy", "scipy", "pandas", "matplotlib", "seaborn", "pillow"),
+    ),
     "plotting": EnvSpec(
         "figures and tables (scipy for the seed intervals)", ("numpy", "scipy", "pandas", "matplotlib", "seaborn")
     ),
@@ -281,7 +288,7 @@ def _yaml_item(line: str) -> str:
 
 def render_env(name: str, spec: EnvSpec, pins: list[Requirement]) -> str:
     lines = [
-        f"# {name}: {spec.purpose}.",
+        *(f"# {line}" for line in textwrap.wrap(f"{name}: {spec.purpose}.", width=114)),
         "# Generated from requirements.lock by `make envs`; do not edit. Pins the packages this env's rules import",
         "# and everything they depend on, at the lock's versions. pip installs them inside the conda env (the same",
         "# PyPI wheels as the venv's) and evaluates the markers, so one file serves Linux x86-64 and Apple silicon.",
