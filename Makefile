@@ -5,17 +5,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
+PIP := pip==25.3
 empty :=
 space := $(empty) $(empty)
 comma := ,
 
 .PHONY: venv replicate test lint report bench repro experiments systems clean venv-slurm replicate-slurm test-slurm
+.PHONY: lock envs check-platforms
 
 $(STAMP): requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed, found " + sys.version'
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
+	$(BIN)/python -m pip install --quiet --upgrade $(PIP)
 	$(BIN)/python -m pip install --quiet --requirement requirements.lock
 	touch $(STAMP)
 
@@ -31,7 +33,7 @@ $(SLURM_STAMP): requirements.lock requirements-slurm.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed, found " + sys.version'
 	rm -rf $(SLURM_VENV)
 	$(PYTHON) -m venv $(SLURM_VENV)
-	$(SLURM_BIN)/python -m pip install --quiet --upgrade pip==25.3
+	$(SLURM_BIN)/python -m pip install --quiet --upgrade $(PIP)
 	$(SLURM_BIN)/python -m pip install --quiet --requirement requirements.lock --requirement requirements-slurm.lock
 	touch $(SLURM_STAMP)
 
@@ -86,3 +88,19 @@ test-slurm: venv-slurm
 SYSTEMS ?=
 systems: venv
 	$(BIN)/snakemake --cores $(CORES) systems $(if $(SYSTEMS),--config 'systems={run: [$(subst $(space),$(comma) ,$(strip $(SYSTEMS)))]}')
+
+# requirements.lock is the one place for versions; tools/lockfile.py derives the rest from it.
+# `make lock`: resolve pyproject's dependencies (+ dev extra) in a fresh venv, keeping today's pins as constraints,
+# write the lock (TensorFlow per platform, pins other platforms need) and envs/. To let versions move:
+# `make lock LOCK_FLAGS=--upgrade` (everything) or `make lock LOCK_FLAGS="--upgrade numpy scipy"`.
+lock: venv
+	PYTHONPATH=workflow/scripts $(BIN)/python -m tools.lockfile lock --pip $(PIP) $(LOCK_FLAGS)
+
+# envs/*.yaml (the --sdm conda envs) from the lock: each env's packages and their dependencies, at the lock's pins.
+envs: venv
+	PYTHONPATH=workflow/scripts $(BIN)/python -m tools.lockfile envs
+
+# Does every lock line have a CPython 3.11 wheel on Linux x86-64, macOS arm64 and Windows x86-64 (and, for
+# information, Linux aarch64 and Intel macOS)? Asks PyPI; not part of `make test`.
+check-platforms: venv
+	PYTHONPATH=workflow/scripts $(BIN)/python -m tools.lockfile check
