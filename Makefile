@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
+# The dataset `make replicate`, `make experiments` and `make report` work on: mnist (the paper) or fashion_mnist.
+DATASET ?= mnist
 PIP := pip==25.3
 empty :=
 space := $(empty) $(empty)
@@ -40,7 +42,7 @@ $(SLURM_STAMP): requirements.lock requirements-slurm.lock
 venv-slurm: $(SLURM_STAMP)
 
 replicate: venv
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES) --config dataset=$(DATASET)
 
 test: venv
 	$(BIN)/python -m pytest
@@ -49,8 +51,9 @@ lint: venv
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow
 
+# One self-contained HTML page: the paper-vs-measured table first, then every figure and table with its caption.
 report: venv
-	$(BIN)/snakemake --report results/report.html
+	$(BIN)/snakemake --report results/$(DATASET)/report.html --config dataset=$(DATASET)
 
 clean:
 	git clean -fdX results
@@ -66,7 +69,7 @@ repro: venv
 
 # Beyond the paper: seeds, shots sweep, device noise and controls on the full data (not in `replicate`).
 experiments: venv
-	$(BIN)/snakemake --cores $(CORES) experiments
+	$(BIN)/snakemake --cores $(CORES) experiments --config dataset=$(DATASET)
 
 # The full replication on a Slurm cluster, from a login node (docs/cluster.md). The pre-flight check stops
 # with a message naming the setting when the plugin is missing or a resource exceeds the partition.

@@ -144,9 +144,12 @@ Regenerate
 
 ::
 
-    make replicate{make_dataset}     # every result of this page (about 7 minutes on 2 cores)
-    make report{make_dataset}        # this page
-    make experiments{make_dataset}   # seeds, shots, device noise and classical controls
+    make replicate{make_dataset}
+    make report{make_dataset}
+    make experiments{make_dataset}
+
+The first makes every result on this page (about 7 minutes on 2 cores), the second this page, the third the
+experiments beyond the paper (seeds, shots, device noise, classical controls).
 
 Each figure's caption names what it shows; each file's provenance (code, parameters, inputs) is in its details.
 """
@@ -156,14 +159,16 @@ def landing_rst(table: pd.DataFrame, dataset: str, dataset_title: str, settings:
     """The report's opening page: what was replicated, the headline paper-vs-measured table, how to regenerate.
 
     reStructuredText (Snakemake renders it, after Jinja2, so it must hold no Jinja braces)."""
-    columns = MARKDOWN_COLUMNS
-    rows = [_cells(row)[: len(columns)] for row in table.itertuples(index=False)]
-    body = "\n".join(
-        f"   * - {cells[0]}\n" + "".join(f"     - {cell if cell != '' else '..'}\n" for cell in cells[1:])
-        for cells in rows
+    # Four columns fit beside the report's job graph: claim (source), paper, measured, verdict; the CSV has all.
+    rows = []
+    for row in table.itertuples(index=False):
+        claim, source, paper, measured, _, _, verdict = _cells(row)[:7]
+        rows.append([f"{claim} ({source})", paper, measured, verdict])
+    header = ["claim (source)", "paper", "measured", "verdict"]
+    body = "".join(
+        f"   * - {cells[0]}\n" + "".join(f"     - {cell}\n" for cell in cells[1:]) for cells in [header, *rows]
     )
-    header = f"   * - {columns[0]}\n" + "".join(f"     - {column}\n" for column in columns[1:])
-    list_table = ".. list-table::\n   :header-rows: 1\n   :widths: 34 12 10 10 12 9 13\n\n" + header + body
+    list_table = ".. list-table::\n   :header-rows: 1\n   :widths: 52 14 14 20\n\n" + body
     other = dataset != PAPER_DATASET
     text = LANDING.format(
         title=dataset_title,
