@@ -25,7 +25,9 @@ def test_nan_names_the_file(tmp_path):
     features = np.ones((4, 3))
     features[2, 1] = np.nan
     save_dataset(path, features, np.zeros(4))
-    with pytest.raises(ArrayFileError, match=r"d\.npz: array 'features' holds 1 NaN/inf value\(s\) \(first at flat index 7\)"):
+    with pytest.raises(
+        ArrayFileError, match=r"d\.npz: array 'features' holds 1 NaN/inf value\(s\) \(first at flat index 7\)"
+    ):
         load_dataset(path)
 
 
@@ -47,10 +49,9 @@ def test_pickled_object_arrays_are_refused(tmp_path):
 
 def test_atomic_path_leaves_nothing_when_the_writer_fails(tmp_path):
     target = tmp_path / "out.npz"
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_bytes(b"half")
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
 
 

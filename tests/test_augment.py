@@ -22,7 +22,7 @@ def test_augmentation_is_deterministic_changes_images_and_keeps_labels():
     np.testing.assert_array_equal(a_y, np.concatenate([y, y, y]))
     changed = np.abs(a_x[12:] - np.tile(x, (2, 1))).max(axis=1)
     assert (changed > 0.1).all()
-    assert 0.0 <= a_x.min() and a_x.max() <= 1.0
+    assert a_x.min() >= 0.0 and a_x.max() <= 1.0
 
 
 def test_zero_magnitudes_are_the_identity_and_flip_mirrors():

@@ -57,7 +57,7 @@ def test_flipped_byte_fails_the_checksum_naming_file_and_both_md5s(images):
 def test_truncated_file_is_refused_not_reshaped(images):
     path, _ = images
     path.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises(DataError, match="wrong length.*truncated"):
+    with pytest.raises(DataError, match=r"wrong length.*truncated"):
         data.parse_idx_images(path)
     path.write_bytes(path.read_bytes()[:10])
     with pytest.raises(DataError, match="truncated"):
@@ -115,7 +115,9 @@ def test_every_source_failing_lists_what_was_tried_and_leaves_nothing(fake_mnist
     corrupt.write_bytes(corrupt.read_bytes()[:-1] + b"\x07")
     dest = tmp_path / "out"
     with pytest.raises(DataError) as error:
-        data.fetch_dataset("mnist", dest, str(fake_mnist), mirrors=["http://127.0.0.1:9/mnist"], package=False, timeout=2)
+        data.fetch_dataset(
+            "mnist", dest, str(fake_mnist), mirrors=["http://127.0.0.1:9/mnist"], package=False, timeout=2
+        )
     message = str(error.value)
     assert f"local folder {fake_mnist}" in message and "checksum mismatch" in message
     assert "mirror http://127.0.0.1:9/mnist" in message
@@ -135,7 +137,7 @@ def test_preprocess_shapes_range_and_stratification():
     splits = data.preprocess(raw, val_fraction=0.2, seed=3)
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = splits["train"], splits["val"], splits["test"]
     assert x_train.shape == (800, 784) and x_val.shape == (200, 784) and x_test.shape == (50, 784)
-    assert x_train.dtype == np.float32 and 0.0 <= x_train.min() and x_train.max() <= 1.0
+    assert x_train.dtype == np.float32 and x_train.min() >= 0.0 and x_train.max() <= 1.0
     np.testing.assert_array_equal(np.bincount(y_train, minlength=10), np.full(10, 80))
     np.testing.assert_array_equal(np.bincount(y_val, minlength=10), np.full(10, 20))
     np.testing.assert_array_equal(x_test, raw["t10k-images-idx3-ubyte"].reshape(50, 784) / np.float32(255))
@@ -229,7 +231,7 @@ def test_truncated_or_altered_fashion_file_is_refused_naming_file_and_both_md5s(
         assert f"checksum mismatch for {victim}" in message and "official Fashion-MNIST release" in message
         assert expected in message and hashlib.md5(damaged).hexdigest() in message
     victim.write_bytes(good[:-7])
-    with pytest.raises(DataError, match="wrong length.*truncated"):
+    with pytest.raises(DataError, match=r"wrong length.*truncated"):
         data.load_raw(paths, verify=False, dataset="fashion_mnist")
 
 

@@ -69,4 +69,6 @@ def test_on_another_dataset_only_the_comparison_gets_a_verdict():
     assert set(table["verdict"].iloc[:-1]) == {report.NOT_COMPARABLE}
     assert table["verdict"].iloc[-1] == "reproduced"  # hybrid below classical holds on any data
     assert table["paper"].iloc[3] == 80.34  # the paper's number stays as a reference
-    assert report.to_markdown(table, "Fashion-MNIST").startswith("Sarkar 2024 (paper: MNIST), measured on Fashion-MNIST")
+    assert report.to_markdown(table, "Fashion-MNIST").startswith(
+        "Sarkar 2024 (paper: MNIST), measured on Fashion-MNIST"
+    )

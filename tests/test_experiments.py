@@ -14,7 +14,12 @@ from qtlmnist import experiments, quantum, variants
 def test_plan_shares_runs_between_experiments():
     plan = variants.plan([1, 2, 3], [16, 1024], 1024)
     assert plan["seeds"] == [
-        ("latents", 1), ("aer1024_seed1", 1), ("latents", 2), ("aer1024_seed2", 2), ("latents", 3), ("aer1024_seed3", 3)
+        ("latents", 1),
+        ("aer1024_seed1", 1),
+        ("latents", 2),
+        ("aer1024_seed2", 2),
+        ("latents", 3),
+        ("aer1024_seed3", 3),
     ]
     assert plan["shots"] == [("aer16_seed1", 1), ("aer1024_seed1", 1), ("exact", 1)]
     runs = variants.all_runs([1, 2, 3], [16, 1024], 1024)
@@ -24,8 +29,13 @@ def test_plan_shares_runs_between_experiments():
 
 @pytest.mark.parametrize(
     "name, kind, shots, seed",
-    [("latents", "latents", None, None), ("aer1024_seed3", "aer", 1024, 3), ("noisy_seed12", "noisy", None, 12),
-     ("chunks_seed1", "chunks", None, 1), ("random", "random", None, None)],
+    [
+        ("latents", "latents", None, None),
+        ("aer1024_seed3", "aer", 1024, 3),
+        ("noisy_seed12", "noisy", None, 12),
+        ("chunks_seed1", "chunks", None, 1),
+        ("random", "random", None, None),
+    ],
 )
 def test_variant_names_parse_and_print_back(name, kind, shots, seed):
     variant = variants.Variant.parse(name)
@@ -129,9 +139,18 @@ def test_reduced_experiment_suite_on_ci_config(ci_run):
     run_snakemake(ci_run, "experiments")
     out = ci_run / "results/mnist/experiments"
     seeds = pd.read_csv(out / "seeds.csv")
-    assert sorted(zip(seeds["model"], seeds["seed"])) == [("baseline", 1), ("baseline", 2), ("hybrid", 1), ("hybrid", 2)]
+    assert sorted(zip(seeds["model"], seeds["seed"])) == [
+        ("baseline", 1),
+        ("baseline", 2),
+        ("hybrid", 1),
+        ("hybrid", 2),
+    ]
     summary = pd.read_csv(out / "seeds_summary.csv")
-    assert len(summary) == 6 and (summary["ci95_low"] <= summary["mean"]).all() and (summary["mean"] <= summary["ci95_high"]).all()
+    assert (
+        len(summary) == 6
+        and (summary["ci95_low"] <= summary["mean"]).all()
+        and (summary["mean"] <= summary["ci95_high"]).all()
+    )
     shots = pd.read_csv(out / "shots.csv")
     assert list(shots["shots"].fillna(0)) == [16, 128, 0] and shots["variant"].iloc[-1] == "exact"
     assert list(pd.read_csv(out / "noise.csv")["setting"]) == ["noiseless", "device noise"]

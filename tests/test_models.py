@@ -26,7 +26,9 @@ def test_autoencoder_shapes_activations_and_learning(keras):
     assert [layer.activation.__name__ for layer in model.layers[1:]] == ["relu", "relu", "sigmoid", "sigmoid"]
     x = np.random.default_rng(0).random((64, 784)).astype(np.float32) * 0.2
     keras.utils.set_random_seed(0)
-    model, encoder, history = autoencoder.train(keras, x, x, 32, 8, "relu", epochs=5, batch_size=16, learning_rate=1e-2, seed=0)
+    model, encoder, history = autoencoder.train(
+        keras, x, x, 32, 8, "relu", epochs=5, batch_size=16, learning_rate=1e-2, seed=0
+    )
     assert list(history.columns) == ["epoch", "loss", "val_loss"] and len(history) == 5
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]
     latents = encoder.predict(x, verbose=0)
@@ -37,8 +39,20 @@ def train_classifier(keras, seed):
     x, y = blobs()
     keras.utils.set_random_seed(seed)
     return classifier.train(
-        keras, x[:200], y[:200], x[200:], y[200:], units=[32, 16, 16], dropout=0.1, epochs=8, batch_size=32,
-        learning_rate=1e-2, lr_factor=0.5, lr_patience=2, min_lr=1e-4, seed=seed,
+        keras,
+        x[:200],
+        y[:200],
+        x[200:],
+        y[200:],
+        units=[32, 16, 16],
+        dropout=0.1,
+        epochs=8,
+        batch_size=32,
+        learning_rate=1e-2,
+        lr_factor=0.5,
+        lr_patience=2,
+        min_lr=1e-4,
+        seed=seed,
     )
 
 

@@ -1,6 +1,7 @@
 """Golden results for config/ci.yaml, and a run killed during the quantum stage that resumes to the same bytes."""
 
 import base64
+import contextlib
 import copy
 import json
 import os
@@ -76,10 +77,8 @@ def finished_shards(workdir: Path) -> dict[str, int]:
     """
     markers = set()
     for marker in (workdir / ".snakemake/incomplete").glob("*"):
-        try:
+        with contextlib.suppress(ValueError, UnicodeDecodeError):  # not a marker Snakemake wrote
             markers.add(base64.b64decode(marker.name, validate=True).decode())
-        except (ValueError, UnicodeDecodeError):
-            pass
     shards = workdir / "results/mnist/quantum/shards"
     # pathlib's glob also matches a writer's hidden temp file (.name.npz.*.tmp.npz), which the rerun deletes
     finished = [p for p in shards.glob("*.npz") if not p.name.startswith(".")]
@@ -95,7 +94,13 @@ def test_killed_run_resumes_only_unfinished_jobs_with_identical_results(ci_run, 
     subprocess.run(snakemake_command(), cwd=reference, check=True, capture_output=True)
 
     shards = interrupted / "results/mnist/quantum/shards"
-    process = subprocess.Popen(snakemake_command(), cwd=interrupted, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        snakemake_command(),
+        cwd=interrupted,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and process.poll() is None and not finished_shards(interrupted):
         time.sleep(0.05)
@@ -125,7 +130,9 @@ def test_a_flipped_seed_or_changed_shots_fails_the_golden_check(ci_run, tmp_path
     (workdir / "change.yaml").write_text(change)
     subprocess.run(
         [SNAKEMAKE, *QUANTUM_TARGETS, "--cores", "2", "--configfile", "config/ci.yaml", "change.yaml"],
-        cwd=workdir, check=True, capture_output=True,
+        cwd=workdir,
+        check=True,
+        capture_output=True,
     )
     problems = repro.check_run(workdir / "results/mnist", GOLDEN)
     assert [p.split(":")[0] for p in problems] == ["quantum/train.npz", "quantum/val.npz", "quantum/test.npz"]
@@ -136,10 +143,22 @@ def test_another_cpu_code_path_still_matches_the_golden_file(ci_run, tmp_path):
     # ONEDNN_MAX_CPU_ISA=AVX2 makes TensorFlow take the code path of a CPU without AVX-512: on an AVX-512
     # machine the trained weights, latents and accuracies come out different, as on another laptop.
     workdir = copy_repo(tmp_path / "repo")
-    shutil.copytree(ci_run / "results/mnist/raw", workdir / "results/mnist/raw")  # the data stage is not under test here
+    shutil.copytree(
+        ci_run / "results/mnist/raw", workdir / "results/mnist/raw"
+    )  # the data stage is not under test here
     subprocess.run(
-        [SNAKEMAKE, "results/mnist/metrics/baseline.json", "results/mnist/metrics/hybrid.json", "--cores", "2",
-         "--configfile", "config/ci.yaml"],
-        cwd=workdir, check=True, capture_output=True, env=os.environ | {"ONEDNN_MAX_CPU_ISA": "AVX2"},
+        [
+            SNAKEMAKE,
+            "results/mnist/metrics/baseline.json",
+            "results/mnist/metrics/hybrid.json",
+            "--cores",
+            "2",
+            "--configfile",
+            "config/ci.yaml",
+        ],
+        cwd=workdir,
+        check=True,
+        capture_output=True,
+        env=os.environ | {"ONEDNN_MAX_CPU_ISA": "AVX2"},
     )
     assert repro.check_run(workdir / "results/mnist", GOLDEN) == []

@@ -55,13 +55,21 @@ def copy_with_hook(dest: Path) -> Path:
 
 def snakemake(workdir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     # flags first, --configfile last: it takes every following word as a config file
-    return subprocess.run([SNAKEMAKE, *args, "--configfile", "config/ci.yaml"], cwd=workdir, env=env,
-                          capture_output=True, text=True, timeout=3600)
+    return subprocess.run(
+        [SNAKEMAKE, *args, "--configfile", "config/ci.yaml"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
 
 
 def fail_with_logs(workdir: Path, result: subprocess.CompletedProcess, what: str):
-    logs = "\n".join(f"--- {p}\n{p.read_text(errors='replace')[-2000:]}"
-                     for p in sorted(workdir.glob(".snakemake/slurm_logs/**/*.log")))
+    logs = "\n".join(
+        f"--- {p}\n{p.read_text(errors='replace')[-2000:]}"
+        for p in sorted(workdir.glob(".snakemake/slurm_logs/**/*.log"))
+    )
     pytest.fail(f"{what} failed (exit {result.returncode}):\n{result.stderr[-6000:]}\n{logs[-8000:]}")
 
 
@@ -157,29 +165,41 @@ def test_results_are_byte_identical_to_a_local_run(slurm_run, local_run):
     lines, differences = hash_table(a, b)
     assert differences == 0, "\n".join(lines)
     assert len(a) >= 40 and "replication.csv" in a and "quantum/test.npz" in a
-    print(f"\nslurm test: {len(a)} result files byte-identical; "
-          + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in TIMINGS.items()))
+    print(
+        f"\nslurm test: {len(a)} result files byte-identical; "
+        + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in TIMINGS.items())
+    )
 
 
 def test_oversized_requests_stop_before_any_submission(cluster, tmp_path):
     workdir = copy_with_hook(tmp_path / "repo")
     known_before = cluster.run("squeue", "--states=all", "--noheader", "--format=%i").split()
     result = snakemake(
-        workdir, *PROFILES,
-        "--set-resources", "train_autoencoder:mem_mb=999999", "train_autoencoder:runtime=2000",
-        "--set-threads", "quantum_features=8",
+        workdir,
+        *PROFILES,
+        "--set-resources",
+        "train_autoencoder:mem_mb=999999",
+        "train_autoencoder:runtime=2000",
+        "--set-threads",
+        "quantum_features=8",
         env=cluster.env,
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "Slurm pre-flight: nothing was submitted" in output
     # each line names the rule, the setting, its value and where it was set, and the limit it breaks
-    assert ("rule train_autoencoder: mem_mb=999999 MB (from --set-resources train_autoencoder:mem_mb) is more "
-            "memory than any node of partition 'test' (the default) has") in output
-    assert ("rule train_autoencoder: runtime=2000 min (from --set-resources train_autoencoder:runtime) is more "
-            "than the MaxTime of partition 'test' (the default), 1-00:00:00 (1440 min)") in output
-    assert ("rule quantum_features: threads=8 (from --set-threads quantum_features) asks for more CPUs than any "
-            "node of partition 'test' (the default) has (at most") in output
+    assert (
+        "rule train_autoencoder: mem_mb=999999 MB (from --set-resources train_autoencoder:mem_mb) is more "
+        "memory than any node of partition 'test' (the default) has"
+    ) in output
+    assert (
+        "rule train_autoencoder: runtime=2000 min (from --set-resources train_autoencoder:runtime) is more "
+        "than the MaxTime of partition 'test' (the default), 1-00:00:00 (1440 min)"
+    ) in output
+    assert (
+        "rule quantum_features: threads=8 (from --set-threads quantum_features) asks for more CPUs than any "
+        "node of partition 'test' (the default) has (at most"
+    ) in output
     assert "has been submitted with SLURM jobid" not in output
     assert cluster.run("squeue", "--states=all", "--noheader", "--format=%i").split() == known_before
     assert not (workdir / ".snakemake/slurm_logs").exists()
@@ -191,13 +211,26 @@ def test_preflight_cli_checks_profile_and_overrides(cluster):
     ok = subprocess.run(command, cwd=root, env=cluster.env, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert "partitions test*" in ok.stdout
-    memory = subprocess.run([*command, "--set-resources", "train_autoencoder:mem_mb=999999"],
-                            cwd=root, env=cluster.env, capture_output=True, text=True)
+    memory = subprocess.run(
+        [*command, "--set-resources", "train_autoencoder:mem_mb=999999"],
+        cwd=root,
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+    )
     assert memory.returncode == 1
-    assert ("rule train_autoencoder: mem_mb=999999 MB (from --set-resources train_autoencoder:mem_mb) is more "
-            "memory than any node of partition 'test' (the default) has") in memory.stderr
-    partition = subprocess.run([*command, "--default-resources", "slurm_partition=gpu"],
-                               cwd=root, env=cluster.env, capture_output=True, text=True)
+    assert (
+        "rule train_autoencoder: mem_mb=999999 MB (from --set-resources train_autoencoder:mem_mb) is more "
+        "memory than any node of partition 'test' (the default) has"
+    ) in memory.stderr
+    partition = subprocess.run(
+        [*command, "--default-resources", "slurm_partition=gpu"],
+        cwd=root,
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+    )
     assert partition.returncode == 1
     assert "slurm_partition=gpu (from default-resources): no such partition (this cluster has: test*)" in (
-        partition.stderr)
+        partition.stderr
+    )

@@ -124,8 +124,16 @@ def test_records_keep_values_with_spaces_and_equals_signs():
 @pytest.mark.parametrize(
     "text, minutes",
     [
-        ("30", 30), ("90:30", 90.5), ("04:00:00", 240), ("1-00:00:00", 1440), ("2-12:00:00", 3600),
-        ("2-12", 3600), ("1-02:03", 1563), ("7-00:00:00", 10080), ("UNLIMITED", math.inf), ("INFINITE", math.inf),
+        ("30", 30),
+        ("90:30", 90.5),
+        ("04:00:00", 240),
+        ("1-00:00:00", 1440),
+        ("2-12:00:00", 3600),
+        ("2-12", 3600),
+        ("1-02:03", 1563),
+        ("7-00:00:00", 10080),
+        ("UNLIMITED", math.inf),
+        ("INFINITE", math.inf),
     ],
 )
 def test_slurm_time_limits_in_minutes(text, minutes):
@@ -170,8 +178,11 @@ def test_a_request_that_fits_has_no_problems(site):
 
 
 def test_each_limit_is_named_with_the_setting_and_where_it_came_from(site):
-    sources = {"mem_mb": "--set-resources train_autoencoder:mem_mb", "runtime": "default-resources",
-               "threads": "--set-threads train_autoencoder"}
+    sources = {
+        "mem_mb": "--set-resources train_autoencoder:mem_mb",
+        "runtime": "default-resources",
+        "threads": "--set-threads train_autoencoder",
+    }
     request = Request("train_autoencoder", cpus=64, mem_mb=200000, runtime_min=300, sources=sources)
     assert check_request(request, site) == [
         "rule train_autoencoder: runtime=300 min (from default-resources) is more than the MaxTime of partition "
@@ -254,8 +265,12 @@ def test_missing_plugin_is_named_with_the_fix():
 def test_cli_in_a_venv_without_the_plugin(tmp_path):
     # a bare venv (no pip, no Snakemake, no plugin): the check still says what is missing and how to get it
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "bare")], check=True)
-    result = subprocess.run([str(tmp_path / "bare/bin/python"), "-m", "tools.slurm_preflight",
-                             "--profile", "profiles/slurm"], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [str(tmp_path / "bare/bin/python"), "-m", "tools.slurm_preflight", "--profile", "profiles/slurm"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 1
     assert "Slurm pre-flight: nothing was submitted" in result.stderr
     assert "(snakemake-executor-plugin-slurm) is not installed in" in result.stderr

@@ -1,6 +1,7 @@
 """Intervals over seeds and over test images, against hand-computed values."""
 
 import numpy as np
+
 from qtlmnist import stats
 
 

@@ -69,7 +69,9 @@ def test_models_learn_visibly(ci_run):
         mean_image_mse = float(np.mean((data["features"] - mean_image) ** 2))
     ae = json.loads((ci_run / "results/mnist/metrics/autoencoder.json").read_text())
     assert ae["val_mse"] < 0.75 * mean_image_mse
-    baseline, hybrid = (json.loads((ci_run / f"results/mnist/metrics/{m}.json").read_text()) for m in ("baseline", "hybrid"))
+    baseline, hybrid = (
+        json.loads((ci_run / f"results/mnist/metrics/{m}.json").read_text()) for m in ("baseline", "hybrid")
+    )
     assert baseline["test_accuracy"] > 0.7
     assert hybrid["test_accuracy"] > 0.3
     assert baseline["test_accuracy"] > hybrid["test_accuracy"] + 0.15
@@ -160,7 +162,9 @@ def test_no_data_source_lists_what_was_tried_and_how_to_fix(tmp_path):
     )
     result = subprocess.run(
         [SNAKEMAKE, "results/mnist/data/train.npz", "--cores", "1", "--configfile", "config/ci.yaml", "nosource.yaml"],
-        cwd=workdir, capture_output=True, text=True,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode != 0
     log = (workdir / "results/mnist/logs/data/fetch_data.log").read_text()
@@ -192,7 +196,10 @@ def planned_jobs(workdir: Path, change: str) -> dict[str, int]:
     (workdir / "change.yaml").write_text(change)
     result = subprocess.run(
         [SNAKEMAKE, "all", "experiments", "--dry-run", "--cores", "2", "--configfile", "config/ci.yaml", "change.yaml"],
-        cwd=workdir, capture_output=True, text=True, check=True,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     text = result.stdout + result.stderr
     if "Nothing to be done" in text:
@@ -203,7 +210,11 @@ def planned_jobs(workdir: Path, change: str) -> dict[str, int]:
 
 
 REPORT_JOBS = {
-    "plot_confusion": 4, "plot_training_curves": 1, "replication_table": 1, "report_landing": 1, "experiment_tables": 1
+    "plot_confusion": 4,
+    "plot_training_curves": 1,
+    "replication_table": 1,
+    "report_landing": 1,
+    "experiment_tables": 1,
 }
 
 
@@ -212,17 +223,31 @@ REPORT_JOBS = {
     [
         # the workflow's classifiers and their figures; the experiments' runs carry their own seeds
         ("classifier:\n  seed: 7\n", {"train_classifier": 2, **REPORT_JOBS}),
-        ("experiments:\n  noise_backend: FakeLimaV2\n", {"experiment_features": 1, "experiment_run": 1, "experiment_tables": 1}),
-        ("report:\n  accuracy_tolerance_pp: 3.0\n", {"replication_table": 1, "report_landing": 1, "experiment_tables": 1}),
+        (
+            "experiments:\n  noise_backend: FakeLimaV2\n",
+            {"experiment_features": 1, "experiment_run": 1, "experiment_tables": 1},
+        ),
+        (
+            "report:\n  accuracy_tolerance_pp: 3.0\n",
+            {"replication_table": 1, "report_landing": 1, "experiment_tables": 1},
+        ),
         ("autoencoder:\n  threads: 1\nclassifier:\n  threads: 1\nquantum:\n  threads: 2\n", {}),
         (
             # counts of every split and shard, the hybrid (not the baseline), and the experiments that read shots:
             # aer64 for both seeds (new names), the noisy, first and chunks counts
             "quantum:\n  shots: 64\n",
-            {"quantum_features": 6, "gather_quantum": 3, "train_classifier": 1, "plot_confusion": 2,
-             "plot_training_curves": 1, "replication_table": 1, "report_landing": 1, "experiment_features": 5,
-             "experiment_run": 5,
-             "experiment_tables": 1},
+            {
+                "quantum_features": 6,
+                "gather_quantum": 3,
+                "train_classifier": 1,
+                "plot_confusion": 2,
+                "plot_training_curves": 1,
+                "replication_table": 1,
+                "report_landing": 1,
+                "experiment_features": 5,
+                "experiment_run": 5,
+                "experiment_tables": 1,
+            },
         ),
     ],
     ids=["classifier.seed", "experiments.noise_backend", "report.tolerance", "threads", "quantum.shots"],
@@ -292,3 +317,13 @@ def test_every_job_stayed_within_what_it_asks_a_scheduler_for(ci_run):
         assert measured["s"] < 60 * asked["runtime"], f"{path.name}: {measured['s']} s > {asked['runtime']} min"
         checked += 1
     assert checked >= 20
+
+
+def test_html_report_opens_on_the_headline_table(ci_run, tmp_path):
+    report_path = tmp_path / "report.html"
+    run_snakemake(ci_run, "--report", str(report_path))
+    html = report_path.read_text()
+    assert "Sarkar 2024, replicated on MNIST" in html and "Paper vs measured" in html
+    table = pd.read_csv(ci_run / "results/mnist/replication.csv")
+    hybrid_test = table[table["claim"] == "Hybrid test accuracy (~75%)"].iloc[0]
+    assert f"{hybrid_test['measured']:.2f} %" in html  # the measured number itself, as the table formats it

@@ -252,8 +252,10 @@ ENVS = {
     "systems": EnvSpec(
         "the trainable-circuit systems, TensorFlow and Qiskit/Aer in one process (train, then shots); sympy for "
         "ParameterExpression.sympify in the circuit engine, pylatexenc to draw the circuits",
-        ("tensorflow-cpu", "tensorflow", "keras", "qiskit", "qiskit-aer", "qiskit-ibm-runtime", "sympy")
-        + ("pylatexenc", "numpy", "scipy", "pandas", "matplotlib", "seaborn", "pillow"),
+        (
+            *("tensorflow-cpu", "tensorflow", "keras", "qiskit", "qiskit-aer", "qiskit-ibm-runtime", "sympy"),
+            *("pylatexenc", "numpy", "scipy", "pandas", "matplotlib", "seaborn", "pillow"),
+        ),
     ),
     "plotting": EnvSpec(
         "figures and tables (scipy for the seed intervals)", ("numpy", "scipy", "pandas", "matplotlib", "seaborn")

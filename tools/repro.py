@@ -68,7 +68,9 @@ def array_digest(path: Path) -> dict[str, str]:
     """sha256 of each array's dtype, shape and bytes (independent of how the .npz container was written)."""
     with np.load(path, allow_pickle=False) as data:
         return {
-            name: hashlib.sha256(f"{data[name].dtype.str}{data[name].shape}".encode() + data[name].tobytes()).hexdigest()
+            name: hashlib.sha256(
+                f"{data[name].dtype.str}{data[name].shape}".encode() + data[name].tobytes()
+            ).hexdigest()
             for name in sorted(data.files)
         }
 
@@ -149,7 +151,9 @@ def aer_consistency(results: Path, shots: int, seed: int) -> list[str]:
 def check_run(results: Path, golden: dict) -> list[str]:
     """Everything the golden file pins, for one run's results/ folder."""
     quantum = golden["quantum"]
-    return compare_with_golden(golden_summary(results), golden) + aer_consistency(results, quantum["shots"], quantum["seed"])
+    return compare_with_golden(golden_summary(results), golden) + aer_consistency(
+        results, quantum["shots"], quantum["seed"]
+    )
 
 
 def run_ci_config(checkout: Path, cores: int, config: str) -> None:
@@ -166,7 +170,10 @@ def hash_table(a: dict[str, str], b: dict[str, str]) -> tuple[list[str], int]:
     for name in sorted(set(a) | set(b)):
         same = a.get(name) == b.get(name)
         differences += not same
-        lines.append(f"{name:48s} {(a.get(name) or 'missing')[:16]:16s} {(b.get(name) or 'missing')[:16]:16s} {'yes' if same else 'NO'}")
+        lines.append(
+            f"{name:48s} {(a.get(name) or 'missing')[:16]:16s} {(b.get(name) or 'missing')[:16]:16s} "
+            + ("yes" if same else "NO")
+        )
     return lines, differences
 
 

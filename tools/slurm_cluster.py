@@ -38,8 +38,13 @@ import time
 from pathlib import Path
 
 # Debian/Ubuntu package for each program we run; slurm-client brings sbatch/squeue/scontrol/sinfo.
-PACKAGES = {"munged": "munge", "slurmctld": "slurmctld", "slurmd": "slurmd", "sbatch": "slurm-client",
-            "unshare": "util-linux"}
+PACKAGES = {
+    "munged": "munge",
+    "slurmctld": "slurmctld",
+    "slurmd": "slurmd",
+    "sbatch": "slurm-client",
+    "unshare": "util-linux",
+}
 SBIN = ("/usr/sbin", "/usr/bin", "/sbin", "/bin")
 POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 PARTITION = "test"
@@ -69,8 +74,10 @@ def install_packages() -> list[str]:
     if not missing:
         return []
     if os.geteuid() != 0:
-        raise SystemExit(f"Slurm test cluster: packages missing: {' '.join(missing)}; install them as root "
-                         f"(sudo apt-get install {' '.join(missing)}) or run this as root")
+        raise SystemExit(
+            f"Slurm test cluster: packages missing: {' '.join(missing)}; install them as root "
+            f"(sudo apt-get install {' '.join(missing)}) or run this as root"
+        )
     ours = not POLICY_RC_D.exists()
     if ours:
         POLICY_RC_D.write_text("#!/bin/sh\n# tools/slurm_cluster.py, for the length of one install\nexit 101\n")
@@ -106,40 +113,42 @@ def node_line(slurmd: str) -> str:
 
 def slurm_conf(root: Path, node: str, host: str, ports: tuple[int, int], socket_path: Path) -> str:
     """slurm.conf for one node, one partition, no accounting; each non-default line says why it is there."""
-    return "\n".join([
-        "ClusterName=qtlmnist-test",
-        f"SlurmctldHost={host}(127.0.0.1)",
-        "SlurmUser=root",
-        f"SlurmctldPort={ports[0]}",
-        f"SlurmdPort={ports[1]}",
-        # our own munged, so no shared /etc/munge/munge.key is needed or touched
-        f"AuthInfo=socket={socket_path}",
-        f"StateSaveLocation={root}/state",
-        f"SlurmdSpoolDir={root}/spool",
-        f"SlurmctldPidFile={root}/slurmctld.pid",
-        f"SlurmdPidFile={root}/slurmd.pid",
-        f"SlurmctldLogFile={root}/log/slurmctld.log",
-        f"SlurmdLogFile={root}/log/slurmd.log",
-        # no cgroups: works in containers and on CI runners alike
-        "ProctrackType=proctrack/linuxproc",
-        "TaskPlugin=task/none",
-        "JobAcctGatherType=jobacct_gather/none",
-        # no slurmdbd: sacct answers "accounting storage is disabled", so Snakemake must poll with squeue
-        "AccountingStorageType=accounting_storage/none",
-        "SelectType=select/cons_tres",
-        "SelectTypeParameters=CR_Core_Memory",
-        # without it a job that asks for no memory is given the whole node, and jobs run one at a time
-        "DefMemPerCPU=1024",
-        # finished jobs stay visible to squeue/scontrol for an hour: the plugin's squeue status checks need
-        # at least 3x its first status delay, and the test reads every job's record back at the end
-        "MinJobAge=3600",
-        "MailProg=/bin/true",
-        "ReturnToService=2",
-        "SlurmdTimeout=60",
-        node,
-        f"PartitionName={PARTITION} Nodes=ALL Default=YES MaxTime={MAX_TIME} State=UP",
-        "",
-    ])
+    return "\n".join(
+        [
+            "ClusterName=qtlmnist-test",
+            f"SlurmctldHost={host}(127.0.0.1)",
+            "SlurmUser=root",
+            f"SlurmctldPort={ports[0]}",
+            f"SlurmdPort={ports[1]}",
+            # our own munged, so no shared /etc/munge/munge.key is needed or touched
+            f"AuthInfo=socket={socket_path}",
+            f"StateSaveLocation={root}/state",
+            f"SlurmdSpoolDir={root}/spool",
+            f"SlurmctldPidFile={root}/slurmctld.pid",
+            f"SlurmdPidFile={root}/slurmd.pid",
+            f"SlurmctldLogFile={root}/log/slurmctld.log",
+            f"SlurmdLogFile={root}/log/slurmd.log",
+            # no cgroups: works in containers and on CI runners alike
+            "ProctrackType=proctrack/linuxproc",
+            "TaskPlugin=task/none",
+            "JobAcctGatherType=jobacct_gather/none",
+            # no slurmdbd: sacct answers "accounting storage is disabled", so Snakemake must poll with squeue
+            "AccountingStorageType=accounting_storage/none",
+            "SelectType=select/cons_tres",
+            "SelectTypeParameters=CR_Core_Memory",
+            # without it a job that asks for no memory is given the whole node, and jobs run one at a time
+            "DefMemPerCPU=1024",
+            # finished jobs stay visible to squeue/scontrol for an hour: the plugin's squeue status checks need
+            # at least 3x its first status delay, and the test reads every job's record back at the end
+            "MinJobAge=3600",
+            "MailProg=/bin/true",
+            "ReturnToService=2",
+            "SlurmdTimeout=60",
+            node,
+            f"PartitionName={PARTITION} Nodes=ALL Default=YES MaxTime={MAX_TIME} State=UP",
+            "",
+        ]
+    )
 
 
 class SlurmCluster:
@@ -155,7 +164,7 @@ class SlurmCluster:
         self.startup_seconds: float | None = None
 
     # -- bring-up ------------------------------------------------------------------------------------------
-    def start(self) -> "SlurmCluster":
+    def start(self) -> SlurmCluster:
         began = time.monotonic()
         if self.install:
             install_packages()
@@ -173,15 +182,39 @@ class SlurmCluster:
         ports = (free_port(), free_port())
         self.conf.write_text(slurm_conf(self.root, node_line(which("slurmd")), host, ports, socket_path))
         try:
-            self._spawn("munged", [which("munged"), "--foreground", "--force", f"--socket={socket_path}",
-                                   f"--key-file={key}", f"--pid-file={munge}/munged.pid",
-                                   f"--log-file={self.root}/log/munged.log", f"--seed-file={munge}/munged.seed"])
+            self._spawn(
+                "munged",
+                [
+                    which("munged"),
+                    "--foreground",
+                    "--force",
+                    f"--socket={socket_path}",
+                    f"--key-file={key}",
+                    f"--pid-file={munge}/munged.pid",
+                    f"--log-file={self.root}/log/munged.log",
+                    f"--seed-file={munge}/munged.seed",
+                ],
+            )
             self._wait_for(lambda: socket_path.exists(), "munged to open its socket")
             self._spawn("slurmctld", [which("slurmctld"), "-D", "-i", "-f", str(self.conf)])
             Path("/etc/slurm").mkdir(exist_ok=True)  # the mount point; the packages ship it
-            self._spawn("slurmd", [which("unshare"), "--mount", "--propagation", "private", "sh", "-c",
-                                   'mount --bind "$0" /etc/slurm && exec "$@"', str(self.conf.parent),
-                                   which("slurmd"), "-D", "-f", str(self.conf)])
+            self._spawn(
+                "slurmd",
+                [
+                    which("unshare"),
+                    "--mount",
+                    "--propagation",
+                    "private",
+                    "sh",
+                    "-c",
+                    'mount --bind "$0" /etc/slurm && exec "$@"',
+                    str(self.conf.parent),
+                    which("slurmd"),
+                    "-D",
+                    "-f",
+                    str(self.conf),
+                ],
+            )
             self._wait_for(self._node_idle, "the node to be idle in sinfo")
             namespace = os.readlink(f"/proc/{self.procs['slurmd'].pid}/ns/mnt")
             # only trust it as a marker if it really is a namespace of its own (never the host's)
@@ -193,10 +226,16 @@ class SlurmCluster:
         return self
 
     def _spawn(self, name: str, command: list[str]) -> None:
-        log = open(self.root / "log" / f"{name}.stdout", "wb")
+        log = open(self.root / "log" / f"{name}.stdout", "wb")  # noqa: SIM115 -- the daemon writes it while it runs
         # own session: a Ctrl-C in the terminal reaches our stop(), not the daemons directly
-        self.procs[name] = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
+        self.procs[name] = subprocess.Popen(
+            command,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
 
     def _node_idle(self) -> bool:
@@ -208,13 +247,15 @@ class SlurmCluster:
         while time.monotonic() < deadline:
             dead = [name for name, proc in self.procs.items() if proc.poll() is not None]
             if dead:
-                raise RuntimeError(f"Slurm test cluster: {', '.join(dead)} exited while waiting for {what}\n"
-                                   + self.log_tails())
+                raise RuntimeError(
+                    f"Slurm test cluster: {', '.join(dead)} exited while waiting for {what}\n" + self.log_tails()
+                )
             if ready():
                 return
             time.sleep(0.25)
-        raise RuntimeError(f"Slurm test cluster: timed out after {STARTUP_TIMEOUT} s waiting for {what}\n"
-                           + self.log_tails())
+        raise RuntimeError(
+            f"Slurm test cluster: timed out after {STARTUP_TIMEOUT} s waiting for {what}\n" + self.log_tails()
+        )
 
     def log_tails(self, chars: int = 3000) -> str:
         parts = []
@@ -237,8 +278,12 @@ class SlurmCluster:
             subprocess.run(["scancel", "--full", "--user", str(os.geteuid())], env=self.env, capture_output=True)
             deadline = time.monotonic() + STOP_TIMEOUT
             while time.monotonic() < deadline:
-                active = subprocess.run(["squeue", "--noheader", "--format=%i", "--states=PD,R,CG,CF,S"],
-                                        env=self.env, capture_output=True, text=True)
+                active = subprocess.run(
+                    ["squeue", "--noheader", "--format=%i", "--states=PD,R,CG,CF,S"],
+                    env=self.env,
+                    capture_output=True,
+                    text=True,
+                )
                 if active.returncode != 0 or not active.stdout.strip():
                     break
                 time.sleep(0.5)
@@ -285,7 +330,7 @@ class SlurmCluster:
             f"pid {pid}" for pid in self.stray_pids()
         ]
 
-    def __enter__(self) -> "SlurmCluster":
+    def __enter__(self) -> SlurmCluster:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -41,6 +41,7 @@ UNLIMITED = ("UNLIMITED", "INFINITE", "NONE", "N/A")
 
 # -- parsing Slurm's text ------------------------------------------------------------------------------------
 
+
 def parse_records(text: str) -> list[dict[str, str]]:
     """`scontrol show partition|node` output (multi-line or -o) as one dict per record.
 
@@ -79,7 +80,7 @@ def parse_minutes(value: str | int | float) -> float:
     days, _, rest = text.rpartition("-") if "-" in text else ("", "", text)
     parts = [int(p) for p in rest.split(":")]
     if days:
-        hours, minutes, seconds = (parts + [0, 0, 0])[:3]
+        hours, minutes, seconds = [*parts, 0, 0, 0][:3]
         total = int(days) * 1440 + hours * 60 + minutes + seconds / 60
     elif len(parts) == 1:
         total = parts[0]
@@ -115,7 +116,7 @@ def parse_count(value: str | int) -> float:
 def format_minutes(minutes: float) -> str:
     if math.isinf(minutes):
         return "UNLIMITED"
-    days, rest = divmod(int(round(minutes)), 1440)
+    days, rest = divmod(round(minutes), 1440)
     return f"{days}-{rest // 60:02d}:{rest % 60:02d}:00" if days else f"{rest // 60:02d}:{rest % 60:02d}:00"
 
 
@@ -190,6 +191,7 @@ def query_partitions(env: dict | None = None) -> dict[str, Partition]:
 
 # -- what a job asks for, and whether it fits ----------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Request:
     """What one rule's jobs ask Slurm for, as the plugin will pass it to sbatch.
@@ -222,45 +224,59 @@ def check_request(request: Request, partitions: dict[str, Partition]) -> list[st
         partition = partitions.get(request.partition)
         if partition is None:
             known = ", ".join(p.name + ("*" if p.default else "") for p in partitions.values())
-            return [f"rule {request.rule}: {_named(request, 'slurm_partition', request.partition)}: "
-                    f"no such partition (this cluster has: {known})"]
+            return [
+                f"rule {request.rule}: {_named(request, 'slurm_partition', request.partition)}: "
+                f"no such partition (this cluster has: {known})"
+            ]
     else:
         partition = next((p for p in partitions.values() if p.default), None)
         if partition is None:
-            return [f"rule {request.rule}: no slurm_partition given and the cluster has no default partition; "
-                    "set default-resources slurm_partition=<name> in the profile"]
+            return [
+                f"rule {request.rule}: no slurm_partition given and the cluster has no default partition; "
+                "set default-resources slurm_partition=<name> in the profile"
+            ]
     where = f"partition '{partition.name}'" + ("" if request.partition else " (the default)")
     if not partition.nodes:
         return [f"rule {request.rule}: {where} has no nodes"]
     problems = []
     if request.runtime_min is not None and request.runtime_min > partition.max_time_min:
-        problems.append(f"rule {request.rule}: {_named(request, 'runtime', request.runtime_min, ' min')} is more "
-                        f"than the MaxTime of {where}, {format_minutes(partition.max_time_min)} "
-                        f"({partition.max_time_min:g} min)")
+        problems.append(
+            f"rule {request.rule}: {_named(request, 'runtime', request.runtime_min, ' min')} is more "
+            f"than the MaxTime of {where}, {format_minutes(partition.max_time_min)} "
+            f"({partition.max_time_min:g} min)"
+        )
     memory = request.mem_mb
     memory_setting = "mem_mb"
     if request.mem_mb_per_cpu is not None:
         memory, memory_setting = request.mem_mb_per_cpu * request.cpus, "mem_mb_per_cpu"
         if request.mem_mb_per_cpu > partition.max_mem_per_cpu_mb:
             setting = _named(request, "mem_mb_per_cpu", request.mem_mb_per_cpu, " MB")
-            problems.append(f"rule {request.rule}: {setting} is more than the MaxMemPerCPU of {where}, "
-                            f"{partition.max_mem_per_cpu_mb:.0f} MB")
+            problems.append(
+                f"rule {request.rule}: {setting} is more than the MaxMemPerCPU of {where}, "
+                f"{partition.max_mem_per_cpu_mb:.0f} MB"
+            )
     most_cpus = max(partition.node_cpus(n) for n in partition.nodes)
     most_memory = max(partition.node_memory(n) for n in partition.nodes)
     if request.cpus > most_cpus:
-        problems.append(f"rule {request.rule}: {_named(request, 'threads', request.cpus)} asks for more CPUs than "
-                        f"any node of {where} has (at most {most_cpus:g})")
+        problems.append(
+            f"rule {request.rule}: {_named(request, 'threads', request.cpus)} asks for more CPUs than "
+            f"any node of {where} has (at most {most_cpus:g})"
+        )
     if memory is not None and memory > most_memory:
         shown = request.mem_mb if memory_setting == "mem_mb" else request.mem_mb_per_cpu
         per = "" if memory_setting == "mem_mb" else f" x {request.cpus} CPUs = {memory:.0f} MB"
-        problems.append(f"rule {request.rule}: {_named(request, memory_setting, shown, ' MB')}{per} is more memory "
-                        f"than any node of {where} has (at most {most_memory:.0f} MB)")
+        problems.append(
+            f"rule {request.rule}: {_named(request, memory_setting, shown, ' MB')}{per} is more memory "
+            f"than any node of {where} has (at most {most_memory:.0f} MB)"
+        )
     if not problems and not any(
         partition.node_cpus(n) >= request.cpus and (memory is None or partition.node_memory(n) >= memory)
         for n in partition.nodes
     ):
-        problems.append(f"rule {request.rule}: no single node of {where} has both "
-                        f"{request.cpus} CPUs and {memory:.0f} MB ({_named(request, 'threads', request.cpus)})")
+        problems.append(
+            f"rule {request.rule}: no single node of {where} has both "
+            f"{request.cpus} CPUs and {memory:.0f} MB ({_named(request, 'threads', request.cpus)})"
+        )
     return problems
 
 
@@ -279,16 +295,17 @@ def check_requests(requests: list[Request], partitions: dict[str, Partition]) ->
 
 def check_plugin(module: str = PLUGIN_MODULE) -> list[str]:
     if importlib.util.find_spec(module) is None:
-        return [f"the Snakemake executor plugin for Slurm ({PLUGIN_PACKAGE}) is not installed in {sys.prefix}: "
-                "run `make venv-slurm` and use .venv-slurm/bin/snakemake (pins: requirements-slurm.lock); "
-                "without it Snakemake says only \"--executor: invalid choice: 'slurm'\""]
+        return [
+            f"the Snakemake executor plugin for Slurm ({PLUGIN_PACKAGE}) is not installed in {sys.prefix}: "
+            "run `make venv-slurm` and use .venv-slurm/bin/snakemake (pins: requirements-slurm.lock); "
+            "without it Snakemake says only \"--executor: invalid choice: 'slurm'\""
+        ]
     return []
 
 
 def check_slurm_reachable(env: dict | None = None) -> list[str]:
     if shutil.which("sinfo") is None or shutil.which("scontrol") is None:
-        return ["the Slurm commands (sinfo, scontrol, sbatch) are not on PATH: run this on a login node "
-                "of the cluster"]
+        return ["the Slurm commands (sinfo, scontrol, sbatch) are not on PATH: run this on a login node of the cluster"]
     result = subprocess.run(["sinfo", "--noheader", "--format=%P"], capture_output=True, text=True, env=env)
     if result.returncode != 0:
         return [f"sinfo cannot reach the Slurm controller: {result.stderr.strip()}"]
@@ -296,6 +313,7 @@ def check_slurm_reachable(env: dict | None = None) -> list[str]:
 
 
 # -- the hook: every job of a built workflow -----------------------------------------------------------------
+
 
 def _source(workflow, rule, setting: str) -> str:
     """Where a rule's setting came from, in the words of the option that sets it."""
@@ -307,7 +325,7 @@ def _source(workflow, rule, setting: str) -> str:
     if setting in dict(settings.overwrite_resources or {}).get(rule.name, {}):
         return f"--set-resources {rule.name}:{setting}"
     defaults = settings.default_resources
-    if defaults is not None and setting in defaults.keys():
+    if defaults is not None and setting in defaults:
         try:
             from snakemake.resources import Resources
 
@@ -346,10 +364,14 @@ def requests_from_workflow(workflow) -> list[Request]:
             partition=resources.get("slurm_partition") or None,
         )
         if request not in requests:
-            sources = {s: _source(workflow, job.rule, s) for s in ("mem_mb", "mem_mb_per_cpu", "runtime",
-                                                                   "slurm_partition")}
-            sources["threads"] = (_source(workflow, job.rule, "cpus_per_task") if resources.get("cpus_per_task")
-                                  else _source(workflow, job.rule, "threads"))
+            sources = {
+                s: _source(workflow, job.rule, s) for s in ("mem_mb", "mem_mb_per_cpu", "runtime", "slurm_partition")
+            }
+            sources["threads"] = (
+                _source(workflow, job.rule, "cpus_per_task")
+                if resources.get("cpus_per_task")
+                else _source(workflow, job.rule, "threads")
+            )
             requests[request] = Request(**{**request.__dict__, "sources": sources})
     return list(requests.values())
 
@@ -371,19 +393,26 @@ def check_workflow(workflow) -> None:
 
 
 def report(problems: list[str]) -> str:
-    return ("Slurm pre-flight: nothing was submitted, because\n" + "\n".join(f"  - {p}" for p in problems)
-            + "\nLower the setting named (e.g. --set-resources RULE:mem_mb=N, --set-threads RULE=N), or pick a "
-            "partition that allows it (default-resources slurm_partition=NAME in the profile).")
+    return (
+        "Slurm pre-flight: nothing was submitted, because\n"
+        + "\n".join(f"  - {p}" for p in problems)
+        + "\nLower the setting named (e.g. --set-resources RULE:mem_mb=N, --set-threads RULE=N), or pick a "
+        "partition that allows it (default-resources slurm_partition=NAME in the profile)."
+    )
 
 
 # -- the CLI: plugin, Slurm, and what the profile and command line set ---------------------------------------
+
 
 def _load_profile(path: Path) -> dict:
     import yaml
 
     path = Path(path)
-    file = path if path.is_file() else next((path / n for n in ("profile.yaml", "config.yaml")
-                                             if (path / n).is_file()), None)
+    file = (
+        path
+        if path.is_file()
+        else next((path / n for n in ("profile.yaml", "config.yaml") if (path / n).is_file()), None)
+    )
     if file is None:
         raise SystemExit(f"Slurm pre-flight: no profile.yaml or config.yaml in {path}")
     return yaml.safe_load(file.read_text()) or {}
@@ -452,8 +481,7 @@ def requests_from_settings(default_resources: dict, set_resources: dict, set_thr
     requests.append(build("(default-resources)", defaults, 1, dict.fromkeys(defaults, "default-resources")))
     for rule in sorted(set(set_resources) | set(set_threads)):
         own = _normalised(set_resources.get(rule, {}))
-        sources = {**dict.fromkeys(defaults, "default-resources"),
-                   **{k: f"--set-resources {rule}:{k}" for k in own}}
+        sources = {**dict.fromkeys(defaults, "default-resources"), **{k: f"--set-resources {rule}:{k}" for k in own}}
         cpus = int(set_threads.get(rule, 1))
         if rule in set_threads:
             sources["threads"] = f"--set-threads {rule}"
@@ -466,8 +494,13 @@ def requests_from_settings(default_resources: dict, set_resources: dict, set_thr
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", action="append", default=[], type=Path,
-                        help="Snakemake profile folder or file; repeat to layer them, later ones win per key")
+    parser.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        type=Path,
+        help="Snakemake profile folder or file; repeat to layer them, later ones win per key",
+    )
     parser.add_argument("--default-resources", nargs="+")
     parser.add_argument("--set-resources", nargs="+")
     parser.add_argument("--set-threads", nargs="+")
@@ -489,8 +522,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         requests = requests_from_settings(
-            _pairs(args.default_resources if args.default_resources is not None
-                   else profile.get("default-resources")),
+            _pairs(args.default_resources if args.default_resources is not None else profile.get("default-resources")),
             _rule_pairs(args.set_resources if args.set_resources is not None else profile.get("set-resources")),
             _pairs(args.set_threads if args.set_threads is not None else profile.get("set-threads")),
         )
@@ -503,8 +535,10 @@ def main(argv: list[str] | None = None) -> int:
         print(report(problems), file=sys.stderr)
         return 1
     names = ", ".join(p.name + ("*" if p.default else "") for p in partitions.values())
-    print(f"Slurm pre-flight: plugin present, partitions {names}; the profile's and command line's resource "
-          "settings fit (each job is checked again by the workflow's onstart hook)")
+    print(
+        f"Slurm pre-flight: plugin present, partitions {names}; the profile's and command line's resource "
+        "settings fit (each job is checked again by the workflow's onstart hook)"
+    )
     return 0
 
 

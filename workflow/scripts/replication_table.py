@@ -9,9 +9,7 @@ from qtlmnist.runtime import setup_logging
 setup_logging(snakemake.log[0])
 p = snakemake.params
 metrics = {name: load_json(path) for name, path in snakemake.input.items()}
-table = report.replication_table(
-    metrics, p.accuracy_tolerance_pp, p.mse_tolerance, dataset=snakemake.wildcards.dataset
-)
+table = report.replication_table(metrics, p.accuracy_tolerance_pp, p.mse_tolerance, dataset=snakemake.wildcards.dataset)
 save_csv(snakemake.output.csv, table)
 with atomic_path(snakemake.output.md) as tmp:
     Path(tmp).write_text(report.to_markdown(table, p.dataset_title))

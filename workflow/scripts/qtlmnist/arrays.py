@@ -11,11 +11,10 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
-
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)

@@ -12,7 +12,6 @@ from .evaluate import N_CLASSES
 from .tfdata import batches
 
 
-
 def build(keras, n_features: int, x_train: np.ndarray, units: list[int], dropout: float):
     """A Normalization layer (mean/std adapted on train) feeds the dense stack, so latents (unbounded) and
     probabilities (in [0, 1]) reach the first Dense on the same scale."""

@@ -443,7 +443,7 @@ def fetch_dataset(
         log.info("trying %s", label)
         try:
             fetch(where, dest=dest, spec=spec, timeout=timeout)
-        except Exception as error:  # noqa: BLE001 -- every source fails in its own way; all are reported together
+        except Exception as error:
             log.warning("%s failed: %s", label, error)
             failures.append(f"  - {label}: {type(error).__name__}: {error}")
             for file in names:

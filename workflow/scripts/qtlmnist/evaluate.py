@@ -25,7 +25,7 @@ def metrics(probabilities: np.ndarray, labels: np.ndarray) -> dict:
     return {
         "accuracy": float(np.mean(predicted == labels)),
         "loss": float(-np.mean(np.log(picked))),
-        "n": int(len(labels)),
+        "n": len(labels),
         "per_class_accuracy": [None if np.isnan(v) else float(v) for v in per_class],
         "confusion": counts.tolist(),
     }

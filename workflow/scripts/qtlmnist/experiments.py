@@ -94,10 +94,14 @@ def tables(
     def single(name, seed, **extra):
         m = runs[(name, seed)]
         low, high = wilson_interval(m["test_accuracy"], m["test_n"])
-        return extra | {"variant": name, "n_features": m["n_features"], "test_accuracy": m["test_accuracy"]} | {
-            "ci95_low": low,
-            "ci95_high": high,
-        }
+        return (
+            extra
+            | {"variant": name, "n_features": m["n_features"], "test_accuracy": m["test_accuracy"]}
+            | {
+                "ci95_low": low,
+                "ci95_high": high,
+            }
+        )
 
     shots_rows = [single(name, seed, shots=Variant.parse(name).shots) for name, seed in p["shots"]]
     noise_rows = [
@@ -116,6 +120,4 @@ def tables(
 
 def seed_intervals(summary: pd.DataFrame) -> dict[tuple[str, str], tuple[float, float, float, int]]:
     """{(model, metric): (mean, low, high, n)} for the replication table's interval column."""
-    return {
-        (r.model, r.metric): (r.mean, r.ci95_low, r.ci95_high, r.n_seeds) for r in summary.itertuples(index=False)
-    }
+    return {(r.model, r.metric): (r.mean, r.ci95_low, r.ci95_high, r.n_seeds) for r in summary.itertuples(index=False)}

@@ -9,11 +9,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from .arrays import atomic_path  # noqa: E402
+from .arrays import atomic_path
 
 PNG_METADATA = {"Software": None}
 
@@ -122,8 +122,13 @@ def experiments_seeds(seed_runs: pd.DataFrame, summary: pd.DataFrame, path: str 
         runs = seed_runs[seed_runs["model"] == row["model"]]
         ax.scatter(np.full(len(runs), i), 100 * runs["test_accuracy"], color="tab:gray", zorder=3, s=18)
         ax.errorbar(
-            i + 0.15, 100 * row["mean"], yerr=[[100 * (row["mean"] - row["ci95_low"])], [100 * (row["ci95_high"] - row["mean"])]],
-            fmt="o", color="tab:blue", capsize=5, zorder=4,
+            i + 0.15,
+            100 * row["mean"],
+            yerr=[[100 * (row["mean"] - row["ci95_low"])], [100 * (row["ci95_high"] - row["mean"])]],
+            fmt="o",
+            color="tab:blue",
+            capsize=5,
+            zorder=4,
         )
         ax.text(i + 0.22, 100 * row["mean"], f"{100 * row['mean']:.2f}%", va="center", fontsize=8)
     ax.set_xticks(range(len(test)), test["model"])
@@ -141,9 +146,15 @@ def experiments_shots(shots: pd.DataFrame, path: str | Path) -> None:
     exact = shots[exact_rows].iloc[0]
     fig, ax = plt.subplots(figsize=(6.5, 4))
     ax.errorbar(
-        finite["shots"], 100 * finite["test_accuracy"],
-        yerr=[100 * (finite["test_accuracy"] - finite["ci95_low"]), 100 * (finite["ci95_high"] - finite["test_accuracy"])],
-        fmt="o-", capsize=4, label="Aer counts",
+        finite["shots"],
+        100 * finite["test_accuracy"],
+        yerr=[
+            100 * (finite["test_accuracy"] - finite["ci95_low"]),
+            100 * (finite["ci95_high"] - finite["test_accuracy"]),
+        ],
+        fmt="o-",
+        capsize=4,
+        label="Aer counts",
     )
     ax.axhspan(100 * exact["ci95_low"], 100 * exact["ci95_high"], color="tab:green", alpha=0.2)
     ax.axhline(100 * exact["test_accuracy"], color="tab:green", label="exact probabilities (infinite shots)")
@@ -165,9 +176,12 @@ def experiments_controls(controls: pd.DataFrame, noise: pd.DataFrame, path: str 
     fig, ax = plt.subplots(figsize=(8.5, 0.45 * len(rows) + 1.5))
     ax.barh(y, 100 * rows["test_accuracy"], color="tab:blue")
     ax.errorbar(
-        100 * rows["test_accuracy"], y,
+        100 * rows["test_accuracy"],
+        y,
         xerr=[100 * (rows["test_accuracy"] - rows["ci95_low"]), 100 * (rows["ci95_high"] - rows["test_accuracy"])],
-        fmt="none", color="black", capsize=3,
+        fmt="none",
+        color="black",
+        capsize=3,
     )
     for yi, value, high in zip(y, rows["test_accuracy"], rows["ci95_high"]):
         ax.text(100 * high + 1.0, yi, f"{100 * value:.1f}", va="center", fontsize=8)

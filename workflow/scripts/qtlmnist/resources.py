@@ -116,7 +116,8 @@ def declared(rule: str, config: dict) -> dict[str, int]:
         # every split in one job, for the costliest planned variant: chunks, the largest shot count, or noise
         "experiment_features": (
             total * chunk_circuits / (full_total * 13),
-            total * max(chunk_circuits * q["shots"], max(ex["shots"]), NOISY_SHOT_COST * q["shots"])
+            total
+            * max(chunk_circuits * q["shots"], max(ex["shots"]), NOISY_SHOT_COST * q["shots"])
             / (full_total * 13 * 1024),
         ),
         "experiment_run": (

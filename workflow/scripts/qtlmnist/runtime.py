@@ -11,7 +11,7 @@ def setup_logging(log_path: str | None) -> None:
     """Send logging, stdout and stderr to the rule's log file, at the descriptor level so that Keras'
     progress lines and messages of C++ libraries (TensorFlow, Aer) land there too."""
     if log_path:
-        stream = open(log_path, "a", buffering=1)
+        stream = open(log_path, "a", buffering=1)  # noqa: SIM115 -- stdout and stderr point at it until exit
         sys.stdout.flush()
         os.dup2(stream.fileno(), sys.stdout.fileno())
         os.dup2(stream.fileno(), sys.stderr.fileno())
