@@ -67,7 +67,8 @@ def quantum_shards(wildcards):
 
 def scheduled(rule):
     """mem_mb and runtime (minutes) a scheduler should grant the rule's jobs under this config (a cluster kills
-    a job that outgrows them; local runs ignore them): measured costs scaled by the config, qtlmnist.resources."""
+    a job that outgrows them; local runs ignore them): measured costs scaled by the config, qtlmnist.resources.
+    """
     return resources.declared(rule, config)
 
 

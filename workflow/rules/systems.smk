@@ -12,7 +12,7 @@ rule system_run:
     log:
         "results/systems/logs/{system}/{setting}_seed_{seed}.log",
     benchmark:
-        "results/systems/benchmarks/{system}/{setting}_seed_{seed}.tsv"
+        "results/systems/benchmarks/{system}/system_run_{setting}_seed_{seed}.tsv"
     conda:
         "../../envs/systems.yaml"
     threads: config["systems"]["threads"]
