@@ -27,6 +27,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from ..data import DATASETS, SPLITS
+
 # The models a system may offer; a setting picks one with its `model` key (its schema lists those it offers).
 # quantum: the system's circuit model; control: its classical control; sarkar: this project's hybrid on the
 # same task (training.run_sarkar).
@@ -45,6 +47,12 @@ MNIST_RAW = MappingProxyType(
 # MNIST's digits 0 and 1: how many images of them each raw file holds (fixed by the files' md5, tested).
 MNIST_01_TRAIN = 12665
 MNIST_01_TEST = 2115
+# The main workflow's Fashion-MNIST outputs, by split: the autoencoder's 64-d latents, and the Sarkar
+# pipeline's circuit-count features of the same images (requesting them runs that pipeline up to there).
+FASHION_LATENTS = MappingProxyType(
+    {split: f"results/fashion_mnist/autoencoder/latents_{split}.npz" for split in SPLITS}
+)
+FASHION_COUNTS = MappingProxyType({split: f"results/fashion_mnist/quantum/{split}.npz" for split in SPLITS})
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,15 @@ def _check_quantum_mnist(values: dict) -> list[str]:
     return []
 
 
+def _check_reuploading(values: dict) -> list[str]:
+    names = DATASETS["fashion_mnist"].class_names
+    classes = values["classes"]
+    unknown = [name for name in classes or () if name not in names]
+    if unknown:
+        return [f"classes = {classes}: {unknown} not Fashion-MNIST class names (allowed: {', '.join(names)})"]
+    return []
+
+
 SYSTEMS: dict[str, System] = {
     system.name: system
     for system in (
@@ -109,6 +126,15 @@ SYSTEMS: dict[str, System] = {
             title="Quantum-MNIST: MLP encoder + ZZFeatureMap/RealAmplitudes sampler, MNIST 0 vs 1",
             inputs=MNIST_RAW,
             check=_check_quantum_mnist,
+        ),
+        System(
+            name="reuploading",
+            module="reuploading",
+            seed_document="004",
+            title="Re-uploading QNN: 6 qubits, loading + strongly entangling layers, Fashion-MNIST latents",
+            inputs=FASHION_LATENTS,
+            check=_check_reuploading,
+            model_inputs=MappingProxyType({"sarkar": FASHION_COUNTS}),
         ),
     )
 }
