@@ -171,7 +171,7 @@ def test_loading_gate_counts_and_refusals():
 
 @pytest.mark.parametrize("n_layers", [1, 2, 3])
 def test_circuit_expectations_match_the_pennylane_order_reference(n_layers):
-    circuit, inputs, weights, observables = reuploading.circuit(N, n_layers)
+    circuit, inputs, weights, observables = reuploading.reuploading_circuit(N, n_layers)
     assert len(inputs) == 63 and len(weights) == 18 * n_layers and len(observables) == N
     counts = circuit.count_ops()
     assert (counts["ry"], counts["rz"], counts["cx"]) == (69 * n_layers, 12 * n_layers, 68 * n_layers)
@@ -188,7 +188,7 @@ def test_circuit_expectations_match_the_pennylane_order_reference(n_layers):
 def test_entangling_layers_use_pennylane_cnot_ranges(n_layers):
     ranges = {1: [1], 2: [1, 2], 3: [1, 2, 3], 4: [1, 2, 3, 4], 5: [1, 2, 3, 4, 5], 6: [1, 2, 3, 4, 5, 1]}
     assert list(reuploading.sel_ranges(N, n_layers)) == ranges[n_layers]
-    circuit, *_ = reuploading.circuit(N, n_layers)
+    circuit, *_ = reuploading.reuploading_circuit(N, n_layers)
     blocks, current = [], []  # barriers close each load and each entangling layer
     for instruction in circuit.data:
         if instruction.operation.name == "barrier":
@@ -211,10 +211,11 @@ def test_engine_and_keras_layer_match_statevector():
     import keras
     from qtlmnist.systems import engine
 
-    n_layers = 2
-    circuit, inputs, weights, observables = reuploading.circuit(N, n_layers)
+    spec = reuploading.circuit({"n_layers": 2})
+    circuit, inputs, weights, observables = spec.circuit, spec.inputs, spec.weights, spec.observables
     x = reuploading.loading_angles(np.concatenate([relu_latents(3, seed=20), special_latents()[[0, 2]]]))
-    model = reuploading.build_model(keras, n_classes=4, n_layers=n_layers, seed=3)
+    model = reuploading.build_model(keras, spec, n_classes=4, seed=3)
+    assert model.get_layer("circuit").engine.circuit is circuit  # the object the driver sends to Aer
     layer = model.get_layer("circuit")
     w = layer.circuit_weights.numpy()
     assert np.all((w >= 0) & (w < 2 * np.pi))
@@ -232,7 +233,7 @@ def test_engine_and_keras_layer_match_statevector():
 def test_aer_estimates_lie_within_5_sigma_of_exact_values():
     from qtlmnist.systems import shots
 
-    circuit, inputs, weights, observables = reuploading.circuit(N, 2)
+    circuit, inputs, weights, observables = reuploading.reuploading_circuit(N, 2)
     x = reuploading.loading_angles(relu_latents(2, seed=30))
     w = np.random.default_rng(30).uniform(0, 2 * np.pi, len(weights))
     n_shots = 20_000
@@ -254,7 +255,9 @@ def test_parameter_counts_of_hybrid_and_control(n_classes, n_layers, hybrid, hid
     import keras
 
     # hybrid: 18 per layer + Dense 6 -> k; control: Dense 64 -> h, Dense h -> k
-    assert reuploading.build_model(keras, n_classes, n_layers).count_params() == hybrid
+    spec = reuploading.circuit({"n_layers": n_layers})
+    assert reuploading.build_model(keras, spec, n_classes).count_params() == hybrid
+    assert reuploading.hybrid_parameter_count(n_classes, n_layers) == hybrid
     assert reuploading.control_hidden(n_classes, n_layers) == hidden
     model = reuploading.build_control(keras, n_classes, n_layers)
     assert model.count_params() == control and model.get_layer("hidden").units == hidden
@@ -267,10 +270,14 @@ def test_hybrid_and_control_train_under_model_fit():
     labels = rng.integers(0, 2, 64)
     latents = relu_latents(64, seed=5) + 3.0 * np.outer(labels, np.eye(64)[0])  # class 1: a large first value
     for model, x in (
-        (reuploading.build_model(keras, 2, 1, seed=0), reuploading.loading_angles(latents)),
+        (
+            reuploading.build_model(keras, reuploading.circuit({"n_layers": 1}), 2, seed=0),
+            reuploading.loading_angles(latents),
+        ),
         (reuploading.build_control(keras, 2, 1, seed=0), latents),
     ):
-        history = model.fit(x, labels, batch_size=reuploading.BATCH_SIZE, epochs=3, verbose=0)
+        model.compile(optimizer=keras.optimizers.Adam(0.01), loss=reuploading.LOSS)
+        history = model.fit(x, labels, batch_size=8, epochs=3, verbose=0)
         assert history.history["loss"][-1] < history.history["loss"][0]
 
 
@@ -280,12 +287,88 @@ def test_load_task_sizes_and_label_remapping():
     labels_test = rng.permutation(np.repeat(np.arange(10), 1000))
     latents_train = np.arange(60_000, dtype=np.float32)[:, None] * np.ones((1, 64), np.float32)
     latents_test = np.arange(10_000, dtype=np.float32)[:, None] * np.ones((1, 64), np.float32)
-    x, y, x_test, y_test = reuploading.load_task(latents_train, labels_train, latents_test, labels_test, (1, 2, 3, 7))
+    x, y, x_test, y_test = reuploading.select_classes(
+        latents_train, labels_train, latents_test, labels_test, (1, 2, 3, 7)
+    )
     assert (len(x), len(x_test)) == (24_000, 4_000) and x.shape[1] == 64
     assert np.array_equal(np.bincount(y), [6000] * 4) and np.array_equal(np.bincount(y_test), [1000] * 4)
     rows = x[:, 0].astype(int)  # which rows were kept, and in which order
     assert np.array_equal(rows, np.flatnonzero(np.isin(labels_train, [1, 2, 3, 7])))
     assert np.array_equal(np.array([1, 2, 3, 7])[y], labels_train[rows])  # trouser 0, pullover 1, dress 2, sneaker 3
-    x, y, x_test, y_test = reuploading.load_task(latents_train, labels_train, latents_test, labels_test, range(10))
+    x, y, x_test, y_test = reuploading.select_classes(latents_train, labels_train, latents_test, labels_test, range(10))
     assert (len(x), len(x_test)) == (60_000, 10_000)
     assert np.array_equal(y, labels_train) and np.array_equal(y_test, labels_test)
+
+
+# --- the system interface: the workflow's files, the driver ----------------------------------------------------
+
+FOUR = ["Trouser", "Pullover", "Dress", "Sneaker"]
+
+
+def test_class_indices_are_the_dataset_labels_of_the_names():
+    assert reuploading.class_indices(FOUR) == (1, 2, 3, 7)
+    assert reuploading.class_indices(None) == tuple(range(10))
+    assert reuploading.CLASS_NAMES[7] == "Sneaker"
+    with pytest.raises(ValueError, match=r"\['Sandals'\] are not Fashion-MNIST class names"):
+        reuploading.class_indices(["Trouser", "Sandals"])
+
+
+@pytest.fixture
+def workflow_files(tmp_path):
+    """Tiny stand-ins of the main workflow's Fashion-MNIST latents and circuit counts, 40 / 10 / 20 rows."""
+    from qtlmnist.arrays import save_dataset
+
+    rng = np.random.default_rng(7)
+    files = {"latents": {}, "counts": {}}
+    for split, rows in (("train", 40), ("val", 10), ("test", 20)):
+        labels = np.arange(rows) % 10
+        latents = relu_latents(rows, seed=rows) + 2.0 * np.eye(64)[labels]  # class c: a large value c
+        counts = rng.dirichlet(np.ones(32), size=rows)
+        for kind, features in (("latents", latents), ("counts", counts)):
+            files[kind][split] = str(tmp_path / f"{kind}_{split}.npz")
+            save_dataset(files[kind][split], features.astype(np.float32), labels)
+    return files
+
+
+def test_load_task_per_model(workflow_files):
+    values = {"model": "quantum", "classes": FOUR}
+    task = reuploading.load_task(workflow_files["latents"], values, seed=1)
+    x, y = task.train
+    assert x.shape == (20, 63) and task.evaluation["test"][0].shape == (8, 63)  # 4 of 10 classes of 50 / 20
+    assert task.classes == tuple(FOUR) and np.array_equal(np.bincount(y), [5] * 4)
+    control = reuploading.load_task(workflow_files["latents"], values | {"model": "control"}, seed=1)
+    np.testing.assert_allclose(reuploading.loading_angles(control.train[0]), x, atol=1e-6)  # float32 latents
+    ten = reuploading.load_task(workflow_files["latents"], {"model": "control", "classes": None}, seed=1)
+    assert len(ten.train[1]) == 50 and ten.classes == reuploading.CLASS_NAMES
+    sarkar = {"model": "sarkar", "classes": FOUR, "val_fraction": 0.2}
+    task = reuploading.load_task(workflow_files["counts"], sarkar, seed=1)
+    (x, y), (x_val, y_val) = task.train, task.evaluation["val"]
+    assert x.shape == (16, 32) and x_val.shape == (4, 32) and sorted(y_val) == [0, 1, 2, 3]  # stratified 20%
+    assert task.evaluation["test"][0].shape == (8, 32)
+    other_seed = reuploading.load_task(workflow_files["counts"], sarkar, seed=2).evaluation["val"][0]
+    assert not np.array_equal(other_seed, x_val)  # each seed splits again
+    with pytest.raises(ValueError, match="the 6-qubit loading takes 64"):
+        reuploading.load_task(workflow_files["counts"], values, seed=1)
+
+
+def test_driver_runs_the_hybrid_and_our_sarkar_hybrid_on_the_files(workflow_files):
+    from qtlmnist.systems import training
+
+    base = {"classes": FOUR, "n_layers": 1, "epochs": 1, "batch_size": 8, "learning_rate": 0.01, "shuffle": True}
+    base |= {"history_sets": ["test"], "control_hidden": None}
+    metrics, history, _ = training.run(
+        reuploading, workflow_files["latents"], base | {"model": "quantum", "shots": 64}, 1, 1
+    )
+    assert metrics["class_names"] == FOUR and metrics["parameters"] == {"circuit": 18, "classical": 28, "total": 46}
+    test = metrics["sets"]["test"]
+    assert test["n"] == 8 and np.array(test["confusion"]).shape == (4, 4) and test["accuracy_shots"] is not None
+    assert list(history.columns) == ["epoch", "loss", "test_accuracy"] and metrics["shots"] == 64
+    classifier = {"units": [8], "dropout": 0.0, "epochs": 2, "batch_size": 8, "learning_rate": 0.01}
+    classifier |= {"lr_factor": 0.5, "lr_patience": 3, "min_lr": 1e-5}
+    sarkar = base | {"model": "sarkar", "classifier": classifier, "val_fraction": 0.2, "shots": 1024}
+    metrics, history, model = training.run(reuploading, workflow_files["counts"], sarkar, 1, 1)
+    assert model.output_shape == (None, 4) and set(metrics["sets"]) == {"train", "val", "test"}
+    for result in metrics["sets"].values():  # its features were counted with shots: no exact accuracy
+        assert result["accuracy_exact"] is None and result["accuracy_shots"] == result["accuracy"]
+    assert metrics["shots"] == 1024 and metrics["precision"] is None and len(history) == 2
+    assert metrics["sets"]["val"]["best_epoch"] in (1, 2)  # from the classifier's val_accuracy history

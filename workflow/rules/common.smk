@@ -155,8 +155,8 @@ def experiment_outputs(dataset):
 
 
 def system_inputs(wildcards):
-    """The files a system's runs read (its registry entry's inputs), by name."""
-    return dict(system_registry.get(wildcards.system).inputs)
+    """The files a setting's runs read (its registry entry's inputs for the setting's model), by name."""
+    return system_registry.run_inputs(config, wildcards.system, wildcards.setting)
 
 
 def system_values(wildcards):

@@ -12,9 +12,10 @@ from .evaluate import N_CLASSES
 from .tfdata import batches
 
 
-def build(keras, n_features: int, x_train: np.ndarray, units: list[int], dropout: float):
+def build(keras, n_features: int, x_train: np.ndarray, units: list[int], dropout: float, n_classes: int = N_CLASSES):
     """A Normalization layer (mean/std adapted on train) feeds the dense stack, so latents (unbounded) and
-    probabilities (in [0, 1]) reach the first Dense on the same scale."""
+    probabilities (in [0, 1]) reach the first Dense on the same scale. `n_classes` outputs (a task on some of
+    the classes, e.g. the trainable systems' 4-label task, has fewer)."""
     inputs = keras.Input(shape=(n_features,), name="features")
     norm = keras.layers.Normalization(name="standardise")
     norm.adapt(x_train.astype(np.float32))
@@ -23,7 +24,7 @@ def build(keras, n_features: int, x_train: np.ndarray, units: list[int], dropout
         h = keras.layers.Dense(width, activation="relu", name=f"dense_{i}")(h)
         h = keras.layers.BatchNormalization(name=f"batchnorm_{i}")(h)
         h = keras.layers.Dropout(dropout, name=f"dropout_{i}")(h)
-    outputs = keras.layers.Dense(N_CLASSES, activation="softmax", name="softmax")(h)
+    outputs = keras.layers.Dense(n_classes, activation="softmax", name="softmax")(h)
     return keras.Model(inputs, outputs, name="classifier")
 
 
@@ -42,6 +43,7 @@ def train(
     lr_patience: int,
     min_lr: float,
     seed: int,
+    n_classes: int = N_CLASSES,
 ):
     """Train; returns (model, history DataFrame: epoch, loss, accuracy, val_loss, val_accuracy, learning_rate).
 
@@ -50,7 +52,7 @@ def train(
     """
     import tensorflow as tf
 
-    model = build(keras, x_train.shape[1], x_train, units, dropout)
+    model = build(keras, x_train.shape[1], x_train, units, dropout, n_classes)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss="sparse_categorical_crossentropy",  # = categorical cross-entropy on integer labels
@@ -75,12 +77,12 @@ def train(
 HYPERPARAMETERS = ("units", "dropout", "epochs", "batch_size", "learning_rate", "lr_factor", "lr_patience", "min_lr")
 
 
-def train_configured(keras, train_set, val_set, settings: dict, seed: int):
-    """`train` with the hyperparameters taken from the config's `classifier` section (one place for both the
-    workflow's classifiers and the experiments' runs)."""
+def train_configured(keras, train_set, val_set, settings: dict, seed: int, n_classes: int = N_CLASSES):
+    """`train` with the hyperparameters taken from the config's `classifier` section (one place for the
+    workflow's classifiers, the experiments' runs and the trainable systems' sarkar settings)."""
     chosen = {key: settings[key] for key in HYPERPARAMETERS}
     chosen["units"] = list(chosen["units"])
-    return train(keras, *train_set, *val_set, seed=seed, **chosen)
+    return train(keras, *train_set, *val_set, seed=seed, n_classes=n_classes, **chosen)
 
 
 def predict(model, x: np.ndarray) -> np.ndarray:

@@ -12,6 +12,12 @@ Adding a system (see README, "Adding a trainable system"):
   2. a `systems.<name>` section in config/config.yaml (its hyperparameters and its named settings) and the
      same keys in workflow/schemas/config.schema.yaml;
   3. an entry in SYSTEMS below, and the name in `systems.run`.
+
+A setting may name its own `seeds` (else `systems.seeds`): they plan its runs and are not one of its values.
+A setting with model "sarkar" is this project's own hybrid on the system's task (the Sarkar pipeline's
+circuit-count features, classified by the `classifier` section's network): its run reads the files of the
+system's `model_inputs["sarkar"]` and, besides its setting's values, the `classifier` section, the validation
+fraction and the shots of those features.
 """
 
 from __future__ import annotations
@@ -21,8 +27,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-# The models every system offers; a setting picks one with its `model` key.
-MODELS = ("quantum", "control")
+from ..data import DATASETS, SPLITS
+
+# The models a system may offer; a setting picks one with its `model` key (its schema lists those it offers).
+# quantum: the system's circuit model; control: its classical control; sarkar: this project's hybrid on the
+# same task (training.run_sarkar).
+MODELS = ("quantum", "control", "sarkar")
 # How a setting name is spelt (it becomes a folder name and a wildcard value).
 SETTING_PATTERN = r"[a-z][a-z0-9_]*"
 
@@ -37,6 +47,12 @@ MNIST_RAW = MappingProxyType(
 # MNIST's digits 0 and 1: how many images of them each raw file holds (fixed by the files' md5, tested).
 MNIST_01_TRAIN = 12665
 MNIST_01_TEST = 2115
+# The main workflow's Fashion-MNIST outputs, by split: the autoencoder's 64-d latents, and the Sarkar
+# pipeline's circuit-count features of the same images (requesting them runs that pipeline up to there).
+FASHION_LATENTS = MappingProxyType(
+    {split: f"results/fashion_mnist/autoencoder/latents_{split}.npz" for split in SPLITS}
+)
+FASHION_COUNTS = MappingProxyType({split: f"results/fashion_mnist/quantum/{split}.npz" for split in SPLITS})
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,8 @@ class System:
     inputs: Mapping[str, str]  # name -> file the run job reads (the keys the module's load_task expects)
     check: Callable[[dict], list[str]] | None = field(default=None, compare=False)  # cross-key checks of one
     # setting's merged values: one line per problem, naming the key and what is allowed
+    model_inputs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # model -> the files its runs
+    # read instead of `inputs` (e.g. "sarkar": the circuit-count features)
 
 
 def _check_paradoxical7(values: dict) -> list[str]:
@@ -81,6 +99,15 @@ def _check_quantum_mnist(values: dict) -> list[str]:
     return []
 
 
+def _check_reuploading(values: dict) -> list[str]:
+    names = DATASETS["fashion_mnist"].class_names
+    classes = values["classes"]
+    unknown = [name for name in classes or () if name not in names]
+    if unknown:
+        return [f"classes = {classes}: {unknown} not Fashion-MNIST class names (allowed: {', '.join(names)})"]
+    return []
+
+
 SYSTEMS: dict[str, System] = {
     system.name: system
     for system in (
@@ -100,6 +127,15 @@ SYSTEMS: dict[str, System] = {
             inputs=MNIST_RAW,
             check=_check_quantum_mnist,
         ),
+        System(
+            name="reuploading",
+            module="reuploading",
+            seed_document="004",
+            title="Re-uploading QNN: 6 qubits, loading + strongly entangling layers, Fashion-MNIST latents",
+            inputs=FASHION_LATENTS,
+            check=_check_reuploading,
+            model_inputs=MappingProxyType({"sarkar": FASHION_COUNTS}),
+        ),
     )
 }
 
@@ -116,8 +152,10 @@ def load(name: str):
     return importlib.import_module(f"{__name__}.{get(name).module}")
 
 
-# Keys of a system's section that are not values of its runs.
+# Keys of a system's section that are not values of its runs; `seeds` (a setting's own seeds, null: the shared
+# `systems.seeds`) plans runs, so changing it must not rerun the runs it keeps.
 SECTION_KEYS = ("settings", "run_settings")
+PLAN_KEYS = ("seeds",)
 
 
 def hyperparameters(section: dict) -> dict:
@@ -131,22 +169,48 @@ def settings_to_run(section: dict) -> list[str]:
     return list(section["settings"]) if chosen is None else list(chosen)
 
 
-def setting_values(config: dict, system: str, setting: str) -> dict:
-    """The values one run reads: the section's defaults, the setting's overrides, and the shared shot count."""
+def _merged(config: dict, system: str, setting: str) -> dict:
+    """The section's defaults with the setting's overrides (plan keys included)."""
     section = config["systems"][system]
     if setting not in section["settings"]:
-        raise ValueError(
-            f"system {system!r} has no setting {setting!r} (configured: {', '.join(section['settings'])})"
-        )
-    return hyperparameters(section) | dict(section["settings"][setting]) | {"shots": config["systems"]["shots"]}
+        raise ValueError(f"system {system!r} has no setting {setting!r} (configured: {', '.join(section['settings'])})")
+    return hyperparameters(section) | dict(section["settings"][setting])
+
+
+def setting_values(config: dict, system: str, setting: str) -> dict:
+    """The values one run reads: the section's defaults, the setting's overrides, and the shared shot count.
+    A "sarkar" setting also reads the `classifier` section's hyperparameters (its seed is the run's),
+    `preprocess.val_fraction` and the shots its features were counted with (`quantum.shots`, not
+    `systems.shots`)."""
+    merged = _merged(config, system, setting)
+    values = {key: value for key, value in merged.items() if key not in PLAN_KEYS}
+    if values.get("model") == "sarkar":
+        from ..classifier import HYPERPARAMETERS  # numpy and pandas: only when a sarkar setting is planned
+
+        classifier = {key: config["classifier"][key] for key in HYPERPARAMETERS}
+        shared = {"classifier": classifier, "val_fraction": config["preprocess"]["val_fraction"]}
+        return values | shared | {"shots": config["quantum"]["shots"]}
+    return values | {"shots": config["systems"]["shots"]}
+
+
+def setting_seeds(config: dict, system: str, setting: str) -> list[int]:
+    """The setting's own `seeds` (from it or its section), else the shared `systems.seeds`."""
+    seeds = _merged(config, system, setting).get("seeds")
+    return list(config["systems"]["seeds"] if seeds is None else seeds)
+
+
+def run_inputs(config: dict, system: str, setting: str) -> dict[str, str]:
+    """The files one setting's runs read: the system's `model_inputs` for the setting's model, else `inputs`."""
+    entry = get(system)
+    model = _merged(config, system, setting).get("model")
+    return dict(entry.model_inputs.get(model, entry.inputs))
 
 
 def runs(config: dict) -> list[tuple[str, str, int]]:
     """Every (system, setting, seed) of the systems in `systems.run`, in config order."""
-    seeds = config["systems"]["seeds"]
     return [
         (system, setting, seed)
         for system in config["systems"]["run"]
         for setting in settings_to_run(config["systems"][system])
-        for seed in seeds
+        for seed in setting_seeds(config, system, setting)
     ]

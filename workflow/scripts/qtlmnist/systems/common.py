@@ -2,12 +2,16 @@
 
 A system module (`qtlmnist.systems.<name>`) implements:
 
-  CLASS_NAMES            class index -> name, e.g. ("0", "1")
+  CLASS_NAMES            class index -> name, e.g. ("0", "1"); a task that uses some of them names its own
+                         (`Task.classes`)
   CLAIMS                 tuple of `Claim`: what its source claims, and which run measures it
   LOSS                   a Keras loss name for `build`'s output against `targets(labels)`
   load_task(inputs, values, seed) -> Task
                          its data: `inputs` maps the registry's input names to files, `values` are the
-                         setting's merged config values, `seed` the run's seed (for drawn subsets)
+                         setting's merged config values, `seed` the run's seed (for drawn subsets). For a
+                         setting with model "sarkar" (only a system that registers `model_inputs["sarkar"]`):
+                         the circuit-count features of the same images, with a `val` evaluation set that the
+                         classifier's learning-rate schedule watches (`training.run_sarkar`)
   circuit(values) -> Circuit
                          its ONE parameterised circuit: drawn, run on Aer with shots and trained (engine)
   build(keras, values, seed, circuit) -> keras.Model
@@ -54,13 +58,21 @@ class Circuit:
 
 @dataclass(frozen=True)
 class Task:
-    """Training data and the named evaluation sets (features, class indices). `train` is also evaluated."""
+    """Training data and the named evaluation sets (features, class indices). `train` is also evaluated.
+
+    classes: the names of class indices 0..k-1 when the task uses some of the system's classes (e.g. 4 of
+    Fashion-MNIST's 10, remapped to 0..3); None: the system's CLASS_NAMES.
+    """
 
     train: tuple[np.ndarray, np.ndarray]
     evaluation: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    classes: tuple[str, ...] | None = None
 
     def sets(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         return {"train": self.train, **self.evaluation}
+
+    def class_names(self, system) -> tuple[str, ...]:
+        return tuple(system.CLASS_NAMES if self.classes is None else self.classes)
 
 
 @dataclass(frozen=True)

@@ -145,7 +145,9 @@ def claims_markdown(table: pd.DataFrame) -> str:
         "as run = the model's own forward pass (with the estimator's Gaussian noise where the setting has "
         "precision > 0, as the original ran); shots = the trained circuit on Aer with that many shots per image. "
         "The interval (Student t) and the verdict use the as-run values; a claim is reproduced when it lies within "
-        f"the interval widened by the tolerance and the interval is at most {INCONCLUSIVE_WIDTH_PP:g} pp wide.\n"
+        f"the interval widened by the tolerance and the interval is at most {INCONCLUSIVE_WIDTH_PP:g} pp wide. "
+        "A control row with shots and no exact value is our Sarkar hybrid: its circuit-count features were sampled "
+        "with that many shots, so its as-run value is that shots value.\n"
     )
     return "# Trainable systems: claims vs measured\n\n" + markdown_table(columns, rows) + note
 
@@ -170,7 +172,9 @@ def learning_curves(histories: dict[tuple[str, int], pd.DataFrame], title: str, 
             values = np.stack([f[metric].to_numpy() for f in frames])
             scale = 100.0 if metric.endswith("_accuracy") else 1.0
             epochs = frames[0]["epoch"].to_numpy()
-            ax.plot(epochs, scale * values.mean(axis=0), color=colour, label=f"{setting} (n={len(frames)})")
+            marker = "o" if len(epochs) <= 5 else None  # a one-epoch run is a point, not a line
+            label = f"{setting} (n={len(frames)})"
+            ax.plot(epochs, scale * values.mean(axis=0), color=colour, marker=marker, label=label)
             ax.fill_between(epochs, scale * values.min(axis=0), scale * values.max(axis=0), color=colour, alpha=0.2)
     for ax, metric in zip(axes[0], metrics):
         ax.set_xlabel("epoch")
@@ -181,24 +185,36 @@ def learning_curves(histories: dict[tuple[str, int], pd.DataFrame], title: str, 
     figures.save(fig, path)
 
 
+CONFUSION_COLUMNS = 4  # panels per row of the confusion figure
+
+
 def confusion_matrices(metrics: dict[tuple[str, int], dict], class_names, title: str, path, eval_set="test") -> None:
-    """Per setting: the confusion counts on `eval_set`, summed over seeds (as run), row-normalised colours."""
+    """Per setting: the confusion counts on `eval_set`, summed over seeds (as run), row-normalised colours.
+    Each setting's classes are its runs' `class_names` (a task on some of the system's classes), else
+    `class_names`; CONFUSION_COLUMNS panels per row."""
     from .. import figures
 
     plt = figures.plt
     settings = list(dict.fromkeys(setting for setting, _ in metrics))
-    fig, axes = plt.subplots(1, len(settings), figsize=(3.3 * len(settings), 3.4), squeeze=False)
-    for ax, setting in zip(axes[0], settings):
-        counts = sum(np.array(m["sets"][eval_set]["confusion"]) for (s, _), m in metrics.items() if s == setting)
+    columns = min(len(settings), CONFUSION_COLUMNS)
+    rows = -(-len(settings) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.7 * rows), squeeze=False)
+    for ax in axes.flat[len(settings) :]:
+        ax.set_axis_off()
+    for ax, setting in zip(axes.flat, settings):
+        chosen = [m for (s, _), m in metrics.items() if s == setting]
+        names = chosen[0].get("class_names", list(class_names))
+        counts = sum(np.array(m["sets"][eval_set]["confusion"]) for m in chosen)
         rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
         ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+        size = 9 if len(names) <= 4 else 6
         for (i, j), value in np.ndenumerate(counts):
-            ax.text(j, i, str(value), ha="center", va="center", color="white" if rates[i, j] > 0.5 else "black")
-        ax.set_xticks(range(len(class_names)), class_names)
-        ax.set_yticks(range(len(class_names)), class_names)
+            colour = "white" if rates[i, j] > 0.5 else "black"
+            ax.text(j, i, str(value), ha="center", va="center", color=colour, fontsize=size)
+        ax.set_xticks(range(len(names)), names, rotation=90 if max(map(len, names)) > 3 else 0, fontsize=size)
+        ax.set_yticks(range(len(names)), names, fontsize=size)
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
-        n = sum(1 for s, _ in metrics if s == setting)
-        ax.set_title(f"{setting} ({eval_set}, {n} seeds)", fontsize=9)
+        ax.set_title(f"{setting} ({eval_set}, {len(chosen)} seeds)", fontsize=9)
     fig.suptitle(title, fontsize=10)
     figures.save(fig, path)

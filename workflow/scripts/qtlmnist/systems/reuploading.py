@@ -34,6 +34,14 @@ is frozen (trained separately), so no gradient flows to the data. Observable i i
 so the features come out in PennyLane's order.
 
 Everything is for general n_qubits (2**n_qubits latent values), defaulting to the post's 6.
+
+As a trainable system (`systems.reuploading` in config/config.yaml; interface of `qtlmnist.systems.common`):
+the task is the main workflow's Fashion-MNIST latents (train + val = the 60,000 training images, test = the
+10,000 test images) of the configured `classes`, remapped to 0..k-1 in that order; the hybrid (model
+"quantum") reads the loading angles, the classical controls (model "control", `build_control`) the latents;
+model "sarkar" is this project's own hybrid on the same images and classes (the Sarkar pipeline's 5-qubit
+circuit-count features, classified by the `classifier` section's network; `training.run_sarkar`). The post's
+training (Adam 0.01, batch 8, 1 epoch) and the number of layers are config values.
 """
 
 from __future__ import annotations
@@ -44,18 +52,25 @@ import numpy as np
 from qiskit.circuit import ParameterVector, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
+from ..data import DATASETS, SPLITS, stratified_split
+from .common import Circuit, Claim, Task
+
 N_QUBITS = 6  # 2**6 = 64 latent values
-# Two layers: the fewest with which the data is re-uploaded at all (the post's technique); the derivative's one
-# layer is only state preparation + SEL.
-N_LAYERS = 2
-# The post's training: Adam with learning rate 0.01, batch 8, one epoch ("does not improve much after the
-# first epoch"); more epochs are our extension.
-LEARNING_RATE = 0.01
-BATCH_SIZE = 8
-EPOCHS = 1
-# Fashion-MNIST labels of the 4-label task (Trouser, Pullover, Dress, Sneaker), remapped to 0..3 in this order.
-FOUR_LABELS = (1, 2, 3, 7)
-TEN_LABELS = tuple(range(10))
+CLASS_NAMES = DATASETS["fashion_mnist"].class_names  # a task's `classes` are some of these, by name
+LOSS = "sparse_categorical_crossentropy"  # on the softmax probabilities
+
+POST, OURS = "blog post; seed 004", "this replication"
+CLAIMS = (
+    Claim("95% on 4 labels (Trouser, Pullover, Dress, Sneaker) after 1 epoch", POST, 95.0, "posted_4", "test"),
+    Claim("~70% on all 10 labels after 1 epoch", POST, 70.0, "posted_10", "test"),
+    Claim("95% on 4 labels, trained for more epochs (the post: 'may improve')", POST, 95.0, "longer_4", "test"),
+    Claim("4-label control: Dense on the same latents, parameter count matched", OURS, None, "control_4", "test"),
+    Claim("4-label control: Dense on the same latents, 6-unit bottleneck", OURS, None, "bottleneck_4", "test"),
+    Claim("4-label control: our Sarkar hybrid (5-qubit counts -> classifier)", OURS, None, "sarkar_4", "test"),
+    Claim("10-label control: Dense on the same latents, parameter count matched", OURS, None, "control_10", "test"),
+    Claim("10-label control: Dense on the same latents, 6-unit bottleneck", OURS, None, "bottleneck_10", "test"),
+    Claim("10-label control: our Sarkar hybrid (5-qubit counts -> classifier)", OURS, None, "sarkar_10", "test"),
+)
 
 
 # --- loading: the Mottonen tree of uniformly controlled Ry rotations ---------------------------------------
@@ -137,7 +152,7 @@ def loading_circuit(n_qubits: int = N_QUBITS, name: str = "x") -> tuple[QuantumC
 # --- the trainable circuit ----------------------------------------------------------------------------------
 
 
-def sel_ranges(n_qubits: int = N_QUBITS, n_layers: int = N_LAYERS) -> tuple[int, ...]:
+def sel_ranges(n_qubits: int, n_layers: int) -> tuple[int, ...]:
     """PennyLane's default CNOT ranges of StronglyEntanglingLayers: r = l mod (n - 1) + 1 in layer l."""
     return tuple(layer % (n_qubits - 1) + 1 for layer in range(n_layers))
 
@@ -147,7 +162,7 @@ def wire_qubit(wire: int, n_qubits: int = N_QUBITS) -> int:
     return n_qubits - 1 - wire
 
 
-def circuit(n_qubits: int = N_QUBITS, n_layers: int = N_LAYERS):
+def reuploading_circuit(n_qubits: int, n_layers: int):
     """(QuantumCircuit, inputs: 2**n - 1 loading angles, weights: n_layers * n * 3, observables: Z per wire).
 
     [U(x), SEL_1, U(x), SEL_2, ..., U(x), SEL_L]; weight index (l * n + i) * 3 + c is PennyLane's
@@ -171,32 +186,28 @@ def circuit(n_qubits: int = N_QUBITS, n_layers: int = N_LAYERS):
     return qc, list(x), list(w), observables
 
 
+def circuit(values: dict) -> Circuit:
+    """The system's one circuit: `reuploading_circuit` on 6 qubits with values["n_layers"] layers."""
+    qc, inputs, weights, observables = reuploading_circuit(N_QUBITS, values["n_layers"])
+    return Circuit(qc, tuple(inputs), tuple(weights), "expectations", tuple(observables))
+
+
 # --- models ---------------------------------------------------------------------------------------------------
 
 
-def build_model(
-    keras,
-    n_classes: int,
-    n_layers: int = N_LAYERS,
-    seed: int = 0,
-    n_qubits: int = N_QUBITS,
-    learning_rate=LEARNING_RATE,
-):
-    """Hybrid: loading angles (N, 2**n - 1) -> CircuitLayer "circuit" (n <Z>) -> Dense softmax "softmax".
-
-    Compiled with Adam(learning_rate) and cross-entropy on integer labels. Circuit weights start uniform on
-    [0, 2 pi), the initialiser of PennyLane's KerasLayer that the post used. Trainable parameters:
-    3 n n_layers + (n + 1) n_classes: 64 for 4 labels and two layers (46 with one), 106 for 10 (88).
-    """
+def build_model(keras, spec: Circuit, n_classes: int, seed: int = 0):
+    """Hybrid: loading angles (N, 2**n - 1) -> CircuitLayer "circuit" built from `spec` (n <Z>) -> Dense softmax
+    "softmax". Circuit weights start uniform on [0, 2 pi), the initialiser of PennyLane's KerasLayer that the
+    post used. Trainable parameters: 3 n n_layers + (n + 1) n_classes: 64 for 4 labels and two layers (46 with
+    one), 106 for 10 (88). Not compiled: the driver compiles it (Adam, LOSS)."""
     from .engine import CircuitLayer  # imports TensorFlow: the caller seeds it first
 
-    qc, inputs, weights, observables = circuit(n_qubits, n_layers)
-    angles = keras.Input(shape=(len(inputs),), name="loading_angles", dtype="float64")
+    angles = keras.Input(shape=(len(spec.inputs),), name="loading_angles", dtype="float64")
     features = CircuitLayer(
-        qc,
-        inputs,
-        weights,
-        observables,
+        spec.circuit,
+        spec.inputs,
+        spec.weights,
+        spec.observables,
         weight_initializer=keras.initializers.RandomUniform(0.0, 2 * np.pi, seed=seed),
         input_gradients=False,  # the angles are data, computed from the frozen encoder's latents
         name="circuit",
@@ -204,16 +215,14 @@ def build_model(
     outputs = keras.layers.Dense(
         n_classes, activation="softmax", kernel_initializer=keras.initializers.GlorotUniform(seed), name="softmax"
     )(features)
-    return _compiled(keras, keras.Model(angles, outputs, name=f"reuploading_{n_layers}"), learning_rate)
+    return keras.Model(angles, outputs, name=spec.circuit.name)
 
 
-def hybrid_parameter_count(n_classes: int, n_layers: int = N_LAYERS, n_qubits: int = N_QUBITS) -> int:
+def hybrid_parameter_count(n_classes: int, n_layers: int, n_qubits: int = N_QUBITS) -> int:
     return 3 * n_qubits * n_layers + (n_qubits + 1) * n_classes
 
 
-def control_hidden(
-    n_classes: int, n_layers: int = N_LAYERS, n_qubits: int = N_QUBITS, n_features: int = 2**N_QUBITS
-) -> int:
+def control_hidden(n_classes: int, n_layers: int, n_qubits: int = N_QUBITS, n_features: int = 2**N_QUBITS) -> int:
     """The width h >= 1 whose control count (n_features + 1) h + (h + 1) n_classes is nearest the hybrid's."""
     target = hybrid_parameter_count(n_classes, n_layers, n_qubits)
     exact = (target - n_classes) / (n_features + 1 + n_classes)
@@ -226,19 +235,13 @@ def control_parameter_count(n_classes: int, hidden: int, n_features: int = 2**N_
 
 
 def build_control(
-    keras,
-    n_classes: int,
-    n_layers: int = N_LAYERS,
-    hidden: int | None = None,
-    seed: int = 0,
-    n_features: int = 2**N_QUBITS,
-    learning_rate=LEARNING_RATE,
+    keras, n_classes: int, n_layers: int, hidden: int | None = None, seed: int = 0, n_features: int = 2**N_QUBITS
 ):
     """Classical control on the same latents: L2-normalised latent (what the circuit loads) -> Dense(hidden,
     tanh; bounded like <Z>) -> Dense softmax, trained like the hybrid. hidden=None: `control_hidden`, the width
     whose parameter count is nearest that of the hybrid with n_layers (one or two layers: h = 1, 73 parameters
-    vs 46 / 64 for 4 labels, 85 vs 88 / 106 for 10). A one-unit bottleneck is weak for 10 classes; pass hidden=6
-    for the same 6-feature bottleneck as the circuit's <Z> (418 / 460 parameters)."""
+    vs 46 / 64 for 4 labels, 85 vs 88 / 106 for 10). A one-unit bottleneck is weak for 10 classes; hidden=6
+    gives the same 6-feature bottleneck as the circuit's <Z> (418 / 460 parameters). Not compiled."""
     if hidden is None:
         hidden = control_hidden(n_classes, n_layers, _n_qubits(n_features), n_features)
     latents = keras.Input(shape=(n_features,), name="latents")
@@ -250,25 +253,45 @@ def build_control(
     outputs = keras.layers.Dense(
         n_classes, activation="softmax", kernel_initializer=keras.initializers.GlorotUniform(seed + 1), name="softmax"
     )(h)
-    return _compiled(keras, keras.Model(latents, outputs, name=f"control_{hidden}"), learning_rate)
+    return keras.Model(latents, outputs, name=f"control_{hidden}")
 
 
-def _compiled(keras, model, learning_rate):
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
-    )
-    return model
+def build(keras, values: dict, seed: int, spec: Circuit | None):
+    """The hybrid (spec given, values["model"] == "quantum") or the classical control (control_hidden: null =
+    the matched parameter count, or a width), for the task's classes."""
+    n_classes = len(class_indices(values["classes"]))
+    if values["model"] == "control":
+        return build_control(keras, n_classes, values["n_layers"], values["control_hidden"], seed)
+    return build_model(keras, spec, n_classes, seed)
+
+
+def targets(labels: np.ndarray) -> np.ndarray:
+    return np.asarray(labels, dtype=np.int32)
+
+
+def decide(outputs: np.ndarray) -> np.ndarray:
+    return np.asarray(outputs).argmax(axis=1)
 
 
 # --- tasks ----------------------------------------------------------------------------------------------------
 
 
-def load_task(
+def class_indices(classes: Sequence[str] | None) -> tuple[int, ...]:
+    """Fashion-MNIST labels of the named classes, in the given order (None: all ten)."""
+    if classes is None:
+        return tuple(range(len(CLASS_NAMES)))
+    unknown = [name for name in classes if name not in CLASS_NAMES]
+    if unknown:
+        raise ValueError(f"{unknown} are not Fashion-MNIST class names ({', '.join(CLASS_NAMES)})")
+    return tuple(CLASS_NAMES.index(name) for name in classes)
+
+
+def select_classes(
     latents_train: np.ndarray,
     labels_train: np.ndarray,
     latents_test: np.ndarray,
     labels_test: np.ndarray,
-    classes: Sequence[int] = FOUR_LABELS,
+    classes: Sequence[int],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(x_train, y_train, x_test, y_test): the rows whose label is in `classes`, labels remapped to their
     position in `classes` (0..k-1). Pass the train and val latents together as the training set (the 60,000
@@ -284,3 +307,29 @@ def load_task(
         keep = np.isin(labels, classes)
         picked += [latents[keep], remap[labels[keep]].astype(np.int64)]
     return tuple(picked)
+
+
+def load_task(inputs, values: dict, seed: int) -> Task:
+    """The configured `classes` of the main workflow's Fashion-MNIST files: train + val pooled as training
+    rows, test as `test`. model "quantum": loading angles of the 64-d latents; "control": the latents;
+    "sarkar": the circuit-count features, the pooled rows split again (stratified, `val_fraction`, the run's
+    seed) into train and a `val` set for the classifier's schedule, as the Sarkar pipeline splits its images."""
+    from ..arrays import load_dataset
+
+    classes = class_indices(values["classes"])
+    data = {split: load_dataset(inputs[split]) for split in SPLITS}
+    pooled = [np.concatenate(arrays) for arrays in zip(data["train"], data["val"])]
+    x, y, x_test, y_test = select_classes(*pooled, *data["test"], classes)
+    names = tuple(CLASS_NAMES[i] for i in classes)
+    if values["model"] == "sarkar":
+        kept, held = stratified_split(y, values["val_fraction"], seed)
+        evaluation = {"val": (x[held], y[held]), "test": (x_test, y_test)}
+        return Task(train=(x[kept], y[kept]), evaluation=evaluation, classes=names)
+    if x.shape[1] != 2**N_QUBITS:
+        raise ValueError(
+            f"{inputs['train']}: {x.shape[1]} latent values per image; the {N_QUBITS}-qubit loading takes "
+            f"{2**N_QUBITS} (autoencoder.latent_dim)"
+        )
+    if values["model"] == "quantum":
+        x, x_test = loading_angles(x), loading_angles(x_test)
+    return Task(train=(x, y), evaluation={"test": (x_test, y_test)}, classes=names)

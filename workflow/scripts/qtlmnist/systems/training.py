@@ -12,6 +12,9 @@ the same bits), then `evaluate`d on every set of the task three ways:
            probabilities estimated from the counts, then the classical part after it in TensorFlow (every
            set but `train`, whose shots would cost the most and say the least).
 
+A setting with model "sarkar" runs `run_sarkar` instead: this project's own hybrid (the Sarkar pipeline's
+circuit-count features, the `classifier` section's network) on the system's task, evaluated the same way.
+
 This module imports TensorFlow and Keras: rule scripts call `runtime.seed_tensorflow` before importing it.
 """
 
@@ -158,7 +161,7 @@ def fit(system, model, task: Task, values: dict) -> pd.DataFrame:
 def evaluate(system, model, task: Task, circuit: Circuit | None, shots: int, seed: int, threads: int) -> dict:
     """Per evaluation set: n, accuracy (as run), accuracy_exact and accuracy_shots (None for a classical
     control), and the confusion counts of each."""
-    n_classes = len(system.CLASS_NAMES)
+    n_classes = len(task.class_names(system))
     split = Split(model) if circuit is not None else None
     if split is not None and split.layer.engine.circuit is not circuit.circuit:
         raise ValueError("the model's CircuitLayer must be built from the circuit object passed to evaluate")
@@ -202,21 +205,12 @@ def run(system, inputs: dict, values: dict, seed: int, threads: int):
     """Train and evaluate one (system, setting, seed): (metrics dict, history DataFrame, trained model).
 
     `values` are the setting's merged config values; the driver reads model, epochs, batch_size,
-    learning_rate, shuffle and shots, the system the rest. The circuit is compiled (and an unsupported gate
-    refused) when the model is built, before any training.
+    learning_rate, shuffle and shots, the system the rest (model "sarkar": `run_sarkar`).
     """
     quantum = values["model"] == "quantum"
     task = system.load_task(inputs, values, seed)
-    circuit = system.circuit(values) if quantum else None
-    model = system.build(keras, values, seed, circuit)
-    parameters = count_parameters(model)
-    log.info("model %s: %s parameters; %d training rows", values["model"], parameters, len(task.train[1]))
-    start = time.perf_counter()
-    history = fit(system, model, task, values)
-    fit_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    evaluation = evaluate(system, model, task, circuit, values["shots"], seed, threads)
-    evaluation["seconds"] |= {"fit": fit_seconds, "evaluate": time.perf_counter() - start}
+    train = run_sarkar if values["model"] == "sarkar" else train_and_evaluate
+    model, history, evaluation = train(system, task, values, seed, threads)
     for name, result in evaluation["sets"].items():
         column = f"{name}_accuracy"
         if column not in history:
@@ -227,11 +221,56 @@ def run(system, inputs: dict, values: dict, seed: int, threads: int):
     metrics = {
         "model": values["model"],
         "seed": seed,
-        "parameters": parameters,
-        "shots": values["shots"] if quantum else None,
+        "class_names": list(task.class_names(system)),
+        "parameters": count_parameters(model),
+        "shots": values["shots"] if values["model"] in ("quantum", "sarkar") else None,
         "precision": float(values.get("precision", 0.0)) if quantum else None,
         "train_rows": len(task.train[1]),
         "final_loss": float(history["loss"].iloc[-1]),
         **evaluation,
     }
     return metrics, history, model
+
+
+def train_and_evaluate(system, task: Task, values: dict, seed: int, threads: int):
+    """The system's circuit model (model "quantum") or its classical control: built, `fit` and `evaluate`d;
+    (model, history, evaluation). The circuit is compiled (and an unsupported gate refused) when the model is
+    built, before any training."""
+    circuit = system.circuit(values) if values["model"] == "quantum" else None
+    model = system.build(keras, values, seed, circuit)
+    rows = len(task.train[1])
+    log.info("model %s: %s parameters; %d training rows", values["model"], count_parameters(model), rows)
+    start = time.perf_counter()
+    history = fit(system, model, task, values)
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    evaluation = evaluate(system, model, task, circuit, values["shots"], seed, threads)
+    evaluation["seconds"] |= {"fit": fit_seconds, "evaluate": time.perf_counter() - start}
+    return model, history, evaluation
+
+
+def run_sarkar(system, task: Task, values: dict, seed: int, threads: int):
+    """This project's hybrid on the system's task: the classifier of the `classifier` section (values
+    "classifier", with a softmax over the task's classes) trained on the task's circuit-count features, its
+    learning-rate schedule watching the task's `val` set; seeded by the run's seed. (model, history, evaluation)
+    as `run` has them. Its features were counted with `values["shots"]` shots per image in the Sarkar pipeline,
+    so its accuracy as run is a shots accuracy (accuracy_shots); there is no exact one (accuracy_exact None).
+    """
+    from .. import classifier
+
+    if "val" not in task.evaluation:
+        raise ValueError("a sarkar setting's task needs a `val` set for the classifier's learning-rate schedule")
+    n_classes = len(task.class_names(system))
+    rows, features = task.train[0].shape
+    log.info("model sarkar: %d training rows, %d features, %d classes", rows, features, n_classes)
+    start = time.perf_counter()
+    model, history = classifier.train_configured(
+        keras, task.train, task.evaluation["val"], values["classifier"], seed, n_classes=n_classes
+    )
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    evaluation = evaluate(system, model, task, None, values["shots"], seed, threads)
+    for result in evaluation["sets"].values():
+        result |= {"accuracy_exact": None, "accuracy_shots": result["accuracy"], "confusion_shots": result["confusion"]}
+    evaluation["seconds"] |= {"fit": fit_seconds, "evaluate": time.perf_counter() - start}
+    return model, history, evaluation
