@@ -2,7 +2,8 @@
 
 A system module (`qtlmnist.systems.<name>`) implements:
 
-  CLASS_NAMES            class index -> name, e.g. ("0", "1")
+  CLASS_NAMES            class index -> name, e.g. ("0", "1"); a task that uses some of them names its own
+                         (`Task.classes`)
   CLAIMS                 tuple of `Claim`: what its source claims, and which run measures it
   LOSS                   a Keras loss name for `build`'s output against `targets(labels)`
   load_task(inputs, values, seed) -> Task
@@ -29,7 +30,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # The evaluation statistics a claim can be measured by.
-STATISTICS = ("final", "best_epoch")
+STATISTICS = ("final", "best_epoch", "weight_change")
+# How a claim's value is compared with the measured interval over seeds (see `Claim`).
+COMPARISONS = ("equal", "above", "above_chance")
 
 
 @dataclass(frozen=True)
@@ -54,23 +57,38 @@ class Circuit:
 
 @dataclass(frozen=True)
 class Task:
-    """Training data and the named evaluation sets (features, class indices). `train` is also evaluated."""
+    """Training data and the named evaluation sets (features, class indices). `train` is also evaluated.
+
+    classes: the names of class indices 0..k-1 when the task uses some of the system's classes (e.g. 4 of
+    Fashion-MNIST's 10, remapped to 0..3); None: the system's CLASS_NAMES.
+    """
 
     train: tuple[np.ndarray, np.ndarray]
     evaluation: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    classes: tuple[str, ...] | None = None
 
     def sets(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         return {"train": self.train, **self.evaluation}
+
+    def class_names(self, system) -> tuple[str, ...]:
+        return tuple(system.CLASS_NAMES if self.classes is None else self.classes)
 
 
 @dataclass(frozen=True)
 class Claim:
     """One row of the claims table.
 
-    claimed: the source's number in percent; None for a control row (a reference without a claim).
+    claimed: the source's number in percent; None for a control row (a reference without a claim), and for
+        compare "above_chance" (the table fills in the chance level).
     setting, eval_set: the run (over every configured seed) and evaluation set that measure it.
-    statistic: "final" (after the last epoch) or "best_epoch" (the best per-epoch accuracy, as a source that
-        reports its best epoch on the test set did).
+    statistic: "final" (accuracy after the last epoch), "best_epoch" (the best per-epoch accuracy, as a source
+        that reports its best epoch on the test set did) or "weight_change" (how far training moved the weights
+        of the layers whose names start with `part`: the L2 norm of the change in percent of the initial
+        weights' L2 norm; eval_set "train").
+    compare: "equal" (the source states this number: is it inside the interval over seeds?), "above" (the
+        source says the value exceeds `claimed`, e.g. a weight change above 0: "weights are trained"), or
+        "above_chance" (the source says the model learns to classify: is its accuracy above chance, the share
+        of the set's most frequent class?).
     """
 
     claim: str
@@ -79,10 +97,20 @@ class Claim:
     setting: str
     eval_set: str
     statistic: str = "final"
+    compare: str = "equal"
+    part: str = ""
 
     def __post_init__(self):
         if self.statistic not in STATISTICS:
             raise ValueError(f"statistic must be one of {STATISTICS}, got {self.statistic!r}")
+        if self.compare not in COMPARISONS:
+            raise ValueError(f"compare must be one of {COMPARISONS}, got {self.compare!r}")
+        if (self.statistic == "weight_change") != bool(self.part):
+            raise ValueError("a weight_change claim names the layers it measures (part), and only it does")
+        if self.compare == "above_chance" and self.claimed is not None:
+            raise ValueError("an above_chance claim has no claimed value (the table fills in chance)")
+        if self.compare == "above" and self.claimed is None:
+            raise ValueError("an 'above' claim needs the value it claims to exceed (claimed)")
 
 
 def confusion(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> list[list[int]]:
@@ -100,11 +128,16 @@ def accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
 def mnist_raw(inputs) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """((train images, labels), (test images, labels)) from the four raw MNIST files named in `inputs` (the
     registry's MNIST_RAW names), each checked against the official md5 first."""
+    return dataset_raw(inputs, "mnist")
+
+
+def dataset_raw(inputs, dataset: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """As `mnist_raw`, for any dataset of `qtlmnist.data.DATASETS` (the registry's `raw_files(dataset)`)."""
     from pathlib import Path
 
     from ..data import load_raw
 
-    raw = load_raw({Path(path).name: path for path in dict(inputs).values()})
+    raw = load_raw({Path(path).name: path for path in dict(inputs).values()}, dataset=dataset)
     return (
         (raw["train-images-idx3-ubyte"], raw["train-labels-idx1-ubyte"]),
         (raw["t10k-images-idx3-ubyte"], raw["t10k-labels-idx1-ubyte"]),
