@@ -16,7 +16,7 @@ from conftest import ROOT, run_snakemake
 from qiskit.quantum_info import Statevector
 from qtlmnist.config import ConfigError, check_consistency, check_schema
 from qtlmnist.runtime import seed_tensorflow
-from qtlmnist.systems import SYSTEMS, common, get, runs, setting_values
+from qtlmnist.systems import SYSTEMS, common, get, runs, setting_seeds, setting_values
 from qtlmnist.systems import paradoxical7_qnn as p7
 from qtlmnist.systems import quantum_mnist as qm
 from qtlmnist.systems import report as sysreport
@@ -356,6 +356,59 @@ def test_runs_table_has_one_row_per_run_and_set_with_wilson_intervals():
     assert low < 0.9 < high and (low, high) == pytest.approx(sysreport.wilson_interval(0.9, 20))
 
 
+def weight_run(accuracy, majority, changes):
+    """A run whose layers moved by `changes` (layer -> (initial L2, change L2)) and with a test majority rate."""
+    run = fake_run(accuracy, None)
+    run["sets"]["test"]["majority_rate"] = majority
+    run["sets"]["train"] = {"n": 80, "accuracy": accuracy, "accuracy_exact": accuracy, "accuracy_shots": None}
+    return run | {"weight_change": {k: {"initial_l2": a, "change_l2": b} for k, (a, b) in changes.items()}}
+
+
+def test_claims_table_floors_chance_and_weight_change():
+    claims = {
+        "s": (
+            common.Claim("frozen", "src", 0.0, "a", "train", "weight_change", "above", "cnn_"),
+            common.Claim("moved", "src", 0.0, "b", "train", "weight_change", "above", "cnn_"),
+            common.Claim("at chance", "src", None, "a", "test", compare="above_chance"),
+            common.Claim("learns", "src", None, "b", "test", compare="above_chance"),
+            common.Claim("straddles", "src", None, "c", "test", compare="above_chance"),
+        )
+    }
+    frozen = {"cnn_conv": (3.0, 0.0), "cnn_dense": (4.0, 0.0), "head": (1.0, 0.5)}
+    moved = {"cnn_conv": (3.0, 1.2), "cnn_dense": (4.0, 1.6), "head": (1.0, 0.5)}  # |change| 2 of |initial| 5
+    runs = {("s", "a", k): weight_run(v, 0.53, frozen) for k, v in zip((1, 2, 3), (0.525, 0.53, 0.535))}
+    runs |= {("s", "b", k): weight_run(v, 0.53, moved) for k, v in zip((1, 2, 3), (0.95, 0.96, 0.97))}
+    runs |= {("s", "c", k): weight_run(v, 0.53, moved) for k, v in zip((1, 2, 3), (0.53, 0.96, 0.97))}
+    table = sysreport.claims_table(runs, claims, tolerance_pp=2.0).set_index("claim")
+    assert table.loc["frozen", "measured_as_run"] == 0 and table.loc["frozen", "n_images"] == 80
+    assert table.loc["frozen", "verdict"] == "not reproduced (not above 0%)"
+    assert table.loc["moved", "measured_as_run"] == pytest.approx(40.0)  # the CNN's layers only, as one vector
+    assert table.loc["moved", "verdict"] == "reproduced" and np.isnan(table.loc["moved", "measured_shots"])
+    assert table.loc["at chance", "claimed"] == pytest.approx(53.0)  # the majority class's share, filled in
+    assert table.loc["at chance", "verdict"] == "not reproduced (not above chance)"
+    assert table.loc["learns", "verdict"] == "reproduced"
+    assert table.loc["straddles", "verdict"] == "inconclusive (interval straddles chance)"
+    markdown = sysreport.claims_markdown(table.reset_index())
+    assert "| s | frozen | src | a (train, 80), weights of cnn_* | > 0.0% |" in markdown
+    assert "| s | at chance | src | a (test, 20) | > 53.0% (chance) |" in markdown
+    with pytest.raises(ValueError, match="no layer of the run starts with 'rnn_'"):
+        sysreport.part_change(runs[("s", "a", 1)], "rnn_")
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (("c", "s", 0.0, "a", "train", "weight_change", "above"), "names the layers it measures"),
+        (("c", "s", 50.0, "a", "test", "final", "above_chance"), "no claimed value"),
+        (("c", "s", None, "a", "test", "final", "above"), "needs the value it claims to exceed"),
+        (("c", "s", 50.0, "a", "test", "final", "below"), "compare must be one of"),
+    ],
+)
+def test_claims_refuse_inconsistent_fields(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        common.Claim(*arguments)
+
+
 # --- registry and config -------------------------------------------------------------------------------
 
 
@@ -382,11 +435,41 @@ def test_settings_merge_over_the_section_and_runs_follow_run_settings():
     ]
     with pytest.raises(ValueError, match="no setting 'nope'"):
         setting_values(config, "paradoxical7_qnn", "nope")
-    assert set(SYSTEMS) == {"paradoxical7_qnn", "quantum_mnist"} and get("quantum_mnist").seed_document == "000"
+    assert set(SYSTEMS) == {"paradoxical7_qnn", "quantum_mnist", "cnn_circuit"}
+    assert get("quantum_mnist").seed_document == "000" and get("cnn_circuit").seed_document == "002"
     for name in SYSTEMS:  # every system module offers the interface
         module = __import__(f"qtlmnist.systems.{get(name).module}", fromlist=["x"])
         for attribute in ("CLASS_NAMES", "CLAIMS", "LOSS", "load_task", "circuit", "build", "targets", "decide"):
             assert hasattr(module, attribute), (name, attribute)
+
+
+def test_a_setting_may_name_its_own_seeds_which_plan_runs_but_are_not_values():
+    config = copy.deepcopy(DEFAULT)
+    section = config["systems"]["cnn_circuit"]
+    assert setting_seeds(config, "cnn_circuit", "mnist_3v5_fixed") == config["systems"]["seeds"]
+    assert setting_seeds(config, "cnn_circuit", "mnist_all_fixed") == [1, 2, 3]
+    assert "seeds" not in setting_values(config, "cnn_circuit", "mnist_all_fixed")
+    section["seeds"] = [7]  # the section's own seeds, for every setting that names none
+    section["run_settings"] = ["mnist_3v5_control", "fashion_all_control"]
+    assert [r for r in runs(config) if r[0] == "cnn_circuit"] == [
+        ("cnn_circuit", "mnist_3v5_control", 7),
+        *[("cnn_circuit", "fashion_all_control", seed) for seed in (1, 2, 3)],
+    ]
+
+
+def test_raw_files_come_from_the_data_registry():
+    from qtlmnist.data import DATASETS
+    from qtlmnist.systems import FASHION_MNIST_RAW, MNIST_RAW
+
+    assert dict(MNIST_RAW) == {
+        "train_images": "results/mnist/raw/train-images-idx3-ubyte",
+        "train_labels": "results/mnist/raw/train-labels-idx1-ubyte",
+        "test_images": "results/mnist/raw/t10k-images-idx3-ubyte",
+        "test_labels": "results/mnist/raw/t10k-labels-idx1-ubyte",
+    }
+    fashion = sorted(f"results/fashion_mnist/raw/{f}" for f in DATASETS["fashion_mnist"].files)
+    assert sorted(FASHION_MNIST_RAW.values()) == fashion
+    assert set(get("cnn_circuit").inputs) == {f"{d}_{k}" for d in ("mnist", "fashion_mnist") for k in MNIST_RAW}
 
 
 def check(config):
@@ -418,7 +501,7 @@ def test_shipped_configs_pass_the_systems_checks():
     "change, expected",
     [
         ({"run": ["paradoxical7_qnn", "qnn9"]},
-         r"systems\.run: unknown system 'qnn9' \(registered: paradoxical7_qnn, quantum_mnist\)"),
+         r"systems\.run: unknown system 'qnn9' \(registered: paradoxical7_qnn, quantum_mnist, cnn_circuit\)"),
         ({"paradoxical7_qnn": {"precision": -0.01}},
          r"systems\.paradoxical7_qnn\.precision = -0\.01: .*less than the minimum of 0"),
         ({"paradoxical7_qnn": {"settings": {"as_published": {"precision": -1}}}},
@@ -438,6 +521,19 @@ def test_shipped_configs_pass_the_systems_checks():
         ({"qnn9": {}}, r"systems: unknown key\(s\) \['qnn9'\]"),
         ({"paradoxical7_qnn": {"history_sets": ["validation"]}},
          r"systems\.paradoxical7_qnn\.history_sets\.0 = 'validation'"),
+        ({"cnn_circuit": {"settings": {"fashion_shirts_fixed": {"classes": ["T-shirt", "Shirt"]}}}},
+         (r"settings\.fashion_shirts_fixed: classes = \['T-shirt', 'Shirt'\]: \['T-shirt'\] are not fashion_mnist "
+          r"class names \(allowed: T-shirt/top, Trouser")),
+        ({"cnn_circuit": {"classes": [3, 5]}}, r"systems\.cnn_circuit\.classes\.0 = 3: 3 is not of type 'string'"),
+        ({"cnn_circuit": {"train_images": 12000}},
+         (r"settings\.mnist_3v5_as_shipped: train_images = 12000: the mnist train file holds 11552 images of "
+          r"classes \['3', '5'\] \(allowed: <= 11552")),
+        ({"cnn_circuit": {"settings": {"fashion_all_fixed": {"test_images": 10001}}}},
+         r"settings\.fashion_all_fixed\.test_images = 10001 \(set by the setting\): .*maximum of 10000"),
+        ({"cnn_circuit": {"settings": {"mnist_all_fixed": {"seeds": []}}}},
+         r"settings\.mnist_all_fixed\.seeds = \[\] \(set by the setting\)"),
+        ({"cnn_circuit": {"dataset": "cifar10"}}, r"systems\.cnn_circuit\.dataset = 'cifar10'"),
+        ({"cnn_circuit": {"conv": [16, 0]}}, r"systems\.cnn_circuit\.conv\.1 = 0"),
     ],
 )  # fmt: skip
 def test_bad_system_config_fails_naming_the_key(change, expected):
@@ -450,33 +546,59 @@ def test_bad_system_config_fails_naming_the_key(change, expected):
 
 @pytest.mark.integration
 def test_systems_target_on_ci_config(ci_run):
+    from qtlmnist.data import DATASETS, load_raw
+    from qtlmnist.systems import CLASS_COUNTS
+    from qtlmnist.systems import cnn_circuit as cc
+
     run_snakemake(ci_run, "systems")
     out = ci_run / "results/systems"
     ci = yaml.safe_load((ROOT / "config/ci.yaml").read_text())["systems"]
+    merged = with_systems(ci)
     table = pd.read_csv(out / "claims.csv")
-    expected_claims = [c.claim for name in ("paradoxical7_qnn", "quantum_mnist") for c in __import__(
+    expected_claims = [c.claim for name in ("paradoxical7_qnn", "quantum_mnist", "cnn_circuit") for c in __import__(
         f"qtlmnist.systems.{name}", fromlist=["x"]).CLAIMS]  # fmt: skip
     assert list(table["claim"]) == expected_claims
     ran = table[table["n_seeds"] > 0]
-    assert set(table.loc[table["n_seeds"] == 0, "setting"]) == {"exact"}  # not in ci.yaml's run_settings
-    assert (ran["n_seeds"] == len(ci["seeds"])).all()
-    assert ran["measured_as_run"].between(0, 100).all() and ran["measured_exact"].dtype == float
-    quantum = ran[~ran["setting"].eq("control") & ran["eval_set"].eq("test") & ran["statistic"].eq("final")]
-    assert (abs(quantum["measured_shots"] - quantum["measured_exact"]) <= 10).all()  # 300 images, CI shots
-    controls = ran[ran["setting"] == "control"]
-    assert len(controls) == 2 and controls["measured_shots"].isna().all() and controls["claimed"].isna().all()
+    not_run = {c.setting for c in cc.CLAIMS} - set(ci["cnn_circuit"]["run_settings"])
+    assert set(table.loc[table["n_seeds"] == 0, "setting"]) == {"exact"} | not_run  # not in ci.yaml's run_settings
+    for row in ran.itertuples():
+        assert row.n_seeds == len(setting_seeds(merged, row.system, row.setting)), row.setting
+    assert (ran.loc[ran["setting"] == "fashion_all_fixed", "n_seeds"] == 1).all()  # the setting's own seeds
+    accuracies = ran[ran["statistic"] != "weight_change"]
+    assert accuracies["measured_as_run"].between(0, 100).all() and ran["measured_exact"].dtype == float
+    controls = ran[ran["verdict"] == sysreport.NO_CLAIM]
+    assert list(controls["setting"]) == ["control", "control", "mnist_3v5_control"]
+    assert controls["measured_shots"].isna().all() and controls["claimed"].isna().all()
+    quantum = accuracies[accuracies["verdict"].ne(sysreport.NO_CLAIM) & accuracies["eval_set"].eq("test")]
+    quantum = quantum[quantum["statistic"] == "final"]
+    assert (abs(quantum["measured_shots"] - quantum["measured_exact"]) <= 10).all()  # 200-300 images, CI shots
     assert controls.set_index("system").loc["quantum_mnist", "measured_exact"] > 90  # 0 vs 1 is easy for it
     metrics = json.loads((out / "paradoxical7_qnn/as_published/seed_1.json").read_text())
     assert metrics["parameters"]["total"] == 24 and metrics["sets"]["notebook_test"]["n"] == 20
     assert metrics["sets"]["test"]["n"] == 300 and metrics["shots"] == ci["shots"]
     history = pd.read_csv(out / "paradoxical7_qnn/as_published/seed_1_history.csv")
     assert list(history["epoch"]) == [1, 2] and "notebook_test_accuracy" in history
+    # 002: as shipped no gradient reaches the CNN (its weights stay bit for bit), fixed trains it
+    weights = ran[ran["statistic"] == "weight_change"].set_index("setting")
+    assert weights.loc["mnist_3v5_as_shipped", "measured_as_run"] == 0
+    assert weights.loc["mnist_3v5_as_shipped", "verdict"] == "not reproduced (not above 0%)"
+    assert weights.loc["mnist_3v5_fixed", "measured_as_run"] > 0
+    assert weights.loc["mnist_3v5_fixed", "verdict"] == "reproduced"
+    chance = ran[ran["compare"] == "above_chance"]
+    assert chance["claimed"].between(10, 60).all() and chance["verdict"].str.contains("chance|reproduced").all()
+    fashion = json.loads((out / "cnn_circuit/fashion_all_fixed/seed_1.json").read_text())
+    assert fashion["class_names"] == list(DATASETS["fashion_mnist"].class_names)
+    assert fashion["sets"]["test"]["n"] == 200 and np.array(fashion["sets"]["test"]["confusion"]).shape == (10, 10)
+    assert fashion["parameters"]["circuit"] == 0 and fashion["shots"] == ci["shots"]
+    for dataset, counts in CLASS_COUNTS.items():  # the registry's per-class counts are the files'
+        raw = load_raw({p.name: p for p in (ci_run / f"results/{dataset}/raw").iterdir()}, dataset=dataset)
+        assert tuple(np.bincount(raw["train-labels-idx1-ubyte"], minlength=10)) == counts["train"]
+        assert tuple(np.bincount(raw["t10k-labels-idx1-ubyte"], minlength=10)) == counts["test"]
     markdown = (out / "claims.md").read_text()
-    assert "96% test accuracy with 24 parameters" in markdown and "82.5%" in markdown
-    for system in ("paradoxical7_qnn", "quantum_mnist"):
+    assert "96% test accuracy with 24 parameters" in markdown and "82.5%" in markdown and "(chance)" in markdown
+    for system in ("paradoxical7_qnn", "quantum_mnist", "cnn_circuit"):
         for figure in ("learning_curves", "confusion", "circuit"):
             assert (out / f"figures/{system}_{figure}.png").stat().st_size > 5_000
     assert len(list((out / "logs").rglob("*.log"))) == len(list((out / "benchmarks").rglob("*.tsv")))
     rerun = run_snakemake(ci_run, "systems", "--dry-run")
     assert "Nothing to be done" in rerun.stdout + rerun.stderr
-

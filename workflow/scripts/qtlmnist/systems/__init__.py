@@ -12,6 +12,8 @@ Adding a system (see README, "Adding a trainable system"):
   2. a `systems.<name>` section in config/config.yaml (its hyperparameters and its named settings) and the
      same keys in workflow/schemas/config.schema.yaml;
   3. an entry in SYSTEMS below, and the name in `systems.run`.
+
+A setting may name its own `seeds` (else `systems.seeds`): they plan its runs and are not one of its values.
 """
 
 from __future__ import annotations
@@ -21,22 +23,39 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from ..data import DATASETS
+
 # The models every system offers; a setting picks one with its `model` key.
 MODELS = ("quantum", "control")
 # How a setting name is spelt (it becomes a folder name and a wildcard value).
 SETTING_PATTERN = r"[a-z][a-z0-9_]*"
 
-MNIST_RAW = MappingProxyType(
-    {
-        "train_images": "results/mnist/raw/train-images-idx3-ubyte",
-        "train_labels": "results/mnist/raw/train-labels-idx1-ubyte",
-        "test_images": "results/mnist/raw/t10k-images-idx3-ubyte",
-        "test_labels": "results/mnist/raw/t10k-labels-idx1-ubyte",
-    }
-)
+
+def raw_files(dataset: str) -> Mapping[str, str]:
+    """The four raw idx files of a dataset of `qtlmnist.data.DATASETS` as the workflow's fetch_data writes them
+    (results/<dataset>/raw/<file>), named train_images, train_labels, test_images, test_labels."""
+    names = {}
+    for file in DATASETS[dataset].files:  # e.g. t10k-images-idx3-ubyte -> test_images
+        split, kind = file.split("-")[:2]
+        names[f"{'test' if split == 't10k' else split}_{kind}"] = f"results/{dataset}/raw/{file}"
+    return MappingProxyType(names)
+
+
+MNIST_RAW = raw_files("mnist")
+FASHION_MNIST_RAW = raw_files("fashion_mnist")
 # MNIST's digits 0 and 1: how many images of them each raw file holds (fixed by the files' md5, tested).
 MNIST_01_TRAIN = 12665
 MNIST_01_TEST = 2115
+# Images per class (label 0..9) in each dataset's training and test file (fixed by the files' md5, tested).
+CLASS_COUNTS = MappingProxyType(
+    {
+        "mnist": {
+            "train": (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949),
+            "test": (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009),
+        },
+        "fashion_mnist": {"train": (6000,) * 10, "test": (1000,) * 10},
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -81,6 +100,23 @@ def _check_quantum_mnist(values: dict) -> list[str]:
     return []
 
 
+def _check_cnn_circuit(values: dict) -> list[str]:
+    dataset, classes = values["dataset"], values["classes"]
+    names = DATASETS[dataset].class_names
+    if classes is not None and (unknown := [name for name in classes if name not in names]):
+        return [f"classes = {classes}: {unknown} are not {dataset} class names (allowed: {', '.join(names)})"]
+    labels = range(len(names)) if classes is None else [names.index(name) for name in classes]
+    problems = []
+    for key, split in (("train_images", "train"), ("test_images", "test")):
+        available = sum(CLASS_COUNTS[dataset][split][label] for label in labels)
+        if values[key] is not None and values[key] > available:
+            problems.append(
+                f"{key} = {values[key]}: the {dataset} {split} file holds {available} images of classes "
+                f"{classes or 'all'} (allowed: <= {available}, or null for all)"
+            )
+    return problems
+
+
 SYSTEMS: dict[str, System] = {
     system.name: system
     for system in (
@@ -100,6 +136,17 @@ SYSTEMS: dict[str, System] = {
             inputs=MNIST_RAW,
             check=_check_quantum_mnist,
         ),
+        System(
+            name="cnn_circuit",
+            module="cnn_circuit",
+            seed_document="002",
+            title="zindaouinihed/Hybrid-Quantum-Classifier: CNN -> weightless 2-qubit circuit -> Linear(1, k)",
+            # a setting reads one of the two datasets (its `dataset`); the names say which
+            inputs=MappingProxyType(
+                {f"{dataset}_{name}": path for dataset in DATASETS for name, path in raw_files(dataset).items()}
+            ),
+            check=_check_cnn_circuit,
+        ),
     )
 }
 
@@ -116,8 +163,10 @@ def load(name: str):
     return importlib.import_module(f"{__name__}.{get(name).module}")
 
 
-# Keys of a system's section that are not values of its runs.
+# Keys of a system's section that are not values of its runs; `seeds` (a setting's own seeds, null: the shared
+# `systems.seeds`) plans runs, so changing it must not rerun the runs it keeps.
 SECTION_KEYS = ("settings", "run_settings")
+PLAN_KEYS = ("seeds",)
 
 
 def hyperparameters(section: dict) -> dict:
@@ -131,22 +180,32 @@ def settings_to_run(section: dict) -> list[str]:
     return list(section["settings"]) if chosen is None else list(chosen)
 
 
-def setting_values(config: dict, system: str, setting: str) -> dict:
-    """The values one run reads: the section's defaults, the setting's overrides, and the shared shot count."""
+def _merged(config: dict, system: str, setting: str) -> dict:
+    """The section's defaults with the setting's overrides (plan keys included)."""
     section = config["systems"][system]
     if setting not in section["settings"]:
-        raise ValueError(
-            f"system {system!r} has no setting {setting!r} (configured: {', '.join(section['settings'])})"
-        )
-    return hyperparameters(section) | dict(section["settings"][setting]) | {"shots": config["systems"]["shots"]}
+        raise ValueError(f"system {system!r} has no setting {setting!r} (configured: {', '.join(section['settings'])})")
+    return hyperparameters(section) | dict(section["settings"][setting])
+
+
+def setting_values(config: dict, system: str, setting: str) -> dict:
+    """The values one run reads: the section's defaults, the setting's overrides, and the shared shot count."""
+    merged = _merged(config, system, setting)
+    values = {key: value for key, value in merged.items() if key not in PLAN_KEYS}
+    return values | {"shots": config["systems"]["shots"]}
+
+
+def setting_seeds(config: dict, system: str, setting: str) -> list[int]:
+    """The setting's own `seeds` (from it or its section), else the shared `systems.seeds`."""
+    seeds = _merged(config, system, setting).get("seeds")
+    return list(config["systems"]["seeds"] if seeds is None else seeds)
 
 
 def runs(config: dict) -> list[tuple[str, str, int]]:
     """Every (system, setting, seed) of the systems in `systems.run`, in config order."""
-    seeds = config["systems"]["seeds"]
     return [
         (system, setting, seed)
         for system in config["systems"]["run"]
         for setting in settings_to_run(config["systems"][system])
-        for seed in seeds
+        for seed in setting_seeds(config, system, setting)
     ]
