@@ -354,6 +354,36 @@ def test_layer_without_input_gradients_stops_them_and_still_trains_its_weights()
     assert np.abs(grads[1].numpy()).max() > 1e-4
 
 
+def test_layer_of_a_weightless_circuit_trains_the_layers_around_it_without_gradient_warnings(tmp_path):
+    """A circuit with no weight parameters (seed 002's): the layer's variable is empty and not trainable, so
+    fit asks no gradient of it (Keras would warn "Gradients do not exist" on every fit), the encoder before
+    it trains through the circuit, and the weights file round-trips."""
+    import warnings
+
+    import keras
+
+    x = ParameterVector("x", 2)
+    circuit = QuantumCircuit(2)
+    circuit.ry(x[0], 0)
+    circuit.ry(x[1], 1)
+    circuit.cx(0, 1)
+    features = keras.Input((3,))
+    encoded = keras.layers.Dense(2, name="encoder")(features)
+    layer = engine.CircuitLayer(circuit, list(x), [], [SparsePauliOp("ZZ")], name="circuit")
+    model = keras.Model(features, keras.layers.Dense(1, name="head")(layer(encoded)))
+    assert layer.circuit_weights.shape == (0,) and not layer.circuit_weights.trainable
+    assert layer.trainable_weights == [] and len(model.trainable_weights) == 4  # encoder and head only
+    before = model.get_layer("encoder").get_weights()
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(*toy_data(), batch_size=8, epochs=1, verbose=0)
+    assert not [w for w in caught if "Gradients do not exist" in str(w.message)]
+    assert all(not np.array_equal(a, b) for a, b in zip(before, model.get_layer("encoder").get_weights()))
+    model.save_weights(tmp_path / "weightless.weights.h5")
+    model.load_weights(tmp_path / "weightless.weights.h5")
+
+
 def test_layer_output_dtype_and_values_match_statevector():
     import keras
 

@@ -36,14 +36,19 @@ MODELS = ("quantum", "control", "sarkar")
 # How a setting name is spelt (it becomes a folder name and a wildcard value).
 SETTING_PATTERN = r"[a-z][a-z0-9_]*"
 
-MNIST_RAW = MappingProxyType(
-    {
-        "train_images": "results/mnist/raw/train-images-idx3-ubyte",
-        "train_labels": "results/mnist/raw/train-labels-idx1-ubyte",
-        "test_images": "results/mnist/raw/t10k-images-idx3-ubyte",
-        "test_labels": "results/mnist/raw/t10k-labels-idx1-ubyte",
-    }
-)
+
+def raw_files(dataset: str) -> Mapping[str, str]:
+    """The four raw idx files of a dataset of `qtlmnist.data.DATASETS` as the workflow's fetch_data writes them
+    (results/<dataset>/raw/<file>), named train_images, train_labels, test_images, test_labels."""
+    names = {}
+    for file in DATASETS[dataset].files:  # e.g. t10k-images-idx3-ubyte -> test_images
+        split, kind = file.split("-")[:2]
+        names[f"{'test' if split == 't10k' else split}_{kind}"] = f"results/{dataset}/raw/{file}"
+    return MappingProxyType(names)
+
+
+MNIST_RAW = raw_files("mnist")
+FASHION_MNIST_RAW = raw_files("fashion_mnist")
 # MNIST's digits 0 and 1: how many images of them each raw file holds (fixed by the files' md5, tested).
 MNIST_01_TRAIN = 12665
 MNIST_01_TEST = 2115
@@ -53,6 +58,16 @@ FASHION_LATENTS = MappingProxyType(
     {split: f"results/fashion_mnist/autoencoder/latents_{split}.npz" for split in SPLITS}
 )
 FASHION_COUNTS = MappingProxyType({split: f"results/fashion_mnist/quantum/{split}.npz" for split in SPLITS})
+# Images per class (label 0..9) in each dataset's training and test file (fixed by the files' md5, tested).
+CLASS_COUNTS = MappingProxyType(
+    {
+        "mnist": {
+            "train": (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949),
+            "test": (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009),
+        },
+        "fashion_mnist": {"train": (6000,) * 10, "test": (1000,) * 10},
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -108,6 +123,23 @@ def _check_reuploading(values: dict) -> list[str]:
     return []
 
 
+def _check_cnn_circuit(values: dict) -> list[str]:
+    dataset, classes = values["dataset"], values["classes"]
+    names = DATASETS[dataset].class_names
+    if classes is not None and (unknown := [name for name in classes if name not in names]):
+        return [f"classes = {classes}: {unknown} are not {dataset} class names (allowed: {', '.join(names)})"]
+    labels = range(len(names)) if classes is None else [names.index(name) for name in classes]
+    problems = []
+    for key, split in (("train_images", "train"), ("test_images", "test")):
+        available = sum(CLASS_COUNTS[dataset][split][label] for label in labels)
+        if values[key] is not None and values[key] > available:
+            problems.append(
+                f"{key} = {values[key]}: the {dataset} {split} file holds {available} images of classes "
+                f"{classes or 'all'} (allowed: <= {available}, or null for all)"
+            )
+    return problems
+
+
 SYSTEMS: dict[str, System] = {
     system.name: system
     for system in (
@@ -135,6 +167,17 @@ SYSTEMS: dict[str, System] = {
             inputs=FASHION_LATENTS,
             check=_check_reuploading,
             model_inputs=MappingProxyType({"sarkar": FASHION_COUNTS}),
+        ),
+        System(
+            name="cnn_circuit",
+            module="cnn_circuit",
+            seed_document="002",
+            title="zindaouinihed/Hybrid-Quantum-Classifier: CNN -> weightless 2-qubit circuit -> Linear(1, k)",
+            # a setting reads one of the two datasets (its `dataset`); the names say which
+            inputs=MappingProxyType(
+                {f"{dataset}_{name}": path for dataset in DATASETS for name, path in raw_files(dataset).items()}
+            ),
+            check=_check_cnn_circuit,
         ),
     )
 }

@@ -1,4 +1,4 @@
-"""Seed 002: a small CNN feeding a 2-qubit circuit, then a linear head (zindaouinihed/Hybrid-Quantum-Classifier).
+"""System 002: a small CNN feeding a 2-qubit circuit, then a linear head (zindaouinihed/Hybrid-Quantum-Classifier).
 
 What the original did (seed document 002_1d185a870a7f18ab.txt, an article on the repository; the code is
 `hybrid_quantum_classifier.py` there): PyTorch + qiskit-machine-learning, CIFAR-10 cats (3) vs dogs (5), the
@@ -10,6 +10,9 @@ first 800 such training images at 32x32x3 in [0, 1];
 
 and reported only the training loss ("the training loss decreases over epochs"), no test accuracy.
 
+    circuit   |psi(x)> = CX(1->0) [Ry(x0) (x) Ry(x1)] CZ CX(0->1) [Ry(x0) H (x) Ry(x1) H] |00>,
+              output <psi| Z Z |psi> = -sin(2 x0) / 2 (no weights; x1 has no effect)
+
 What really trained there. The QNN is given no `weight_params`, so the circuit has no trainable parameter
 (TorchConnector registers an empty weight tensor), and `input_gradients` is left at EstimatorQNN's default
 False, so its backward returns no input gradient: TorchConnector hands None to the CNN, whose parameters keep
@@ -19,43 +22,88 @@ logistic regression on one frozen random feature. (The article speaks of trainab
 code has none.)
 
 What we changed, and why. CIFAR-10 cannot be fetched here, so the tasks are MNIST and Fashion-MNIST
-(28x28x1, the class list a parameter: two classes as in the original, or ten); the CNN's input channels and
-the flattened width follow the image shape, nothing else. The model is Keras 3 on the project's circuit
-engine (exact statevector: EstimatorQNN's default estimator is exact too, the V1 reference Estimator in
-qiskit-machine-learning 0.8 and QMLEstimator's exact mode in 0.9). Three variants, same CNN, same seed -> same initial weights:
+(28x28x1; the article names both as the project's test sets), the class list a setting's value: two classes as
+in the original, or ten. The CNN's input channels and flattened width follow the image shape, nothing else.
+The model is Keras 3 on the project's circuit engine (exact statevector: EstimatorQNN's default estimator is
+exact too, the V1 reference Estimator in qiskit-machine-learning 0.8 and QMLEstimator's exact mode in 0.9),
+trained by the shared loop (`training.fit`). A setting picks one of three models, with the same seed the same
+initial CNN and head:
 
-    "as_shipped"  input_gradients=False: only the head trains (the original's behaviour)
-    "fixed"       input_gradients=True: the CNN is trained through the circuit
-    "control"     the circuit replaced by a parameter-free classical stand-in (see `build_control`)
+    model quantum, input_gradients false   the original as shipped: only the head trains
+    model quantum, input_gradients true    "fixed": the CNN is trained through the circuit
+    model control                          the circuit replaced by a parameter-free classical stand-in
+                                           (see `build_control`)
 
-Layers are initialised as PyTorch's defaults (weights and biases uniform on +-1/sqrt(fan_in)), because in
-"as_shipped" the frozen random CNN *is* the feature, so its scale is part of the system.
+Layers are initialised as PyTorch's defaults (weights and biases uniform on +-1/sqrt(fan_in)), because as
+shipped the frozen random CNN *is* the feature, so its scale is part of the system; and the two-class head is
+the original's Linear(1, 1) on BCE-with-logits, written as a softmax over [0, z] (see `_head`).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from qiskit.circuit import ParameterVector, QuantumCircuit
-from qiskit.quantum_info import SparsePauliOp
 
 from .. import data
+from .common import Circuit, Claim, Task, dataset_raw
 
-VARIANTS = ("as_shipped", "fixed", "control")
-CNN_PREFIX = "cnn_"  # every CNN layer's name starts with it (tests and callers find the CNN by it)
+# Every task names its own classes (Task.classes): they follow the setting's `dataset` and `classes`.
+CLASS_NAMES = ()
+CNN_PREFIX = "cnn_"  # every CNN layer's name starts with it (its weight change is a claim; tests find it by it)
+# Softmax probabilities over the task's classes against class indices; for two classes exactly the
+# original's BCEWithLogitsLoss on its one logit (see `_head`).
+LOSS = "sparse_categorical_crossentropy"
+
+CODE, ARTICLE, OURS = "code; seed 002", "article; seed 002", "this replication"
+LEARNS = "The hybrid learns to classify (the source reports only that the training loss decreases)"
+FIXED_LEARNS = "Fixed (input_gradients=True): the hybrid learns to classify"
+CONTROL = "Classical control: same CNN and head, x0 passed through"
+
+
+def _learns(claim: str, source: str, setting: str) -> Claim:
+    """Its test accuracy lies above chance (the share of the test set's most frequent class)."""
+    return Claim(claim, source, None, setting, "test", compare="above_chance")
+
+
+def _cnn_trains(claim: str, source: str, setting: str) -> Claim:
+    """Training moves the CNN's weights (their change above 0% of their initial L2 norm)."""
+    return Claim(claim, source, 0.0, setting, "train", "weight_change", "above", CNN_PREFIX)
+
+
+CLAIMS = (
+    # MNIST 3 vs 5: the original's label indices (CIFAR-10 3 = cat, 5 = dog) and a confusable digit pair
+    _learns(LEARNS, CODE, "mnist_3v5_as_shipped"),
+    _cnn_trains("The CNN is trained through the circuit (article: backpropagation)", ARTICLE, "mnist_3v5_as_shipped"),
+    _cnn_trains("Fixed (input_gradients=True): the CNN is trained through the circuit", OURS, "mnist_3v5_fixed"),
+    _learns(FIXED_LEARNS, OURS, "mnist_3v5_fixed"),
+    _learns("Fixed, Adam lr 1e-3 (sensitivity)", OURS, "mnist_3v5_fixed_lr1e_3"),
+    Claim(CONTROL, OURS, None, "mnist_3v5_control", "test"),
+    # Fashion-MNIST T-shirt/top vs Shirt: its most confused pair, as cats vs dogs is CIFAR-10's
+    _learns(LEARNS, CODE, "fashion_shirts_as_shipped"),
+    _learns(FIXED_LEARNS, OURS, "fashion_shirts_fixed"),
+    _learns("Fixed, Adam lr 1e-3 (sensitivity)", OURS, "fashion_shirts_fixed_lr1e_3"),
+    Claim(CONTROL, OURS, None, "fashion_shirts_control", "test"),
+    # ten classes: one number passes the circuit (and the control's stand-in) to the head
+    _learns(LEARNS, CODE, "mnist_all_as_shipped"),
+    _learns(FIXED_LEARNS, OURS, "mnist_all_fixed"),
+    Claim(CONTROL, OURS, None, "mnist_all_control", "test"),
+    _learns(LEARNS, CODE, "fashion_all_as_shipped"),
+    _learns(FIXED_LEARNS, OURS, "fashion_all_fixed"),
+    Claim(CONTROL, OURS, None, "fashion_all_control", "test"),
+)
 
 
 # --- the circuit ---------------------------------------------------------------------------------------------
 
 
-def circuit() -> tuple[QuantumCircuit, ParameterVector, ParameterVector, list[SparsePauliOp]]:
-    """(circuit, inputs x (2), weights w (0), observables [ZZ]): the original's circuit, gate for gate.
+def circuit(values: dict | None = None) -> Circuit:
+    """Inputs x (2), no weights, observable ZZ: the original's circuit, gate for gate.
 
         |psi(x)> = CX(1->0) [Ry(x0) (x) Ry(x1)] CZ CX(0->1) [Ry(x0) H (x) Ry(x1) H] |00>,   output <psi| Z Z |psi>
 
     x0, x1 are the CNN's two outputs (the original's Parameters x1, x2, in input_params order); each is
-    encoded twice, and there are no trainable weights (the original passed no weight_params), so `w` is an
-    empty ParameterVector. The observable is the original's Pauli("ZZ"), which is also EstimatorQNN's default
-    (`SparsePauliOp` "Z" * num_qubits), so either reading of the code gives the same model: one output.
+    encoded twice, and there are no trainable weights (the original passed no weight_params), so the weights
+    are an empty ParameterVector. The observable is the original's Pauli("ZZ"), which is also EstimatorQNN's
+    default (`SparsePauliOp` "Z" * num_qubits), so either reading of the code gives the same model: one output.
 
     In closed form the output is -sin(2 x0) / 2, whatever x1 is (tested against Statevector). Heisenberg
     picture: CX(1->0) maps ZZ to Z0; Ry(x0) maps Z0 to cos(x0) Z0 - sin(x0) X0; CZ then CX(0->1) map X0 to
@@ -63,6 +111,9 @@ def circuit() -> tuple[QuantumCircuit, ParameterVector, ParameterVector, list[Sp
     while <Z0> there is cos(x0 + pi/2) = -sin(x0). So the second CNN output and the second qubit never reach
     the loss, and the output is bounded in [-1/2, 1/2].
     """
+    from qiskit.circuit import ParameterVector, QuantumCircuit
+    from qiskit.quantum_info import SparsePauliOp
+
     x = ParameterVector("x", 2)
     w = ParameterVector("w", 0)
     qc = QuantumCircuit(2, name="zindaouinihed")
@@ -75,7 +126,7 @@ def circuit() -> tuple[QuantumCircuit, ParameterVector, ParameterVector, list[Sp
     qc.ry(x[0], 0)  # "second quantum layer": the same inputs again, not new weights
     qc.ry(x[1], 1)
     qc.cx(1, 0)  # "stronger entanglement"
-    return qc, x, w, [SparsePauliOp("ZZ")]
+    return Circuit(qc, tuple(x), tuple(w), "expectations", (SparsePauliOp("ZZ"),))
 
 
 # --- models --------------------------------------------------------------------------------------------------
@@ -141,23 +192,22 @@ def build_model(
     hidden: int = 16,
     input_gradients: bool = False,
     seed: int = 0,
+    spec: Circuit | None = None,
 ):
-    """The hybrid: CNN -> circuit (layer "circuit", `engine.CircuitLayer`) -> head -> softmax over n_classes.
+    """The hybrid: CNN -> circuit (layer "circuit", `engine.CircuitLayer` of `spec`, default `circuit()`) ->
+    head -> softmax over n_classes.
 
     input_gradients=False is the original as shipped (the CNN is never trained; Keras, unlike PyTorch, says
-    so on fit: "Gradients do not exist for variables ['cnn_conv1/kernel', ...]"), True the fixed model.
-    The output is (batch, n_classes) probabilities; train with sparse categorical cross-entropy.
+    so on fit: "Gradients do not exist for variables ['cnn_conv1/kernel', ...]"), True the fixed model. The
+    circuit has no weights, so its layer trains nothing itself (its empty variable is not trainable).
     """
-    from . import engine  # imports TensorFlow: callers seed it first (runtime.seed_tensorflow)
+    from .engine import CircuitLayer  # imports TensorFlow: callers seed it first (runtime.seed_tensorflow)
 
+    spec = circuit() if spec is None else spec
     inputs, angles = _cnn(keras, image_shape, tuple(conv), hidden, seed)
-    qc, x, w, observables = circuit()
-    layer = engine.CircuitLayer(qc, x, w, observables, seed=seed, input_gradients=input_gradients, name="circuit")
+    options = {"seed": seed, "input_gradients": input_gradients, "name": "circuit"}
+    layer = CircuitLayer(spec.circuit, spec.inputs, spec.weights, spec.observables, **options)
     head = _head(keras, layer(angles), n_classes, seed)
-    if not len(w):
-        # the circuit has no weights, but CircuitLayer still makes an empty trainable variable, which the
-        # optimiser would warn about on every fit ("Gradients do not exist"); it holds nothing to train
-        layer.circuit_weights.trainable = False
     name = "cnn_circuit_fixed" if input_gradients else "cnn_circuit_as_shipped"
     return keras.Model(inputs, head, name=name)
 
@@ -182,93 +232,81 @@ def build_control(
     return keras.Model(inputs, _head(keras, stand_in, n_classes, seed), name="cnn_control")
 
 
-def build_variant(keras, variant: str, n_classes: int, seed: int = 0, **sizes):
-    """One of VARIANTS by name; `sizes` (image_shape, conv, hidden) go to the builder."""
-    if variant == "control":
+def task_labels(values: dict) -> list[int]:
+    """The dataset labels of the setting's classes, in task order (classes null: all of the dataset's)."""
+    names = data.DATASETS[values["dataset"]].class_names
+    return list(range(len(names))) if values["classes"] is None else [names.index(c) for c in values["classes"]]
+
+
+def build(keras, values: dict, seed: int, spec: Circuit | None):
+    """The setting's model: values["model"] "quantum" (`build_model`, with its `input_gradients`) or "control"
+    (`build_control`), for the setting's dataset's image shape and number of classes, CNN widths `conv` and
+    `hidden`."""
+    sizes = {
+        "image_shape": (*data.DATASETS[values["dataset"]].image_shape, 1),
+        "conv": tuple(values["conv"]),
+        "hidden": values["hidden"],
+    }
+    n_classes = len(task_labels(values))
+    if values["model"] == "control":
         return build_control(keras, n_classes, seed=seed, **sizes)
-    if variant in VARIANTS:
-        return build_model(keras, n_classes, input_gradients=variant == "fixed", seed=seed, **sizes)
-    raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
+    return build_model(keras, n_classes, input_gradients=values["input_gradients"], seed=seed, spec=spec, **sizes)
 
 
-def circuit_angles(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """(N, 2) float64: the angles the CNN feeds to the circuit, for running the circuit on Aer with shots."""
-    import keras
-
-    front = keras.Model(model.inputs, model.get_layer("circuit").input)
-    return np.asarray(front.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64)
+def targets(labels: np.ndarray) -> np.ndarray:
+    return np.asarray(labels, dtype=np.int32)
 
 
-def head_probabilities(model, expectations: np.ndarray) -> np.ndarray:
-    """(N, n_classes): the head applied to circuit expectation values (exact or estimated from shots)."""
-    import keras
-
-    head = model.get_layer("head")
-    logits = head(keras.ops.convert_to_tensor(np.asarray(expectations, dtype=np.float32)))
-    if head.units == 1:  # two classes: softmax([0, z]), as in `_head`
-        logits = keras.ops.concatenate([keras.ops.zeros_like(logits), logits], axis=-1)
-    return keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
+def decide(outputs: np.ndarray) -> np.ndarray:
+    """The most probable class (two classes: class 1 when the head's logit z > 0)."""
+    return np.asarray(outputs).argmax(axis=1)
 
 
 # --- data ----------------------------------------------------------------------------------------------------
 
 
-def load_task(
-    raw: dict[str, np.ndarray],
-    classes: tuple[int, ...] | list[int],
+def select(
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    labels: tuple[int, ...] | list[int],
     n_train: int | None = 800,
     n_test: int | None = None,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(x_train, y_train, x_test, y_test) for the images of `classes`, from `data.load_raw`'s arrays.
+    """(x_train, y_train, x_test, y_test) for the images of `labels`, from the (uint8 images, labels) of the
+    raw training and test files (`common.dataset_raw`).
 
-    Images are pixels / 255 as float32, shape (N, 28, 28, 1); labels are remapped to positions in `classes`
-    (classes=(3, 5) gives 3 -> 0, 5 -> 1). Train comes from the train file, test from the t10k file, each a
+    Images are pixels / 255 as float32, shape (N, 28, 28, 1); labels are remapped to positions in `labels`
+    (labels=(3, 5) gives 3 -> 0, 5 -> 1). Train comes from the train file, test from the test file, each a
     stratified subset of n_train / n_test rows (None: all rows of those classes), deterministic per seed.
     The original took the first 800 cat/dog images in file order; a stratified draw keeps the classes in
     their file proportions and lets seeds vary the subset. The default n_train is the original's 800.
     """
-    classes = [int(c) for c in classes]
-    if len(set(classes)) != len(classes) or len(classes) < 2:
-        raise ValueError(f"classes must be at least two distinct labels, got {classes}")
+    labels = [int(c) for c in labels]
+    if len(set(labels)) != len(labels) or len(labels) < 2:
+        raise ValueError(f"classes must be at least two distinct labels, got {labels}")
     remap = np.full(256, -1, dtype=np.int64)
-    remap[classes] = np.arange(len(classes))
+    remap[labels] = np.arange(len(labels))
     arrays = []
-    for split, size in (("train", n_train), ("t10k", n_test)):
-        images, labels = raw[f"{split}-images-idx3-ubyte"], raw[f"{split}-labels-idx1-ubyte"]
-        rows = np.flatnonzero(np.isin(labels, classes))
+    for split, (images, file_labels), size in (("train", train, n_train), ("test", test, n_test)):
+        rows = np.flatnonzero(np.isin(file_labels, labels))
         if len(rows) == 0:
-            raise ValueError(f"no {split} images of classes {classes}")
-        rows = rows[data.stratified_subset(labels[rows], size, seed)]
+            raise ValueError(f"no {split} images of classes {labels}")
+        rows = rows[data.stratified_subset(file_labels[rows], size, seed)]
         x = data.normalise(images[rows]).reshape(len(rows), *images.shape[1:], 1)
-        arrays += [x, remap[labels[rows]].astype(np.int64)]
+        arrays += [x, remap[file_labels[rows]].astype(np.int64)]
     return tuple(arrays)
 
 
-# --- training (to be merged into the framework's shared loop) ------------------------------------------------
-
-
-def train(
-    model,
-    x: np.ndarray,
-    y: np.ndarray,
-    epochs: int = 30,
-    batch_size: int = 16,
-    learning_rate: float = 1e-4,
-    seed: int = 0,
-    validation_data=None,
-):
-    """model.compile + model.fit with the original's budget and optimiser (30 epochs, batch 16 shuffled, Adam
-    lr 1e-4: 1500 steps on 800 images) and loss (cross-entropy); returns the Keras History. Seeds the shuffling with `seed`; the caller sets
-    threads and determinism once per process with `runtime.seed_tensorflow`."""
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model.fit(
-        x, y, epochs=epochs, batch_size=batch_size, shuffle=True, validation_data=validation_data, verbose=0
-    )
+def load_task(inputs, values: dict, seed: int) -> Task:
+    """The setting's `dataset` and `classes`: `train_images` training images drawn (stratified) with the run's
+    seed; tested on `test_images` of the test file (null: every test image of those classes, the same for
+    every seed). `inputs` holds both datasets' raw files, named <dataset>_<file> (the registry's entry)."""
+    dataset = values["dataset"]
+    prefix = f"{dataset}_"
+    paths = {name.removeprefix(prefix): path for name, path in dict(inputs).items() if name.startswith(prefix)}
+    train, test = dataset_raw(paths, dataset)
+    chosen = task_labels(values)
+    x, y, x_test, y_test = select(train, test, chosen, values["train_images"], values["test_images"], seed)
+    names = data.DATASETS[dataset].class_names
+    return Task(train=(x, y), evaluation={"test": (x_test, y_test)}, classes=tuple(names[c] for c in chosen))

@@ -33,7 +33,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # The evaluation statistics a claim can be measured by.
-STATISTICS = ("final", "best_epoch")
+STATISTICS = ("final", "best_epoch", "weight_change")
+# How a claim's value is compared with the measured interval over seeds (see `Claim`).
+COMPARISONS = ("equal", "above", "above_chance")
 
 
 @dataclass(frozen=True)
@@ -79,10 +81,17 @@ class Task:
 class Claim:
     """One row of the claims table.
 
-    claimed: the source's number in percent; None for a control row (a reference without a claim).
+    claimed: the source's number in percent; None for a control row (a reference without a claim), and for
+        compare "above_chance" (the table fills in the chance level).
     setting, eval_set: the run (over every configured seed) and evaluation set that measure it.
-    statistic: "final" (after the last epoch) or "best_epoch" (the best per-epoch accuracy, as a source that
-        reports its best epoch on the test set did).
+    statistic: "final" (accuracy after the last epoch), "best_epoch" (the best per-epoch accuracy, as a source
+        that reports its best epoch on the test set did) or "weight_change" (how far training moved the weights
+        of the layers whose names start with `part`: the L2 norm of the change in percent of the initial
+        weights' L2 norm; eval_set "train").
+    compare: "equal" (the source states this number: is it inside the interval over seeds?), "above" (the
+        source says the value exceeds `claimed`, e.g. a weight change above 0: "weights are trained"), or
+        "above_chance" (the source says the model learns to classify: is its accuracy above chance, the share
+        of the set's most frequent class?).
     """
 
     claim: str
@@ -91,10 +100,20 @@ class Claim:
     setting: str
     eval_set: str
     statistic: str = "final"
+    compare: str = "equal"
+    part: str = ""
 
     def __post_init__(self):
         if self.statistic not in STATISTICS:
             raise ValueError(f"statistic must be one of {STATISTICS}, got {self.statistic!r}")
+        if self.compare not in COMPARISONS:
+            raise ValueError(f"compare must be one of {COMPARISONS}, got {self.compare!r}")
+        if (self.statistic == "weight_change") != bool(self.part):
+            raise ValueError("a weight_change claim names the layers it measures (part), and only it does")
+        if self.compare == "above_chance" and self.claimed is not None:
+            raise ValueError("an above_chance claim has no claimed value (the table fills in chance)")
+        if self.compare == "above" and self.claimed is None:
+            raise ValueError("an 'above' claim needs the value it claims to exceed (claimed)")
 
 
 def confusion(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> list[list[int]]:
@@ -112,11 +131,16 @@ def accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
 def mnist_raw(inputs) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """((train images, labels), (test images, labels)) from the four raw MNIST files named in `inputs` (the
     registry's MNIST_RAW names), each checked against the official md5 first."""
+    return dataset_raw(inputs, "mnist")
+
+
+def dataset_raw(inputs, dataset: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """As `mnist_raw`, for any dataset of `qtlmnist.data.DATASETS` (the registry's `raw_files(dataset)`)."""
     from pathlib import Path
 
     from ..data import load_raw
 
-    raw = load_raw({Path(path).name: path for path in dict(inputs).values()})
+    raw = load_raw({Path(path).name: path for path in dict(inputs).values()}, dataset=dataset)
     return (
         (raw["train-images-idx3-ubyte"], raw["train-labels-idx1-ubyte"]),
         (raw["t10k-images-idx3-ubyte"], raw["t10k-labels-idx1-ubyte"]),

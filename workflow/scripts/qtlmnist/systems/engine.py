@@ -550,6 +550,9 @@ class CircuitLayer(keras.layers.Layer):
     seed: seed of the default initializer.
     input_gradients: False stops the gradient at the layer's input, so layers before it are not trained by
         the circuit's loss (qiskit-machine-learning's default for its QNNs).
+    A circuit without weight parameters gets an empty, non-trainable `circuit_weights` (TorchConnector's
+    empty weight tensor): the layer then trains nothing itself, and with input_gradients=False nothing
+    before it either.
     The circuit is simulated in complex128 with float64 weights; the output is cast to the layer's dtype
     (Keras' floatx, float32, unless dtype="float64" is given). Inputs are not autocast to float32 on the way in.
     """
@@ -602,6 +605,9 @@ class CircuitLayer(keras.layers.Layer):
             initializer=self.weight_initializer,
             dtype="float64",  # angles in float64 so the simulation stays exact; the optimizer handles the dtype
             name="circuit_weights",
+            # a circuit without weight parameters still gets its (empty) variable, so every layer has one and
+            # saved weights keep one layout; it is not trainable, so the optimiser does not ask for its gradient
+            trainable=bool(self.engine.weight_params),
         )
 
     def call(self, x):

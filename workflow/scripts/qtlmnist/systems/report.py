@@ -6,6 +6,11 @@ setting has precision > 0: what the source's own printout measured), exact (no n
 a 95% Student-t interval over seeds of the as-run accuracy, and a verdict: "reproduced" when the claimed
 value lies within that interval widened by the tolerance (report.accuracy_tolerance_pp) on each side and the
 interval is at most INCONCLUSIVE_WIDTH_PP wide ("inconclusive" when wider), "not reproduced" when outside.
+A claim that a value exceeds a floor (compare "above": e.g. a weight change above 0, "the CNN is trained";
+"above_chance": the model learns to classify, the floor being the set's majority-class share) is
+"reproduced" when the interval lies above the floor, "not reproduced" when it lies within the tolerance of
+it or below, and "inconclusive" when it straddles it. A weight_change claim measures, instead of an
+accuracy, how far training moved the weights of some layers (percent of their initial L2 norm).
 Numbers stay numbers here (percent); `claims_markdown` formats them.
 """
 
@@ -23,8 +28,21 @@ INCONCLUSIVE_WIDTH_PP = 10.0
 NOT_RUN = "not run (setting not configured)"
 
 
+def part_change(metrics: dict, part: str) -> float:
+    """How far training moved the weights of the layers whose names start with `part`: the L2 norm of the
+    change over the L2 norm of the initial weights (all those layers' arrays as one vector), a fraction."""
+    layers = {name: v for name, v in metrics["weight_change"].items() if name.startswith(part)}
+    if not layers:
+        raise ValueError(f"no layer of the run starts with {part!r} (layers: {', '.join(metrics['weight_change'])})")
+    change = np.sqrt(sum(v["change_l2"] ** 2 for v in layers.values()))
+    return float(change / np.sqrt(sum(v["initial_l2"] ** 2 for v in layers.values())))
+
+
 def _claim_value(metrics: dict, claim) -> tuple[float, float | None, float | None]:
-    """(as run, exact, shots) accuracy of one run for one claim; best_epoch has only the as-run value."""
+    """(as run, exact, shots) accuracy of one run for one claim; best_epoch has only the as-run value, and
+    weight_change only its one value (a fraction, like the accuracies)."""
+    if claim.statistic == "weight_change":
+        return part_change(metrics, claim.part), None, None
     result = metrics["sets"][claim.eval_set]
     if claim.statistic == "best_epoch":
         if "best_epoch_accuracy" not in result:
@@ -38,9 +56,16 @@ def _mean_percent(values: list) -> float:
     return 100.0 * float(np.mean(values)) if values else float("nan")
 
 
-def verdict(claimed: float | None, low: float, high: float, tolerance_pp: float) -> str:
+def verdict(claimed: float | None, low: float, high: float, tolerance_pp: float, compare: str = "equal") -> str:
     if claimed is None:
         return NO_CLAIM
+    if compare != "equal":  # "above" or "above_chance": the claim is that the value exceeds `claimed`
+        floor = "chance" if compare == "above_chance" else f"{claimed:g}%"
+        if low > claimed:
+            return "reproduced"
+        if high <= claimed + tolerance_pp:
+            return f"not reproduced (not above {floor})"
+        return f"inconclusive (interval straddles {floor})"
     if claimed > high + tolerance_pp:
         return "not reproduced (measured lower)"
     if claimed < low - tolerance_pp:
@@ -63,6 +88,8 @@ def claims_table(runs: dict[tuple[str, str, int], dict], claims: dict[str, tuple
                 "setting": claim.setting,
                 "eval_set": claim.eval_set,
                 "statistic": claim.statistic,
+                "compare": claim.compare,
+                "part": claim.part or None,
                 "claimed": np.nan if claim.claimed is None else float(claim.claimed),
             }
             if not chosen:
@@ -71,7 +98,12 @@ def claims_table(runs: dict[tuple[str, str, int], dict], claims: dict[str, tuple
             values = [_claim_value(m, claim) for m in chosen]
             as_run = np.array([100.0 * v[0] for v in values])
             mean, std, low, high = t_interval(as_run)
-            low, high = max(low, 0.0), min(high, 100.0)
+            low = max(low, 0.0)
+            if claim.statistic != "weight_change":  # an accuracy; a weight change may exceed 100%
+                high = min(high, 100.0)
+            claimed = claim.claimed
+            if claim.compare == "above_chance":
+                claimed = row["claimed"] = _mean_percent([m["sets"][claim.eval_set]["majority_rate"] for m in chosen])
             rows.append(
                 row
                 | {
@@ -86,11 +118,12 @@ def claims_table(runs: dict[tuple[str, str, int], dict], claims: dict[str, tuple
                     "n_seeds": len(chosen),
                     "precision": chosen[0]["precision"],
                     "shots": chosen[0]["shots"],
-                    "verdict": verdict(claim.claimed, low, high, tolerance_pp),
+                    "verdict": verdict(claimed, low, high, tolerance_pp, claim.compare),
                 }
             )
     columns = [
-        "system", "claim", "source", "setting", "eval_set", "statistic", "n_images", "parameters", "claimed",
+        "system", "claim", "source", "setting", "eval_set", "statistic", "compare", "part", "n_images", "parameters",
+        "claimed",
         "measured_as_run", "measured_exact", "measured_shots", "seed_std", "ci95_low", "ci95_high", "n_seeds",
         "precision", "shots", "verdict",
     ]  # fmt: skip
@@ -109,6 +142,7 @@ def runs_table(runs: dict[tuple[str, str, int], dict]) -> pd.DataFrame:
                 {"system": system, "setting": setting, "seed": seed, "model": m["model"], "eval_set": name}
                 | {"n": result["n"], "parameters": m["parameters"]["total"]}
                 | {"circuit_parameters": m["parameters"]["circuit"]}
+                | {"majority_rate": result.get("majority_rate")}
                 | {k: result[k] for k in ("accuracy", "accuracy_exact", "accuracy_shots")}
                 | {"wilson_low": low, "wilson_high": high}
                 | {"best_epoch": result.get("best_epoch"), "best_epoch_accuracy": result.get("best_epoch_accuracy")}
@@ -131,13 +165,17 @@ def claims_markdown(table: pd.DataFrame) -> str:
     for r in table.itertuples(index=False):
         images = "" if pd.isna(r.n_images) else f" ({r.eval_set}, {r.n_images})"
         best = ", best epoch" if r.statistic == "best_epoch" else ""
+        best += f", weights of {r.part}*" if r.statistic == "weight_change" else ""
+        claimed = _percent(r.claimed)
+        if r.compare != "equal" and claimed:
+            claimed = f"> {claimed}" + (" (chance)" if r.compare == "above_chance" else "")
         interval = "" if pd.isna(r.ci95_low) else f"[{r.ci95_low:.1f}, {r.ci95_high:.1f}]"
         as_run = _percent(r.measured_as_run)
         if not pd.isna(r.precision) and r.precision > 0:
             as_run += f" (noise {r.precision:g})"
         shots = _percent(r.measured_shots) + ("" if pd.isna(r.shots) or pd.isna(r.measured_shots) else f" ({r.shots})")
         rows.append(
-            [r.system, r.claim, r.source, f"{r.setting}{images}{best}", _percent(r.claimed), _percent(r.measured_exact)]
+            [r.system, r.claim, r.source, f"{r.setting}{images}{best}", claimed, _percent(r.measured_exact)]
             + [as_run, shots, interval, "" if pd.isna(r.n_seeds) else r.n_seeds, r.verdict]
         )
     note = (
@@ -145,7 +183,10 @@ def claims_markdown(table: pd.DataFrame) -> str:
         "as run = the model's own forward pass (with the estimator's Gaussian noise where the setting has "
         "precision > 0, as the original ran); shots = the trained circuit on Aer with that many shots per image. "
         "The interval (Student t) and the verdict use the as-run values; a claim is reproduced when it lies within "
-        f"the interval widened by the tolerance and the interval is at most {INCONCLUSIVE_WIDTH_PP:g} pp wide. "
+        f"the interval widened by the tolerance and the interval is at most {INCONCLUSIVE_WIDTH_PP:g} pp wide; "
+        "a claimed '> x' (a floor; chance = the share of the set's most frequent class) when the interval lies "
+        "above x. 'weights of p*': how far training moved the weights of the layers named p..., in percent of "
+        "their initial L2 norm (0 = never moved). "
         "A control row with shots and no exact value is our Sarkar hybrid: its circuit-count features were sampled "
         "with that many shots, so its as-run value is that shots value.\n"
     )

@@ -108,6 +108,28 @@ def forward(model, x: np.ndarray) -> np.ndarray:
     return np.concatenate(chunks)
 
 
+def layer_weights(model) -> dict[str, list[np.ndarray]]:
+    """Every layer's weights (trainable or not) as float64 copies, by layer name; layers without any left out."""
+    return {
+        layer.name: [np.array(w, dtype=np.float64) for w in layer.get_weights()]
+        for layer in model.layers
+        if sum(np.size(w) for w in layer.get_weights())
+    }
+
+
+def weight_change(before: dict[str, list[np.ndarray]], after: dict[str, list[np.ndarray]]) -> dict[str, dict]:
+    """Per layer: the L2 norm of its initial weights and of their change (all its arrays as one vector), so a
+    layer that training never moved (no gradient reached it) reads change_l2 = 0 exactly."""
+
+    def norm(arrays):
+        return float(np.sqrt(sum(np.sum(np.square(a)) for a in arrays)))
+
+    return {
+        name: {"initial_l2": norm(before[name]), "change_l2": norm([b - a for a, b in zip(before[name], after[name])])}
+        for name in before
+    }
+
+
 def count_parameters(model) -> dict[str, int]:
     """Trainable parameters: in the circuit, in the classical layers, in all."""
     total = int(sum(np.prod(w.shape) for w in model.trainable_weights))
@@ -159,8 +181,8 @@ def fit(system, model, task: Task, values: dict) -> pd.DataFrame:
 
 
 def evaluate(system, model, task: Task, circuit: Circuit | None, shots: int, seed: int, threads: int) -> dict:
-    """Per evaluation set: n, accuracy (as run), accuracy_exact and accuracy_shots (None for a classical
-    control), and the confusion counts of each."""
+    """Per evaluation set: n, majority_rate (chance: the share of its most frequent class), accuracy (as run),
+    accuracy_exact and accuracy_shots (None for a classical control), and the confusion counts of each."""
     n_classes = len(task.class_names(system))
     split = Split(model) if circuit is not None else None
     if split is not None and split.layer.engine.circuit is not circuit.circuit:
@@ -170,6 +192,8 @@ def evaluate(system, model, task: Task, circuit: Circuit | None, shots: int, see
     for index, (name, (x, labels)) in enumerate(task.sets().items()):
         as_run = system.decide(forward(model, x))
         results[name] = result = {"n": len(labels), "accuracy": accuracy(labels, as_run)}
+        # chance: the accuracy of always answering the set's most frequent class
+        result["majority_rate"] = float(np.bincount(labels, minlength=n_classes).max() / len(labels))
         result |= {"confusion": confusion(labels, as_run, n_classes), "accuracy_exact": result["accuracy"]}
         result |= {"accuracy_shots": None, "confusion_shots": None}
         if split is None:
@@ -240,12 +264,17 @@ def train_and_evaluate(system, task: Task, values: dict, seed: int, threads: int
     model = system.build(keras, values, seed, circuit)
     rows = len(task.train[1])
     log.info("model %s: %s parameters; %d training rows", values["model"], count_parameters(model), rows)
+    initial = layer_weights(model)
     start = time.perf_counter()
     history = fit(system, model, task, values)
     fit_seconds = time.perf_counter() - start
+    changes = weight_change(initial, layer_weights(model))
+    log.info("weights: L2 norms of the initial weights and of their change in training, per layer: %s", changes)
     start = time.perf_counter()
     evaluation = evaluate(system, model, task, circuit, values["shots"], seed, threads)
     evaluation["seconds"] |= {"fit": fit_seconds, "evaluate": time.perf_counter() - start}
+    # Per layer, how far training moved its weights: a layer no gradient reached reads 0.
+    evaluation["weight_change"] = changes
     return model, history, evaluation
 
 
