@@ -10,6 +10,7 @@ space := $(empty) $(empty)
 comma := ,
 
 .PHONY: venv replicate test lint report bench repro experiments systems clean venv-slurm replicate-slurm test-slurm
+.PHONY: venv-bench
 
 $(STAMP): requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed, found " + sys.version'
@@ -36,6 +37,24 @@ $(SLURM_STAMP): requirements.lock requirements-slurm.lock
 	touch $(SLURM_STAMP)
 
 venv-slurm: $(SLURM_STAMP)
+
+# .venv plus the libraries the seed code trained with (requirements-bench.lock: qiskit-machine-learning, torch,
+# PennyLane), for the trainable-systems part of `make bench` only; installed in one resolve with the lock, whose
+# pins hold (the bench lock names none of its packages).
+BENCH_VENV := .venv-bench
+BENCH_BIN := $(BENCH_VENV)/bin
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): requirements.lock requirements-bench.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed, found " + sys.version'
+	rm -rf $(BENCH_VENV)
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_BIN)/python -m pip install --quiet --upgrade pip==25.3
+	$(BENCH_BIN)/python -m pip install --quiet --requirement requirements.lock --requirement requirements-bench.lock
+	$(BENCH_BIN)/python -m pip check
+	touch $(BENCH_STAMP)
+
+venv-bench: $(BENCH_STAMP)
 
 replicate: venv
 	$(BIN)/snakemake --cores $(CORES)
