@@ -73,9 +73,12 @@ clean:
 	git clean -fdX results
 	rm -rf .snakemake
 
-# Quantum-stage benchmark (paper loop vs pipeline vs exact limit, scaling) and per-rule costs of the last run.
-bench: venv
+# Quantum-stage benchmark (paper loop vs pipeline vs exact limit, scaling) and per-rule costs of the last run
+# (in .venv); then training throughput of each trainable system, our engine vs the seed code's routes (in
+# .venv-bench: qiskit-machine-learning with parameter shift, PennyLane), with their gradients compared.
+bench: venv venv-bench
 	PYTHONPATH=workflow/scripts $(BIN)/python -m tools.bench
+	PYTHONPATH=workflow/scripts $(BENCH_BIN)/python -m tools.bench_systems
 
 # Two clean clones of HEAD run config/ci.yaml; every result file must hash the same, and match the golden file.
 repro: venv
