@@ -14,6 +14,7 @@ comma := ,
 
 .PHONY: venv replicate test lint report bench repro experiments systems clean venv-slurm replicate-slurm test-slurm
 .PHONY: lock envs check-platforms
+.PHONY: venv-bench
 
 $(STAMP): requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed, found " + sys.version'
@@ -41,6 +42,24 @@ $(SLURM_STAMP): requirements.lock requirements-slurm.lock
 
 venv-slurm: $(SLURM_STAMP)
 
+# .venv plus the libraries the seed code trained with (requirements-bench.lock: qiskit-machine-learning, torch,
+# PennyLane), for the trainable-systems part of `make bench` only; installed in one resolve with the lock, whose
+# pins hold (the bench lock names none of its packages).
+BENCH_VENV := .venv-bench
+BENCH_BIN := $(BENCH_VENV)/bin
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): requirements.lock requirements-bench.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed, found " + sys.version'
+	rm -rf $(BENCH_VENV)
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_BIN)/python -m pip install --quiet --upgrade pip==25.3
+	$(BENCH_BIN)/python -m pip install --quiet --requirement requirements.lock --requirement requirements-bench.lock
+	$(BENCH_BIN)/python -m pip check
+	touch $(BENCH_STAMP)
+
+venv-bench: $(BENCH_STAMP)
+
 replicate: venv
 	$(BIN)/snakemake --cores $(CORES) --config dataset=$(DATASET)
 
@@ -59,9 +78,12 @@ clean:
 	git clean -fdX results
 	rm -rf .snakemake
 
-# Quantum-stage benchmark (paper loop vs pipeline vs exact limit, scaling) and per-rule costs of the last run.
-bench: venv
+# Quantum-stage benchmark (paper loop vs pipeline vs exact limit, scaling) and per-rule costs of the last run
+# (in .venv); then training throughput of each trainable system, our engine vs the seed code's routes (in
+# .venv-bench: qiskit-machine-learning with parameter shift, PennyLane), with their gradients compared.
+bench: venv venv-bench
 	PYTHONPATH=workflow/scripts $(BIN)/python -m tools.bench
+	PYTHONPATH=workflow/scripts $(BENCH_BIN)/python -m tools.bench_systems
 
 # Two clean clones of HEAD run config/ci.yaml; every result file must hash the same, and match the golden file.
 repro: venv

@@ -1,9 +1,20 @@
 """The benchmark's pieces on tiny inputs (its timings are reported by `make bench`, never asserted)."""
 
-import numpy as np
+import dataclasses
+import re
+import tomllib
+from collections import Counter
+from pathlib import Path
 
+import numpy as np
+import pytest
+import yaml
+from conftest import ROOT
+from qiskit.quantum_info import Statevector
 from qtlmnist import quantum
-from tools import bench
+from qtlmnist.runtime import seed_tensorflow
+
+from tools import bench, bench_systems
 
 
 def test_paper_loop_and_pipeline_give_the_same_counts_for_the_same_rows():
@@ -26,10 +37,176 @@ def test_agreement_statistics_detect_wrong_noise():
 
 def test_stage_times_groups_jobs_by_rule(tmp_path):
     header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
-    for name, seconds, rss in (("quantum_features_train_0", 2.0, 100), ("quantum_features_train_1", 3.0, 120), ("quantum_inputs", 0.5, 50)):
+    jobs = (("quantum_features_train_0", 2.0, 100), ("quantum_features_train_1", 3.0, 120), ("quantum_inputs", 0.5, 50))
+    for name, seconds, rss in jobs:
         (tmp_path / f"{name}.tsv").write_text(header + f"{seconds}\t0:00:02\t{rss}\t0\t0\t0\t0\t0\t0\t0\n")
     stages = bench.stage_times(tmp_path, ["quantum_features", "quantum_inputs"])
     assert stages.to_dict("records") == [
         {"rule": "quantum_features", "jobs": 2, "wall_s": 5.0, "max_rss_mb": 120.0},
         {"rule": "quantum_inputs", "jobs": 1, "wall_s": 0.5, "max_rss_mb": 50.0},
     ]
+
+
+# --- the trainable-systems benchmark (tools.bench_systems): its pure pieces and its gradients ---------------
+
+
+@pytest.fixture(scope="module")
+def systems_config():
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def keras():
+    """The same thread count and determinism as the other TensorFlow tests (it can be set only once)."""
+    return seed_tensorflow(0, 1)
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, version = line.split("==")
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    return pins
+
+
+def test_bench_lock_adds_exact_pins_beside_the_lock_and_overrides_none():
+    """`make venv-bench` installs both files in one resolve: the main lock's pins hold when the bench lock names
+    none of its packages; the bench extra of pyproject.toml is what the bench lock pins."""
+    main, bench_pins = _pins(ROOT / "requirements.lock"), _pins(ROOT / "requirements-bench.lock")
+    assert not set(main) & set(bench_pins)
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["bench"]
+    assert set(extra) <= set(bench_pins)
+
+
+def test_gradient_difference_is_the_largest_deviation_and_refuses_other_parameters():
+    a = {"w": np.array([1.0, 2.0]), "k": np.array([[0.5]])}
+    b = {"w": np.array([1.0, 2.0 + 3e-9]), "k": np.array([[0.5 - 1e-6]])}
+    assert bench_systems.gradient_difference(a, b) == pytest.approx(1e-6, rel=1e-6)
+    assert bench_systems.gradient_difference(a, a) == 0.0
+    with pytest.raises(ValueError, match="different parameters"):
+        bench_systems.gradient_difference(a, {"w": a["w"]})
+    with pytest.raises(ValueError, match="shape"):
+        bench_systems.gradient_difference(a, {"w": a["w"], "k": np.array([0.5])})
+
+
+def test_summary_gives_rates_speedups_per_epoch_and_the_table_says_what_did_not_run():
+    case = bench_systems.Case("paradoxical7_qnn", "001", "exact", 1, 80, 30, 0.01, 240)
+    grads = {"circuit/circuit_weights": np.array([0.1, -0.2])}
+    routes = {
+        "ours": {"samples": 240, "seconds": 1.0, "cpu_seconds": 0.8, "gradients": grads},
+        "qml_shift": {
+            "samples": 20, "seconds": 10.0, "cpu_seconds": 4.0, "capped": True,
+            "gradients": {"circuit/circuit_weights": np.array([0.1, -0.2 + 2e-12])}, "grad_max_abs_diff_float32": 3e-8,
+        },
+        "pl_shift": {"error": "circuit differs from Statevector by 1.0e-03", "circuit_max_abs_diff": 1e-3},
+    }  # fmt: skip
+    summary = bench_systems.summarise(case, routes)
+    ours, qml, pl = summary["ours"], summary["qml_shift"], summary["pl_shift"]
+    assert ours["samples_per_s"] == 240 and ours["samples_per_cpu_s"] == 300
+    assert ours["s_per_epoch"] == pytest.approx(80 / 240) and ours["s_per_training_cpu"] == pytest.approx(30 * 80 / 300)
+    assert ours["speedup_of_ours"] == 1 and ours["grad_max_abs_diff"] == 0
+    assert qml["samples_per_s"] == 2 and qml["s_per_epoch_cpu"] == 16
+    assert qml["speedup_of_ours"] == 120 and qml["speedup_of_ours_cpu"] == 60
+    assert qml["grad_max_abs_diff"] == pytest.approx(2e-12, rel=1e-3)
+    assert pl["samples_per_s"] is None and pl["speedup_of_ours"] is None and pl["grad_max_abs_diff"] is None
+    entry = {"seed_document": "001", "batch": 1, "routes": summary}
+    lines = bench_systems.table({"paradoxical7_qnn": entry}).splitlines()
+    assert len(lines) == 2 + 3 and all(line.count("|") == 12 for line in lines)
+    assert "| 001 paradoxical7_qnn | qml_shift | 1 | 20 | 2 | 5 | 16 | 120 | 60 | 2.0e-12 |" in lines[3]
+    assert "capped: 20 rows in 10 s" in lines[3] and "float32 gradient: 3.0e-08" in lines[3]
+    assert "not timed: circuit differs from Statevector" in lines[4] and "| - | - |" in lines[4]
+
+
+def _expectation(circuit, observable, binding) -> float:
+    return float(Statevector(circuit.assign_parameters(binding)).expectation_value(observable).real)
+
+
+def parameter_shift_gradient_001(spec, params: dict, x: np.ndarray, y: np.ndarray) -> dict:
+    """Loss gradient of 001's model f = a <Z_10>(x; w) + b under the mean squared error, by hand: the
+    parameter-shift rule on qiskit's Statevector for each circuit weight (each sits in exactly one Ry, so
+    d<Z>/dw_k = (<Z>(w_k + pi/2) - <Z>(w_k - pi/2)) / 2), the chain rule for a and b."""
+    counts = Counter(p for instruction in spec.circuit.data for p in instruction.operation.params)
+    assert all(counts[w] == 1 for w in spec.weights)
+    (observable,) = spec.observables
+    w = params["circuit/circuit_weights"]
+    a, b = params["linear/kernel"][0, 0], params["linear/bias"][0]
+    gradient = {"circuit/circuit_weights": np.zeros(len(w)), "linear/kernel": np.zeros((1, 1)), "linear/bias": np.zeros(1)}
+    for row, target in zip(x, y[:, 0]):
+        inputs = dict(zip(spec.inputs, row))
+        value = _expectation(spec.circuit, observable, inputs | dict(zip(spec.weights, w)))
+        residual = 2 * (a * value + b - target) / len(x)  # d(mean squared error)/df for this row
+        for k, shift in enumerate(np.eye(len(w)) * np.pi / 2):
+            plus = _expectation(spec.circuit, observable, inputs | dict(zip(spec.weights, w + shift)))
+            minus = _expectation(spec.circuit, observable, inputs | dict(zip(spec.weights, w - shift)))
+            gradient["circuit/circuit_weights"][k] += residual * a * (plus - minus) / 2
+        gradient["linear/kernel"][0, 0] += residual * value
+        gradient["linear/bias"][0] += residual
+    return gradient
+
+
+def _case_001(systems_config, rows: int):
+    case = bench_systems.cases(systems_config)["paradoxical7_qnn"]
+    spec = bench_systems.circuit_spec(case)
+    rng = np.random.default_rng(11)
+    params = {
+        "circuit/circuit_weights": rng.uniform(-np.pi, np.pi, len(spec.weights)),
+        "linear/kernel": rng.uniform(-1, 1, (1, 1)),
+        "linear/bias": rng.uniform(-1, 1, 1),
+    }
+    x, labels = bench_systems.training_data(case, spec, rows, seed=3)
+    return dataclasses.replace(case, batch=rows, timed_samples=rows), spec, params, x, case_targets(case, labels)
+
+
+def case_targets(case, labels):
+    return bench_systems.targets(case, labels).astype(np.float64)
+
+
+def test_engine_loss_gradient_for_001_equals_parameter_shift_on_statevector(keras, systems_config):
+    case, spec, params, x, y = _case_001(systems_config, rows=3)
+    model = bench_systems.keras_model(keras, case, spec, seed=1, dtype="float64")
+    assert keras.config.floatx() == "float32" and keras.config.dtype_policy().name == "float32"  # restored
+    ours = bench_systems.keras_loss_gradient(keras, model, params, x, y)
+    reference = parameter_shift_gradient_001(spec, params, x.astype(np.float64), y)
+    assert np.abs(reference["circuit/circuit_weights"]).max() > 0.01  # a gradient worth comparing
+    assert bench_systems.gradient_difference(reference, ours) <= bench_systems.GRADIENT_TOL
+
+
+def test_pennylane_conversion_of_every_benchmarked_circuit_equals_statevector(systems_config):
+    qml = pytest.importorskip("pennylane")
+
+    def qnode(spec):
+        qfunc, measure = bench_systems.pennylane_circuit(spec)
+
+        def run(x, w):
+            qfunc(x, w)
+            return measure()
+
+        return qml.QNode(run, qml.device("default.qubit", wires=spec.circuit.num_qubits))
+
+    for name, case in bench_systems.cases(systems_config).items():
+        spec = bench_systems.circuit_spec(case)
+        rng = np.random.default_rng(5)
+        x, w = rng.uniform(-np.pi, np.pi, (3, len(spec.inputs))), rng.uniform(-np.pi, np.pi, len(spec.weights))
+        out = qnode(spec)(x, w)
+        out = np.asarray(out) if spec.output == "probabilities" else np.stack(out, axis=-1)
+        difference = np.abs(out - bench_systems.statevector_outputs(spec, x, w)).max()
+        assert difference <= bench_systems.CIRCUIT_TOL, name
+
+
+@pytest.mark.parametrize("route", ["qml_shift", "pl_shift", "pl_backprop"])
+def test_seed_routes_give_the_parameter_shift_gradient_for_001(systems_config, route):
+    """Each seed-code route, on 001, gives the independent parameter-shift gradient (and so the engine's)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("qiskit_machine_learning" if route == "qml_shift" else "pennylane")
+    case, spec, params, x, y = _case_001(systems_config, rows=2)
+    cx, w = np.random.default_rng(2).uniform(-np.pi, np.pi, (2, len(spec.inputs))), params["circuit/circuit_weights"]
+    check = (cx, w, bench_systems.statevector_outputs(spec, cx, w))
+    result = bench_systems.ROUTE_FUNCTIONS[route](case, spec, check, (x, y), (params, 1e-8), 0.0, 1)
+    assert "error" not in result and result["circuit_max_abs_diff"] <= bench_systems.CIRCUIT_TOL
+    reference = parameter_shift_gradient_001(spec, params, x.astype(np.float64), y)
+    assert bench_systems.gradient_difference(reference, result["gradients"]) <= bench_systems.GRADIENT_TOL
+    assert result["samples"] == 2  # a warm-up step and one timed step of the 2 rows
+    if route == "qml_shift":
+        assert result["grad_max_abs_diff_float32"] < 1e-5  # TorchConnector casts to torch.float

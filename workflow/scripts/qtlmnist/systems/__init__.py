@@ -160,15 +160,6 @@ SYSTEMS: dict[str, System] = {
             check=_check_quantum_mnist,
         ),
         System(
-            name="reuploading",
-            module="reuploading",
-            seed_document="004",
-            title="Re-uploading QNN: 6 qubits, loading + strongly entangling layers, Fashion-MNIST latents",
-            inputs=FASHION_LATENTS,
-            check=_check_reuploading,
-            model_inputs=MappingProxyType({"sarkar": FASHION_COUNTS}),
-        ),
-        System(
             name="cnn_circuit",
             module="cnn_circuit",
             seed_document="002",
@@ -178,6 +169,15 @@ SYSTEMS: dict[str, System] = {
                 {f"{dataset}_{name}": path for dataset in DATASETS for name, path in raw_files(dataset).items()}
             ),
             check=_check_cnn_circuit,
+        ),
+        System(
+            name="reuploading",
+            module="reuploading",
+            seed_document="004",
+            title="Re-uploading QNN: 6 qubits, loading + strongly entangling layers, Fashion-MNIST latents",
+            inputs=FASHION_LATENTS,
+            check=_check_reuploading,
+            model_inputs=MappingProxyType({"sarkar": FASHION_COUNTS}),
         ),
     )
 }

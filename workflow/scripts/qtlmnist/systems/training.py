@@ -33,6 +33,9 @@ from .shots import aer_estimates
 
 log = logging.getLogger(__name__)
 
+# Adam's epsilon as torch.optim.Adam's (both originals are PyTorch); Keras' default is 1e-7.
+ADAM_EPSILON = 1e-8
+
 EVAL_BATCH = 512  # rows per forward pass when evaluating (memory only: results do not depend on it)
 # Aer seeds: run seed s, evaluation set i -> s * RUN_SEED_STRIDE + i * SET_SEED_STRIDE; aer_estimates adds
 # basis + 2113 * row, below SET_SEED_STRIDE for up to 47,000 rows, so no two (run, set, row) share a seed.
@@ -160,8 +163,7 @@ def fit(system, model, task: Task, values: dict) -> pd.DataFrame:
     `shuffle` is false, as a loop over the rows; else reshuffled each epoch by Keras' seeded generator).
     Returns the history: epoch, loss (mean over the epoch's batches), {set}_accuracy (as run) for each set of
     `history_sets` the task has (a forward pass over each per epoch: list only the affordable ones)."""
-    # epsilon as torch.optim.Adam's (both originals are PyTorch); Keras' default is 1e-7
-    model.compile(optimizer=keras.optimizers.Adam(values["learning_rate"], epsilon=1e-8), loss=system.LOSS)
+    model.compile(optimizer=keras.optimizers.Adam(values["learning_rate"], epsilon=ADAM_EPSILON), loss=system.LOSS)
     x, y = task.train
     tracked = {name: data for name, data in task.sets().items() if name in values["history_sets"]}
     history = _EpochAccuracy(system, tracked)
