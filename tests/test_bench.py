@@ -62,13 +62,11 @@ def keras():
 
 
 def _pins(path: Path) -> dict[str, str]:
-    pins = {}
-    for line in path.read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if line:
-            name, version = line.split("==")
-            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
-    return pins
+    from packaging.utils import canonicalize_name
+
+    from tools.lockfile import parse_lock, version
+
+    return {canonicalize_name(pin.name): version(pin) for pin in parse_lock(path.read_text())}
 
 
 def test_bench_lock_adds_exact_pins_beside_the_lock_and_overrides_none():

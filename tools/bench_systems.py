@@ -83,12 +83,12 @@ class Case:
 def cases(config: dict) -> dict[str, Case]:
     """The benchmarked systems, shaped as they train: 001 and 000 from their config settings (001's `exact`:
     the as-published 80 rows, batch 1, 30 epochs, without the estimator noise, so gradients compare), 004 from
-    its module's constants (the post's batch 8, one epoch of the 4-label task)."""
+    its `posted_4` setting (the post's batch 8, one epoch of the 4-label task)."""
     from qtlmnist import systems
-    from qtlmnist.systems import reuploading
 
     p7 = systems.setting_values(config, "paradoxical7_qnn", "exact")
     qm = systems.setting_values(config, "quantum_mnist", "hybrid")
+    rp = systems.setting_values(config, "reuploading", "posted_4")
     return {
         "paradoxical7_qnn": Case(
             "paradoxical7_qnn", "001", "exact", p7["batch_size"], p7["train_images"], p7["epochs"],
@@ -99,9 +99,8 @@ def cases(config: dict) -> dict[str, Case]:
             qm["learning_rate"], timed_samples=40 * qm["batch_size"], values=qm,
         ),
         "reuploading": Case(
-            "reuploading", "004", None, reuploading.BATCH_SIZE,
-            FASHION_TRAIN_PER_LABEL * len(reuploading.FOUR_LABELS), reuploading.EPOCHS, reuploading.LEARNING_RATE,
-            timed_samples=80 * reuploading.BATCH_SIZE,
+            "reuploading", "004", "posted_4", rp["batch_size"], FASHION_TRAIN_PER_LABEL * len(rp["classes"]),
+            rp["epochs"], rp["learning_rate"], timed_samples=80 * rp["batch_size"], values=rp,
         ),
     }  # fmt: skip
 
@@ -111,15 +110,7 @@ def _module(case: Case):
 
 
 def circuit_spec(case: Case):
-    """The system's one circuit as a `common.Circuit` (004's `circuit()` returns its parts)."""
-    from qtlmnist.systems.common import Circuit
-
-    if case.system == "reuploading":
-        spec = _module(case).circuit()
-        if not isinstance(spec, Circuit):
-            qc, inputs, weights, observables = spec
-            spec = Circuit(qc, tuple(inputs), tuple(weights), "expectations", tuple(observables))
-        return spec
+    """The system's one circuit, a `common.Circuit`."""
     return _module(case).circuit(case.values)
 
 
@@ -129,7 +120,8 @@ def parity(case: Case) -> np.ndarray | None:
 
 
 def _n_classes(case: Case) -> int:
-    return len(_module(case).FOUR_LABELS) if case.system == "reuploading" else len(_module(case).CLASS_NAMES)
+    classes = case.values.get("classes") if case.system == "reuploading" else None
+    return len(classes) if classes else len(_module(case).CLASS_NAMES)
 
 
 def training_data(case: Case, spec, rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -146,7 +138,7 @@ def training_data(case: Case, spec, rows: int, seed: int) -> tuple[np.ndarray, n
 
 def targets(case: Case, labels: np.ndarray) -> np.ndarray:
     """What the system's loss compares its output with (004: the class index)."""
-    return labels.astype(np.int64) if case.system == "reuploading" else _module(case).targets(labels)
+    return _module(case).targets(labels)
 
 
 # --- reference circuit outputs (qiskit only) -------------------------------------------------------------
@@ -401,22 +393,8 @@ def _time_steps(step, n_rows: int, batch: int, cap: float) -> dict:
     }
 
 
-def _same_circuit(engine, spec) -> None:
-    """Raise unless the engine's circuit, bound to random values by parameter position, equals the spec's: the
-    same circuit built by a second call of the module (its Parameters are new objects)."""
-    rng = np.random.default_rng(0)
-    x, w = rng.uniform(-np.pi, np.pi, len(spec.inputs)), rng.uniform(-np.pi, np.pi, len(spec.weights))
-
-    def bound(circuit, inputs, weights):
-        return circuit.assign_parameters(dict(zip(inputs, x)) | dict(zip(weights, w)))
-
-    ours = bound(engine.circuit, engine.input_params, engine.weight_params)
-    if len(engine.input_params) != len(x) or ours != bound(spec.circuit, spec.inputs, spec.weights):
-        raise AssertionError("the model's circuit differs from the system's circuit()")
-
-
 def keras_model(keras, case: Case, spec, seed: int, dtype: str = "float32"):
-    """The system's Keras model, compiled as it trains (`training.fit`; 004: as `build_model` compiles it).
+    """The system's Keras model, compiled as it trains (`training.fit`).
 
     dtype "float64" builds it with floatx and the dtype policy float64 (restored after), so that the head and
     the loss are float64 too: the models train in float32 around the float64 circuit, which would limit a
@@ -428,10 +406,6 @@ def keras_model(keras, case: Case, spec, seed: int, dtype: str = "float32"):
     keras.config.set_floatx(dtype)  # inputs and initialisers
     keras.config.set_dtype_policy(dtype)  # layers (Keras caches the policy at its first use)
     try:
-        if case.system == "reuploading":  # builds its model from its own circuit() call
-            model = module.build_model(keras, n_classes=_n_classes(case), seed=seed)
-            _same_circuit(circuit_layer(model).engine, spec)
-            return model
         model = module.build(keras, case.values, seed, spec)
         optimizer = keras.optimizers.Adam(case.learning_rate, epsilon=training.ADAM_EPSILON)
         model.compile(optimizer=optimizer, loss=module.LOSS)
