@@ -69,6 +69,8 @@ test: venv
 lint: venv
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # One self-contained HTML page: the paper-vs-measured table first, then every figure and table with its caption.
 report: venv

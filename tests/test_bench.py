@@ -1,7 +1,6 @@
 """The benchmark's pieces on tiny inputs (its timings are reported by `make bench`, never asserted)."""
 
 import dataclasses
-import re
 import tomllib
 from collections import Counter
 from pathlib import Path
@@ -9,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import ROOT
 from qiskit.quantum_info import Statevector
+
+from conftest import ROOT
 from qtlmnist import quantum
 from qtlmnist.runtime import seed_tensorflow
-
 from tools import bench, bench_systems
 
 
@@ -130,7 +129,11 @@ def parameter_shift_gradient_001(spec, params: dict, x: np.ndarray, y: np.ndarra
     (observable,) = spec.observables
     w = params["circuit/circuit_weights"]
     a, b = params["linear/kernel"][0, 0], params["linear/bias"][0]
-    gradient = {"circuit/circuit_weights": np.zeros(len(w)), "linear/kernel": np.zeros((1, 1)), "linear/bias": np.zeros(1)}
+    gradient = {
+        "circuit/circuit_weights": np.zeros(len(w)),
+        "linear/kernel": np.zeros((1, 1)),
+        "linear/bias": np.zeros(1),
+    }
     for row, target in zip(x, y[:, 0]):
         inputs = dict(zip(spec.inputs, row))
         value = _expectation(spec.circuit, observable, inputs | dict(zip(spec.weights, w)))

@@ -54,7 +54,12 @@ def test_shipped_configs_are_valid():
         ("preprocess", "val_fraction", 0, r"preprocess\.val_fraction = 0"),
         ("classifier", "units", [64, 32], r"classifier\.units = \[64, 32\]: .* is too short"),
         ("augment.mnist", "horizontal_flip", "yes", r"augment\.mnist\.horizontal_flip = 'yes': 'yes' is not of type"),
-        ("data.fashion_mnist", "mirrors", ["ftp://x"], r"data\.fashion_mnist\.mirrors\.0 = 'ftp://x': 'ftp://x' does not"),
+        (
+            "data.fashion_mnist",
+            "mirrors",
+            ["ftp://x"],
+            r"data\.fashion_mnist\.mirrors\.0 = 'ftp://x': 'ftp://x' does not",
+        ),
     ],
 )
 def test_bad_values_name_the_key_and_what_is_allowed(section, key, value, expected):

@@ -7,6 +7,7 @@ import pytest
 from qiskit.circuit import Parameter, ParameterExpression, ParameterVector, QuantumCircuit
 from qiskit.circuit.library import get_standard_gate_name_mapping, real_amplitudes, zz_feature_map
 from qiskit.quantum_info import SparsePauliOp, Statevector
+
 from qtlmnist import quantum
 from qtlmnist.runtime import seed_tensorflow
 from qtlmnist.systems import engine, shots

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 from qiskit.quantum_info import SparsePauliOp, Statevector
+
 from qtlmnist.runtime import seed_tensorflow
 from qtlmnist.systems import cnn_circuit, engine, shots, training
 from qtlmnist.systems.common import Task
@@ -270,7 +271,7 @@ def test_select_remaps_labels_and_stratifies():
     train, test = fake_raw()
     x_train, y_train, x_test, y_test = cnn_circuit.select(train, test, (3, 1), n_train=18, n_test=None, seed=0)
     assert x_train.shape == (18, 28, 28, 1) and x_train.dtype == np.float32
-    assert 0.0 <= x_train.min() and x_train.max() <= 1.0
+    assert x_train.min() >= 0.0 and x_train.max() <= 1.0
     source, rows = rows_of(x_train)
     assert np.all(source == 7)  # train rows come from the train file
     original = train[1][rows]

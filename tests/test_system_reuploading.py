@@ -6,6 +6,7 @@ engine and Aer against Statevector; parameter counts and task sizes against hand
 import numpy as np
 import pytest
 from qiskit.quantum_info import Operator, Statevector
+
 from qtlmnist.runtime import seed_tensorflow
 from qtlmnist.systems import reuploading
 
@@ -209,6 +210,7 @@ def test_entangling_layers_use_pennylane_cnot_ranges(n_layers):
 
 def test_engine_and_keras_layer_match_statevector():
     import keras
+
     from qtlmnist.systems import engine
 
     spec = reuploading.circuit({"n_layers": 2})

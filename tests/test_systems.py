@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, run_snakemake
 from qiskit.quantum_info import Statevector
+
+from conftest import ROOT, run_snakemake
 from qtlmnist.config import ConfigError, check_consistency, check_schema
 from qtlmnist.runtime import seed_tensorflow
 from qtlmnist.systems import (
@@ -102,6 +103,7 @@ def test_001_targets_and_sign_decision():
 
 def test_001_circuit_expectation_is_z_on_qubit_10_and_matches_statevector(keras):
     from qiskit.quantum_info import SparsePauliOp
+
     from qtlmnist.systems.engine import compile_circuit
 
     spec = p7.circuit({})
@@ -162,7 +164,7 @@ def test_precision_noise_is_zero_mean_with_std_precision_and_absent_at_zero(kera
     assert not np.array_equal(np.asarray(layer(zeros[:10])), np.asarray(layer(zeros[:10])))  # every pass
     x = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
     np.testing.assert_array_equal(np.asarray(PrecisionNoise(0.0)(x)), x)
-    with pytest.raises(ValueError, match="precision = -0.1"):
+    with pytest.raises(ValueError, match=r"precision = -0\.1"):
         PrecisionNoise(-0.1)
 
 
@@ -551,7 +553,8 @@ def test_shipped_configs_pass_the_systems_checks():
     "change, expected",
     [
         ({"run": ["paradoxical7_qnn", "qnn9"]},
-         r"systems\.run: unknown system 'qnn9' \(registered: paradoxical7_qnn, quantum_mnist, cnn_circuit, reuploading\)"),
+         (r"systems\.run: unknown system 'qnn9' "
+          r"\(registered: paradoxical7_qnn, quantum_mnist, cnn_circuit, reuploading\)")),
         ({"paradoxical7_qnn": {"precision": -0.01}},
          r"systems\.paradoxical7_qnn\.precision = -0\.01: .*less than the minimum of 0"),
         ({"paradoxical7_qnn": {"settings": {"as_published": {"precision": -1}}}},
@@ -616,7 +619,9 @@ def test_systems_target_on_ci_config(ci_run):
     ci = yaml.safe_load((ROOT / "config/ci.yaml").read_text())["systems"]
     config = with_systems(ci)
     if not FASHION:  # 004 and 002's ten Fashion-MNIST classes read Fashion-MNIST
-        config["systems"]["run"] = [name for name in config["systems"]["run"] if name in ("paradoxical7_qnn", "quantum_mnist")]
+        config["systems"]["run"] = [
+            name for name in config["systems"]["run"] if name in ("paradoxical7_qnn", "quantum_mnist")
+        ]
     chosen = ["--config", f"systems={{run: [{', '.join(config['systems']['run'])}]}}"]
     run_snakemake(ci_run, "systems", *chosen)
     out = ci_run / "results/systems"

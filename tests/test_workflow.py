@@ -125,6 +125,10 @@ def test_lint_and_format_are_clean():
     snakefmt = str(Path(sys.executable).with_name("snakefmt"))
     fmt = subprocess.run([snakefmt, "--check", "Snakefile", "workflow"], cwd=ROOT, capture_output=True, text=True)
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    ruff = str(Path(sys.executable).with_name("ruff"))  # its rule set: pyproject.toml [tool.ruff]
+    for command in ([ruff, "check", "."], [ruff, "format", "--check", "."]):
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_bad_config_fails_before_any_job_naming_the_key(tmp_path):

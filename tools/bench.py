@@ -14,7 +14,6 @@ Timings are reported, never asserted: absolute numbers depend on the machine.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import platform
@@ -136,7 +135,7 @@ def agreement(pipeline_features: np.ndarray, exact_features: np.ndarray, probabi
     from scipy import stats
 
     return {
-        "n_samples": int(len(probabilities)),
+        "n_samples": len(probabilities),
         "pipeline": noise_check(pipeline_features, probabilities, shots),
         "exact_limit": noise_check(exact_features, probabilities, shots),
         "ks_two_sample_pvalue": float(
@@ -160,11 +159,20 @@ def stage_times(benchmarks: Path, rules: list[str]):
     for path in sorted(benchmarks.rglob("*.tsv")):
         rule = max((r for r in rules if path.stem == r or path.stem.startswith(r + "_")), key=len, default=path.stem)
         frame = pd.read_csv(path, sep="\t")
-        rows.append({"rule": rule, "job": path.stem, "wall_s": float(frame["s"].iloc[-1]), "max_rss_mb": float(frame["max_rss"].iloc[-1])})
+        rows.append(
+            {
+                "rule": rule,
+                "job": path.stem,
+                "wall_s": float(frame["s"].iloc[-1]),
+                "max_rss_mb": float(frame["max_rss"].iloc[-1]),
+            }
+        )
     jobs = pd.DataFrame(rows)
     if jobs.empty:
         return jobs
-    per_rule = jobs.groupby("rule", sort=False).agg(jobs=("job", "count"), wall_s=("wall_s", "sum"), max_rss_mb=("max_rss_mb", "max"))
+    per_rule = jobs.groupby("rule", sort=False).agg(
+        jobs=("job", "count"), wall_s=("wall_s", "sum"), max_rss_mb=("max_rss_mb", "max")
+    )
     return per_rule.reset_index().sort_values("wall_s", ascending=False, kind="stable")
 
 
@@ -179,7 +187,12 @@ def versions() -> dict:
     import qiskit
     import qiskit_aer
 
-    return {"python": platform.python_version(), "numpy": np.__version__, "qiskit": qiskit.__version__, "qiskit_aer": qiskit_aer.__version__}
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "qiskit": qiskit.__version__,
+        "qiskit_aer": qiskit_aer.__version__,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -203,7 +216,10 @@ def main(argv: list[str] | None = None) -> None:
     rate = {name: run["samples_per_s"] for name, run in runs.items()}
     paper_rows = runs["paper_loop"]["features"]
     scaling_x = x[: min(args.samples, 10000)]
-    shards = {str(s): timed("pipeline", scaling_x, args.shots, args.seed, shards=s)["samples_per_s"] for s in sorted({1, 2, cores})}
+    shards = {
+        str(s): timed("pipeline", scaling_x, args.shots, args.seed, shards=s)["samples_per_s"]
+        for s in sorted({1, 2, cores})
+    }
     report = {
         "shots": args.shots,
         "n_samples": {"paper_loop": len(paper_rows), "pipeline": args.samples, "exact_limit": args.samples},
@@ -211,17 +227,22 @@ def main(argv: list[str] | None = None) -> None:
         "speedup_vs_paper_loop": rate["pipeline"] / rate["paper_loop"],
         "gap_to_exact_limit": rate["exact_limit"] / rate["pipeline"],
         "peak_rss_mb": {name: run["peak_rss_mb"] for name, run in runs.items()},
-        "pipeline_layout": f"{cores} parallel shard processes, 1 Aer thread each (the workflow's quantum_features jobs)",
+        "pipeline_layout": (
+            f"{cores} parallel shard processes, 1 Aer thread each (the workflow's quantum_features jobs)"
+        ),
         "pipeline_one_process_threads": {
             str(cores): timed("pipeline", scaling_x, args.shots, args.seed, threads=cores)["samples_per_s"]
         },
         "paper_loop_equals_pipeline": bool(np.array_equal(paper_rows, runs["pipeline"]["features"][: len(paper_rows)])),
-        "agreement": agreement(runs["pipeline"]["features"], runs["exact_limit"]["features"], quantum.exact_probabilities(x), args.shots),
+        "agreement": agreement(
+            runs["pipeline"]["features"], runs["exact_limit"]["features"], quantum.exact_probabilities(x), args.shots
+        ),
         "scaling": {
             "parallel_shards_samples_per_s": shards,
             "two_shards_vs_one": shards["2"] / shards["1"],
             "time_vs_n_seconds": {
-                str(n): timed("pipeline", np.resize(x, (n, 5)), args.shots, args.seed)["seconds"] for n in args.scaling_sizes
+                str(n): timed("pipeline", np.resize(x, (n, 5)), args.shots, args.seed)["seconds"]
+                for n in args.scaling_sizes
             },
         },
         "cpu_count": cores,
@@ -232,7 +253,10 @@ def main(argv: list[str] | None = None) -> None:
     check = report["agreement"]
     print(f"quantum features, {args.shots} shots, {cores} cores (pipeline = {report['pipeline_layout']}):")
     for name in METHODS:
-        print(f"  {name:12s} {rate[name]:12.1f} samples/s  (n={report['n_samples'][name]}, peak RSS {report['peak_rss_mb'][name]:.0f} MB)")
+        print(
+            f"  {name:12s} {rate[name]:12.1f} samples/s  (n={report['n_samples'][name]}, "
+            f"peak RSS {report['peak_rss_mb'][name]:.0f} MB)"
+        )
     print(f"  pipeline / paper_loop    = {report['speedup_vs_paper_loop']:.0f}x")
     print(f"  exact_limit / pipeline   = {report['gap_to_exact_limit']:.0f}x")
     print(f"  one process, {cores} Aer threads: {report['pipeline_one_process_threads'][str(cores)]:.0f} samples/s")
@@ -240,12 +264,23 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("pipeline", "exact_limit"):
         c = check[name]
         print(
-            f"  noise check {name:11s}: pooled chi2 p = {c['pooled_chi2_pvalue']:.3f}, max |z| = {c['max_abs_pooled_z']:.2f}, "
+            f"  noise check {name:11s}: pooled chi2 p = {c['pooled_chi2_pvalue']:.3f}, "
+            f"max |z| = {c['max_abs_pooled_z']:.2f}, "
             f"variance ratio = {c['variance_ratio']:.4f} (multinomial: 1)"
         )
-    print(f"  two-sample KS on per-sample Pearson statistics, pipeline vs exact_limit: p = {check['ks_two_sample_pvalue']:.3f}")
-    print("  parallel shards (1 thread each): " + ", ".join(f"{k}: {v:.0f}/s" for k, v in shards.items()) + f"; 2 vs 1 = {report['scaling']['two_shards_vs_one']:.2f}x")
-    print("  time vs N (1 shard): " + ", ".join(f"{k}: {v:.2f} s" for k, v in report["scaling"]["time_vs_n_seconds"].items()))
+    print(
+        "  two-sample KS on per-sample Pearson statistics, pipeline vs exact_limit: "
+        f"p = {check['ks_two_sample_pvalue']:.3f}"
+    )
+    print(
+        "  parallel shards (1 thread each): "
+        + ", ".join(f"{k}: {v:.0f}/s" for k, v in shards.items())
+        + f"; 2 vs 1 = {report['scaling']['two_shards_vs_one']:.2f}x"
+    )
+    print(
+        "  time vs N (1 shard): "
+        + ", ".join(f"{k}: {v:.2f} s" for k, v in report["scaling"]["time_vs_n_seconds"].items())
+    )
 
     benchmarks = args.results / args.dataset / "benchmarks"
     if benchmarks.is_dir():

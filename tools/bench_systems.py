@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import functools
 import importlib
 import multiprocessing
@@ -729,7 +730,7 @@ def _run_route(route, case, check, data, start, cap, seed, threads):
             runtime.seed_tensorflow(seed, threads)
         result = ROUTE_FUNCTIONS[route](case, circuit_spec(case), check, data, start, cap, seed)
         return result | {"versions": versions()}
-    except Exception as error:  # noqa: BLE001 - reported in the table, never skipped silently
+    except Exception as error:
         return {"error": f"{type(error).__name__}: {error}"}
 
 
@@ -748,10 +749,8 @@ def versions() -> dict:
         "torch",
         "pennylane",
     ):
-        try:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):  # a route's library not installed
             found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            pass
     return found
 
 
@@ -769,7 +768,7 @@ def run_case(case: Case, routes, cap: float, seed: int, threads: int) -> dict:
         with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
             try:
                 result = pool.submit(_run_route, route, case, check, data, start, cap, seed, threads).result()
-            except Exception as error:  # noqa: BLE001 - a crashed child (e.g. out of memory) is a row too
+            except Exception as error:
                 result = {"error": f"the process failed: {type(error).__name__}: {error}"}
         if route == REFERENCE:
             if "initial" not in result:

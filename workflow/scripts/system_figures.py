@@ -1,6 +1,7 @@
 """Rule system_figures: one system's learning curves and confusion matrices, over its settings and seeds."""
 
 import pandas as pd
+
 from qtlmnist.arrays import load_json
 from qtlmnist.runtime import setup_logging
 from qtlmnist.systems import get, load, report

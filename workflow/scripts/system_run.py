@@ -10,7 +10,8 @@ wildcards = snakemake.wildcards
 seed = int(wildcards.seed)
 seed_tensorflow(seed, snakemake.threads)
 
-from qtlmnist.systems import load, training
+# after seed_tensorflow: TensorFlow's thread pools are fixed when it is first imported (training imports it)
+from qtlmnist.systems import load, training  # noqa: E402
 
 inputs = {name: path for name, path in snakemake.input.items()}
 values = dict(snakemake.params.values)

@@ -175,8 +175,10 @@ def claims_markdown(table: pd.DataFrame) -> str:
             as_run += f" (noise {r.precision:g})"
         shots = _percent(r.measured_shots) + ("" if pd.isna(r.shots) or pd.isna(r.measured_shots) else f" ({r.shots})")
         rows.append(
-            [r.system, r.claim, r.source, f"{r.setting}{images}{best}", claimed, _percent(r.measured_exact)]
-            + [as_run, shots, interval, "" if pd.isna(r.n_seeds) else r.n_seeds, r.verdict]
+            [
+                *(r.system, r.claim, r.source, f"{r.setting}{images}{best}", claimed, _percent(r.measured_exact)),
+                *(as_run, shots, interval, "" if pd.isna(r.n_seeds) else r.n_seeds, r.verdict),
+            ]
         )
     note = (
         "\nmeasured: mean over seeds, in percent. exact = the trained circuit's exact expectations/probabilities; "
@@ -203,7 +205,7 @@ def learning_curves(histories: dict[tuple[str, int], pd.DataFrame], title: str, 
 
     plt = figures.plt
     settings = list(dict.fromkeys(setting for setting, _ in histories))
-    metrics = ["loss"] + sorted({c for h in histories.values() for c in h.columns if c.endswith("_accuracy")})
+    metrics = ["loss", *sorted({c for h in histories.values() for c in h.columns if c.endswith("_accuracy")})]
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
     for colour, setting in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"] * 3, settings):
         frames = [h for (s, _), h in histories.items() if s == setting]

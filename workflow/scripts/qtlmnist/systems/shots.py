@@ -34,7 +34,7 @@ def measurement_bases(labels: Iterable[str], num_qubits: int) -> tuple[list[str]
     chosen = []
     for label in labels:
         letters = list(reversed(label))
-        for k, basis in enumerate(bases):
+        for k, basis in enumerate(bases):  # noqa: B007 (k is read after the loop: the basis it stopped at)
             if all(a == "I" or b in (None, a) for a, b in zip(letters, basis)):
                 break
         else:
