@@ -53,7 +53,7 @@ $(BENCH_STAMP): requirements.lock requirements-bench.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed, found " + sys.version'
 	rm -rf $(BENCH_VENV)
 	$(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_BIN)/python -m pip install --quiet --upgrade pip==25.3
+	$(BENCH_BIN)/python -m pip install --quiet --upgrade $(PIP)
 	$(BENCH_BIN)/python -m pip install --quiet --requirement requirements.lock --requirement requirements-bench.lock
 	$(BENCH_BIN)/python -m pip check
 	touch $(BENCH_STAMP)

@@ -42,6 +42,7 @@ rule plot_confusion:
         **scheduled("plot"),
     params:
         class_names=class_names,
+        dataset_title=dataset_title,
     script:
         "../scripts/plot_confusion.py"
 

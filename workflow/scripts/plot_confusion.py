@@ -8,7 +8,7 @@ setup_logging(snakemake.log[0])
 model, split = snakemake.wildcards.model, snakemake.wildcards.cm_split
 metrics = load_json(snakemake.input[0])
 title = (
-    f"{snakemake.wildcards.dataset}, {model}: {split} accuracy {100 * metrics[f'{split}_accuracy']:.2f}% "
+    f"{snakemake.params.dataset_title}, {model}: {split} accuracy {100 * metrics[f'{split}_accuracy']:.2f}% "
     f"(n={metrics[f'{split}_n']})"
 )
 figures.confusion(metrics[f"{split}_confusion"], snakemake.params.class_names, title, snakemake.output[0])

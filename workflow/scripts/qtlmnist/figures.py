@@ -55,7 +55,7 @@ def confusion(counts: np.ndarray, class_names: list[str], title: str, path: str 
     )
     for ax, kind in zip(axes, ("counts", "row-normalised")):
         ax.set_xlabel("predicted class")
-        ax.set_ylabel("true class")
+        ax.set_ylabel("true class" if ax is axes[0] else "")  # the rows are the same; a second label overlaps
         ax.set_title(kind)
         ax.tick_params(axis="x", labelrotation=45 if max(map(len, class_names)) > 2 else 0)
     fig.suptitle(title)
