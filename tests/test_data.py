@@ -79,14 +79,19 @@ def test_wrong_image_dimensions_are_refused(tmp_path):
 @pytest.fixture
 def fake_mnist(tmp_path, monkeypatch):
     """Four small valid idx files in a folder, with the module's md5 table pointed at them."""
-    folder = tmp_path / "supply"
-    folder.mkdir()
-    rng = np.random.default_rng(1)
-    write_idx_images(folder / "train-images-idx3-ubyte", rng.integers(0, 256, (40, 28, 28)))
-    write_idx_labels(folder / "train-labels-idx1-ubyte", np.arange(40) % 10)
-    write_idx_images(folder / "t10k-images-idx3-ubyte", rng.integers(0, 256, (20, 28, 28)))
-    write_idx_labels(folder / "t10k-labels-idx1-ubyte", np.arange(20) % 10)
+    folder = write_small_dataset(tmp_path / "supply", n_train=40, n_test=20, seed=1)
     use_md5s_of(folder, "mnist", monkeypatch)
+    return folder
+
+
+def write_small_dataset(folder, n_train: int, n_test: int, seed: int):
+    """The four idx files of a dataset with n_train/n_test random 28x28 images, labels cycling 0..9."""
+    folder.mkdir()
+    rng = np.random.default_rng(seed)
+    write_idx_images(folder / "train-images-idx3-ubyte", rng.integers(0, 256, (n_train, 28, 28)))
+    write_idx_labels(folder / "train-labels-idx1-ubyte", np.arange(n_train) % 10)
+    write_idx_images(folder / "t10k-images-idx3-ubyte", rng.integers(0, 256, (n_test, 28, 28)))
+    write_idx_labels(folder / "t10k-labels-idx1-ubyte", np.arange(n_test) % 10)
     return folder
 
 
@@ -203,13 +208,7 @@ def test_unknown_dataset_is_refused(tmp_path):
 @pytest.fixture
 def fake_fashion(tmp_path, monkeypatch):
     """Four small valid idx files (raw bytes by name), with the registry's Fashion-MNIST md5s pointed at them."""
-    folder = tmp_path / "fashion_supply"
-    folder.mkdir()
-    rng = np.random.default_rng(5)
-    write_idx_images(folder / "train-images-idx3-ubyte", rng.integers(0, 256, (30, 28, 28)))
-    write_idx_labels(folder / "train-labels-idx1-ubyte", np.arange(30) % 10)
-    write_idx_images(folder / "t10k-images-idx3-ubyte", rng.integers(0, 256, (10, 28, 28)))
-    write_idx_labels(folder / "t10k-labels-idx1-ubyte", np.arange(10))
+    folder = write_small_dataset(tmp_path / "fashion_supply", n_train=30, n_test=10, seed=5)
     use_md5s_of(folder, "fashion_mnist", monkeypatch)
     return {name: (folder / name).read_bytes() for name in IDX_FILES}
 

@@ -208,28 +208,21 @@ def test_oversized_requests_stop_before_any_submission(cluster, tmp_path):
 def test_preflight_cli_checks_profile_and_overrides(cluster):
     root = Path(__file__).resolve().parents[1]
     command = [sys.executable, "-m", "tools.slurm_preflight", *PROFILES]
-    ok = subprocess.run(command, cwd=root, env=cluster.env, capture_output=True, text=True)
+
+    def preflight(*extra):
+        return subprocess.run([*command, *extra], cwd=root, env=cluster.env, capture_output=True, text=True)
+
+    ok = preflight()
     assert ok.returncode == 0, ok.stderr
     assert "partitions test*" in ok.stdout
-    memory = subprocess.run(
-        [*command, "--set-resources", "train_autoencoder:mem_mb=999999"],
-        cwd=root,
-        env=cluster.env,
-        capture_output=True,
-        text=True,
-    )
+
+    memory = preflight("--set-resources", "train_autoencoder:mem_mb=999999")
     assert memory.returncode == 1
     assert (
         "rule train_autoencoder: mem_mb=999999 MB (from --set-resources train_autoencoder:mem_mb) is more "
         "memory than any node of partition 'test' (the default) has"
     ) in memory.stderr
-    partition = subprocess.run(
-        [*command, "--default-resources", "slurm_partition=gpu"],
-        cwd=root,
-        env=cluster.env,
-        capture_output=True,
-        text=True,
-    )
+    partition = preflight("--default-resources", "slurm_partition=gpu")
     assert partition.returncode == 1
     assert "slurm_partition=gpu (from default-resources): no such partition (this cluster has: test*)" in (
         partition.stderr
