@@ -650,7 +650,7 @@ def test_systems_target_on_ci_config(ci_run):
     markdown = (out / "claims.md").read_text()
     assert "96% test accuracy with 24 parameters" in markdown and "82.5%" in markdown
     if "cnn_circuit" in config["systems"]["run"]:
-        check_cnn_circuit_on_ci(ci_run, out, ran, ci)
+        check_cnn_circuit_on_ci(ci_run, out, ran, config)
     if FASHION:
         check_reuploading_on_ci(ci_run, out, controls)
     for system in config["systems"]["run"]:
@@ -678,16 +678,24 @@ def check_reuploading_on_ci(ci_run, out, controls):
     assert "our Sarkar hybrid" in (out / "claims.md").read_text()
 
 
-def check_cnn_circuit_on_ci(ci_run, out, ran, ci):
+def check_cnn_circuit_on_ci(ci_run, out, ran, config):
     """002: as shipped no gradient reaches the CNN (its weights stay bit for bit), fixed trains it."""
     from qtlmnist.data import DATASETS, load_raw
     from qtlmnist.systems import CLASS_COUNTS
+    from qtlmnist.systems import cnn_circuit as cc
 
+    ci = config["systems"]
+    for setting, moves in (("mnist_3v5_as_shipped", False), ("mnist_3v5_fixed", True)):
+        for seed in setting_seeds(config, "cnn_circuit", setting):  # every CNN layer of every run
+            run = json.loads((out / f"cnn_circuit/{setting}/seed_{seed}.json").read_text())
+            cnn = [v for name, v in run["weight_change"].items() if name.startswith(cc.CNN_PREFIX)]
+            assert cnn and all((v["change_l2"] > 0) == moves and v["initial_l2"] > 0 for v in cnn), (setting, seed)
     weights = ran[ran["statistic"] == "weight_change"].set_index("setting")
     assert weights.loc["mnist_3v5_as_shipped", "measured_as_run"] == 0
     assert weights.loc["mnist_3v5_as_shipped", "verdict"] == "not reproduced (not above 0%)"
+    # over the CI's two seeds the t interval is wide: "reproduced" or "inconclusive", never "not reproduced"
     assert weights.loc["mnist_3v5_fixed", "measured_as_run"] > 0
-    assert weights.loc["mnist_3v5_fixed", "verdict"] == "reproduced"
+    assert not weights.loc["mnist_3v5_fixed", "verdict"].startswith("not reproduced")
     chance = ran[ran["compare"] == "above_chance"]
     assert chance["claimed"].between(10, 60).all() and chance["verdict"].str.contains("chance|reproduced").all()
     assert "(chance)" in (out / "claims.md").read_text()
