@@ -241,7 +241,8 @@ def confusion_matrices(metrics: dict[tuple[str, int], dict], class_names, title:
     settings = list(dict.fromkeys(setting for setting, _ in metrics))
     columns = min(len(settings), CONFUSION_COLUMNS)
     rows = -(-len(settings) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.7 * rows), squeeze=False)
+    # constrained layout keeps the rotated class names of one row clear of the titles of the next
+    fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.9 * rows), squeeze=False, layout="constrained")
     for ax in axes.flat[len(settings) :]:
         ax.set_axis_off()
     for ax, setting in zip(axes.flat, settings):
