@@ -164,7 +164,7 @@ def test_results_are_byte_identical_to_a_local_run(slurm_run, local_run):
     a, b = result_hashes(slurm_run / "results"), result_hashes(local_run / "results")
     lines, differences = hash_table(a, b)
     assert differences == 0, "\n".join(lines)
-    assert len(a) >= 40 and "replication.csv" in a and "quantum/test.npz" in a
+    assert len(a) >= 40 and "mnist/replication.csv" in a and "mnist/quantum/test.npz" in a  # results/<dataset>/
     print(
         f"\nslurm test: {len(a)} result files byte-identical; "
         + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in TIMINGS.items())
