@@ -326,3 +326,11 @@ def test_ci_lint_job_takes_versions_from_the_lock():
     workflow = yaml.safe_load((ROOT / ".github/workflows/ci.yml").read_text())
     commands = [step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"]]
     assert not [c for c in commands if "==" in c]
+
+
+def test_side_locks_pin_none_of_the_main_locks_packages():
+    # .venv-slurm and .venv-bench install a side lock in one resolve with requirements.lock: its pins must hold
+    main = {canonicalize_name(pin.name) for pin in LOCK}
+    for name in ("requirements-slurm.lock", "requirements-bench.lock"):
+        side = {canonicalize_name(pin.name) for pin in L.parse_lock((ROOT / name).read_text())}
+        assert side and not side & main, f"{name} pins {sorted(side & main)} again"
