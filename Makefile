@@ -16,13 +16,20 @@ comma := ,
 .PHONY: lock envs check-platforms
 .PHONY: venv-bench
 
-$(STAMP): requirements.lock
+# A venv from requirements.lock ($(1): its folder), plus a side lock ($(2), optional) in the same resolve, so the
+# lock's pins hold (a side lock names none of its packages, tested) and pip check finds no conflict.
+define make_venv
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed, found " + sys.version'
-	rm -rf $(VENV)
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade $(PIP)
-	$(BIN)/python -m pip install --quiet --requirement requirements.lock
-	touch $(STAMP)
+	rm -rf $(1)
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install --quiet --upgrade $(PIP)
+	$(1)/bin/python -m pip install --quiet --requirement requirements.lock $(if $(2),--requirement $(2))
+	$(if $(2),$(1)/bin/python -m pip check)
+	touch $(1)/.installed
+endef
+
+$(STAMP): requirements.lock
+	$(call make_venv,$(VENV))
 
 venv: $(STAMP)
 
@@ -33,12 +40,7 @@ SLURM_BIN := $(SLURM_VENV)/bin
 SLURM_STAMP := $(SLURM_VENV)/.installed
 
 $(SLURM_STAMP): requirements.lock requirements-slurm.lock
-	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed, found " + sys.version'
-	rm -rf $(SLURM_VENV)
-	$(PYTHON) -m venv $(SLURM_VENV)
-	$(SLURM_BIN)/python -m pip install --quiet --upgrade $(PIP)
-	$(SLURM_BIN)/python -m pip install --quiet --requirement requirements.lock --requirement requirements-slurm.lock
-	touch $(SLURM_STAMP)
+	$(call make_venv,$(SLURM_VENV),requirements-slurm.lock)
 
 venv-slurm: $(SLURM_STAMP)
 
@@ -50,13 +52,7 @@ BENCH_BIN := $(BENCH_VENV)/bin
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
 $(BENCH_STAMP): requirements.lock requirements-bench.lock
-	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed, found " + sys.version'
-	rm -rf $(BENCH_VENV)
-	$(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_BIN)/python -m pip install --quiet --upgrade $(PIP)
-	$(BENCH_BIN)/python -m pip install --quiet --requirement requirements.lock --requirement requirements-bench.lock
-	$(BENCH_BIN)/python -m pip check
-	touch $(BENCH_STAMP)
+	$(call make_venv,$(BENCH_VENV),requirements-bench.lock)
 
 venv-bench: $(BENCH_STAMP)
 
