@@ -57,8 +57,6 @@ CHECK_ROWS = 4  # random circuit inputs on which every route's circuit must equa
 CIRCUIT_TOL = 1e-10
 GRADIENT_TOL = 1e-8
 CAP_S = 60.0
-# Fashion-MNIST holds 6,000 training images of each label; seed 004's 4-label task trains on all of them.
-FASHION_TRAIN_PER_LABEL = 6000
 
 
 # --- the systems as benchmarked --------------------------------------------------------------------------
@@ -86,10 +84,13 @@ def cases(config: dict) -> dict[str, Case]:
     the as-published 80 rows, batch 1, 30 epochs, without the estimator noise, so gradients compare), 004 from
     its `posted_4` setting (the post's batch 8, one epoch of the 4-label task)."""
     from qtlmnist import systems
+    from qtlmnist.systems import reuploading
 
     p7 = systems.setting_values(config, "paradoxical7_qnn", "exact")
     qm = systems.setting_values(config, "quantum_mnist", "hybrid")
     rp = systems.setting_values(config, "reuploading", "posted_4")
+    # 004 trains on every Fashion-MNIST training image of its task's classes
+    rp_rows = sum(systems.CLASS_COUNTS["fashion_mnist"]["train"][i] for i in reuploading.class_indices(rp["classes"]))
     return {
         "paradoxical7_qnn": Case(
             "paradoxical7_qnn", "001", "exact", p7["batch_size"], p7["train_images"], p7["epochs"],
@@ -100,7 +101,7 @@ def cases(config: dict) -> dict[str, Case]:
             qm["learning_rate"], timed_samples=40 * qm["batch_size"], values=qm,
         ),
         "reuploading": Case(
-            "reuploading", "004", "posted_4", rp["batch_size"], FASHION_TRAIN_PER_LABEL * len(rp["classes"]),
+            "reuploading", "004", "posted_4", rp["batch_size"], rp_rows,
             rp["epochs"], rp["learning_rate"], timed_samples=80 * rp["batch_size"], values=rp,
         ),
     }  # fmt: skip
@@ -362,14 +363,6 @@ def pennylane_circuit(spec):
 
 
 # --- the routes (each runs in a child process) -----------------------------------------------------------
-
-
-def _limit_threads(threads: int) -> None:
-    """Thread counts for a child, before it imports TensorFlow or torch (BLAS reads its variables from the
-    environment, which the parent set before starting the child)."""
-    from qtlmnist import runtime
-
-    runtime.limit_threads(threads)
 
 
 def _time_steps(step, n_rows: int, batch: int, cap: float) -> dict:
@@ -718,15 +711,16 @@ ROUTE_FUNCTIONS = {
 
 def _run_route(route, case, check, data, start, cap, seed, threads):
     """In a child process: one route on one system; exceptions come back as an error row."""
-    _limit_threads(threads)
+    from qtlmnist import runtime
+
+    # before TensorFlow or torch is imported (BLAS reads the variables the parent set before starting the child)
+    runtime.limit_threads(threads)
     try:
         if route != "ours":
             import torch
 
             torch.set_num_threads(threads)
         else:
-            from qtlmnist import runtime
-
             runtime.seed_tensorflow(seed, threads)
         result = ROUTE_FUNCTIONS[route](case, circuit_spec(case), check, data, start, cap, seed)
         return result | {"versions": versions()}
