@@ -114,11 +114,14 @@ def _check_quantum_mnist(values: dict) -> list[str]:
     return []
 
 
+def _unknown_classes(dataset: str, classes: list[str] | None) -> list[str]:
+    """The names in `classes` (None: all) that are not class names of the dataset."""
+    return [name for name in classes or () if name not in DATASETS[dataset].class_names]
+
+
 def _check_reuploading(values: dict) -> list[str]:
-    names = DATASETS["fashion_mnist"].class_names
-    classes = values["classes"]
-    unknown = [name for name in classes or () if name not in names]
-    if unknown:
+    classes, names = values["classes"], DATASETS["fashion_mnist"].class_names
+    if unknown := _unknown_classes("fashion_mnist", classes):
         return [f"classes = {classes}: {unknown} not Fashion-MNIST class names (allowed: {', '.join(names)})"]
     return []
 
@@ -126,7 +129,7 @@ def _check_reuploading(values: dict) -> list[str]:
 def _check_cnn_circuit(values: dict) -> list[str]:
     dataset, classes = values["dataset"], values["classes"]
     names = DATASETS[dataset].class_names
-    if classes is not None and (unknown := [name for name in classes if name not in names]):
+    if unknown := _unknown_classes(dataset, classes):
         return [f"classes = {classes}: {unknown} are not {dataset} class names (allowed: {', '.join(names)})"]
     labels = range(len(names)) if classes is None else [names.index(name) for name in classes]
     problems = []

@@ -174,12 +174,10 @@ def claims_markdown(table: pd.DataFrame) -> str:
         if not pd.isna(r.precision) and r.precision > 0:
             as_run += f" (noise {r.precision:g})"
         shots = _percent(r.measured_shots) + ("" if pd.isna(r.shots) or pd.isna(r.measured_shots) else f" ({r.shots})")
-        rows.append(
-            [
-                *(r.system, r.claim, r.source, f"{r.setting}{images}{best}", claimed, _percent(r.measured_exact)),
-                *(as_run, shots, interval, "" if pd.isna(r.n_seeds) else r.n_seeds, r.verdict),
-            ]
-        )
+        n_seeds = "" if pd.isna(r.n_seeds) else r.n_seeds
+        setting = f"{r.setting}{images}{best}"
+        exact = _percent(r.measured_exact)
+        rows.append([r.system, r.claim, r.source, setting, claimed, exact, as_run, shots, interval, n_seeds, r.verdict])
     note = (
         "\nmeasured: mean over seeds, in percent. exact = the trained circuit's exact expectations/probabilities; "
         "as run = the model's own forward pass (with the estimator's Gaussian noise where the setting has "

@@ -113,11 +113,8 @@ def forward(model, x: np.ndarray) -> np.ndarray:
 
 def layer_weights(model) -> dict[str, list[np.ndarray]]:
     """Every layer's weights (trainable or not) as float64 copies, by layer name; layers without any left out."""
-    return {
-        layer.name: [np.array(w, dtype=np.float64) for w in layer.get_weights()]
-        for layer in model.layers
-        if sum(np.size(w) for w in layer.get_weights())
-    }
+    weights = {layer.name: [np.array(w, dtype=np.float64) for w in layer.get_weights()] for layer in model.layers}
+    return {name: arrays for name, arrays in weights.items() if sum(a.size for a in arrays)}
 
 
 def weight_change(before: dict[str, list[np.ndarray]], after: dict[str, list[np.ndarray]]) -> dict[str, dict]:
