@@ -305,6 +305,66 @@ def test_a_run_repeats_bit_for_bit_with_its_seed(keras, monkeypatch):
         np.testing.assert_array_equal(a, b)
 
 
+def _group_models(keras, system, values, seeds, spec):
+    models = []
+    for seed in seeds:
+        keras.utils.set_random_seed(seed)
+        models.append(system.build(keras, values, seed, spec))
+    return models
+
+
+@pytest.mark.parametrize("name", ["paradoxical7_qnn", "quantum_mnist"])
+def test_a_seed_trains_in_its_group_as_it_trains_alone(keras, name):
+    """Seed-parallel training: over 20 steps (20 epochs of one batch each, so every step's loss is recorded),
+    each seed's losses and final weights in a group of two equal those of the same seed in a group of one."""
+    from qtlmnist.systems import load, training
+
+    system = load(name)
+    rng = np.random.default_rng(12)
+    width = 11 if name == "paradoxical7_qnn" else 784
+    seeds = [3, 7]
+    tasks = []
+    for seed in seeds:  # each seed its own data, as drawn subsets are
+        labels = rng.integers(0, 2, 8)
+        x = (rng.uniform(0, 1, (8, width)) * (1 + labels[:, None])).astype(np.float32)
+        tasks.append(common.Task(train=(x, labels), evaluation={"test": (x[:4], labels[:4])}))
+    values = {"model": "quantum", "precision": 0.0, "epochs": 20, "batch_size": 8, "learning_rate": 0.05}
+    values |= {"shuffle": True, "history_sets": ["test"]}
+    spec = system.circuit(values)
+    group = _group_models(keras, system, values, seeds, spec)
+    together = training.fit_group(system, group, tasks, values, seeds)
+    for k, seed in enumerate(seeds):
+        (alone_model,) = _group_models(keras, system, values, [seed], spec)
+        (alone,) = training.fit_group(system, [alone_model], [tasks[k]], values, [seed])
+        np.testing.assert_allclose(together[k]["loss"], alone["loss"], rtol=0, atol=1e-9)
+        for a, b in zip(group[k].get_weights(), alone_model.get_weights()):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
+    assert not np.allclose(together[0]["loss"], together[1]["loss"])  # each seed its own data and weights
+
+
+def test_the_group_step_equals_keras_fit(keras):
+    """A second implementation: one seed trained by fit_group and by Keras' own `fit` (Adam with the same
+    epsilon, the system's loss, rows in file order) end with the same weights."""
+    from qtlmnist.systems import training
+
+    rng = np.random.default_rng(13)
+    labels = rng.integers(0, 2, 24)
+    x = (rng.uniform(0, 1, (24, 784)) * (1 + labels[:, None])).astype(np.float32)
+    task = common.Task(train=(x, labels))
+    values = {"model": "quantum", "epochs": 2, "batch_size": 8, "learning_rate": 0.02, "shuffle": False}
+    values |= {"history_sets": []}
+    spec = qm.circuit(values)
+    (ours,) = _group_models(keras, qm, values, [5], spec)
+    (reference,) = _group_models(keras, qm, values, [5], spec)
+    history = training.fit_group(qm, [ours], [task], values, [5])[0]
+    optimizer = keras.optimizers.Adam(values["learning_rate"], epsilon=training.ADAM_EPSILON)
+    reference.compile(optimizer=optimizer, loss=qm.LOSS)
+    fitted = reference.fit(x, qm.targets(labels), batch_size=8, epochs=2, shuffle=False, verbose=0)
+    for a, b in zip(ours.get_weights(), reference.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(history["loss"], fitted.history["loss"], rtol=1e-5)
+
+
 def test_unsupported_gate_fails_when_the_model_is_built_before_training(keras, monkeypatch):
     from qtlmnist.systems import training
 
@@ -315,7 +375,7 @@ def test_unsupported_gate_fails_when_the_model_is_built_before_training(keras, m
     tiny = common.Task(train=(np.zeros((2, 11)), np.array([0, 1])))
     monkeypatch.setattr(p7, "circuit", lambda values: bad_spec)
     monkeypatch.setattr(p7, "load_task", lambda inputs, values, seed: tiny)
-    monkeypatch.setattr(training, "fit", lambda *args: pytest.fail("training started"))
+    monkeypatch.setattr(training, "fit_group", lambda *args: pytest.fail("training started"))
     with pytest.raises(ValueError, match=r"'reset' on qubits \[3\]\) is not supported"):
         training.run(p7, {}, {"model": "quantum", "precision": 0.0}, 1, 1)
 

@@ -164,6 +164,11 @@ def system_values(wildcards):
     return system_registry.setting_values(config, wildcards.system, wildcards.setting)
 
 
+def system_seeds(wildcards):
+    """The setting's seeds: one group, so a changed list reruns the setting's job (every seed in it)."""
+    return system_registry.setting_seeds(config, wildcards.system, wildcards.setting)
+
+
 def system_circuit_values(wildcards):
     """What a system's circuit drawing reads: its section's keys (the circuit may depend on them)."""
     return system_registry.hyperparameters(config["systems"][wildcards.system])
@@ -179,21 +184,20 @@ def system_setting_runs(wildcards):
 
 
 def system_run_files(wildcards):
-    """Metrics and histories of every run of one system."""
-    runs = system_setting_runs(wildcards)
-    base = f"results/systems/{wildcards.system}"
+    """The setting folders (every seed's metrics and history) of one system."""
     return {
-        "metrics": [f"{base}/{setting}/seed_{seed}.json" for setting, seed in runs],
-        "histories": [
-            f"{base}/{setting}/seed_{seed}_history.csv" for setting, seed in runs
-        ],
+        "runs": [
+            f"results/systems/{wildcards.system}/{setting}"
+            for setting in dict.fromkeys(s for s, _ in system_setting_runs(wildcards))
+        ]
     }
 
 
 def all_system_metrics(wildcards):
+    """Every setting folder of every system that runs."""
     return [
-        f"results/systems/{system}/{setting}/seed_{seed}.json"
-        for system, setting, seed in SYSTEM_RUNS
+        f"results/systems/{system}/{setting}"
+        for system, setting in dict.fromkeys((s, t) for s, t, _ in SYSTEM_RUNS)
     ]
 
 

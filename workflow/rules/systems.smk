@@ -1,18 +1,18 @@
 # Trainable-circuit systems from the other seed documents (not in `rule all`): `snakemake --cores N systems`
-# or `make systems`. One job per (system, setting, seed); the systems are registered in qtlmnist.systems.
+# or `make systems`. One job per (system, setting): its seeds train together as one group (one compiled graph,
+# qtlmnist.systems.training.run_group) and each seed writes its own files into the setting's folder
+# (seed_<s>.json, seed_<s>_history.csv, seed_<s>.weights.h5); the systems are registered in qtlmnist.systems.
 
 
 rule system_run:
     input:
         unpack(system_inputs),
     output:
-        metrics="results/systems/{system}/{setting}/seed_{seed}.json",
-        history="results/systems/{system}/{setting}/seed_{seed}_history.csv",
-        weights="results/systems/{system}/{setting}/seed_{seed}.weights.h5",
+        directory("results/systems/{system}/{setting}"),
     log:
-        "results/systems/logs/{system}/{setting}_seed_{seed}.log",
+        "results/systems/logs/{system}/{setting}.log",
     benchmark:
-        "results/systems/benchmarks/{system}/system_run_{setting}_seed_{seed}.tsv"
+        "results/systems/benchmarks/{system}/system_run_{setting}.tsv"
     conda:
         "../../envs/systems.yaml"
     threads: config["systems"]["threads"]
@@ -20,6 +20,7 @@ rule system_run:
         **scheduled("system_run"),
     params:
         values=system_values,
+        seeds=system_seeds,
     script:
         "../scripts/system_run.py"
 

@@ -7,7 +7,11 @@ from qtlmnist.runtime import setup_logging
 from qtlmnist.systems import load, report
 
 setup_logging(snakemake.log[0])
-runs = {tuple(run): load_json(path) for run, path in zip(snakemake.params.runs, snakemake.input)}
+# the inputs are the setting folders (results/systems/<system>/<setting>), each holding seed_<s>.json per seed
+runs = {
+    (system, setting, seed): load_json(Path("results/systems") / system / setting / f"seed_{seed}.json")
+    for system, setting, seed in snakemake.params.runs
+}
 claims = {system: load(system).CLAIMS for system in dict.fromkeys(system for system, _, _ in runs)}
 table = report.claims_table(runs, claims, snakemake.params.tolerance_pp)
 save_csv(snakemake.output.csv, table)

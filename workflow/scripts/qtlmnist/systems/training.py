@@ -1,8 +1,9 @@
 """The shared training loop and evaluation of every trainable system (one place for both).
 
-`run` is what a rule script calls: the system's task, circuit and model (see `common` for the interface),
-trained by `fit` (Keras, Adam, seeded: the rule script calls `runtime.seed_tensorflow` first, so a rerun gives
-the same bits), then `evaluate`d on every set of the task three ways:
+`run_group` is what a rule script calls: for every seed of one setting, the system's task, circuit and model
+(see `common` for the interface), all seeds trained together by `fit_group` (one compiled step for the whole
+group, Adam, seeded: the rule script calls `runtime.seed_tensorflow` first, so a rerun gives the same bits, and
+each seed trains exactly as it would alone), then each `evaluate`d on every set of its task three ways:
 
   as run   the model's own forward pass, as the original evaluated it (with the estimator's Gaussian noise
            when the setting has precision > 0, see `PrecisionNoise`);
@@ -140,40 +141,81 @@ def count_parameters(model) -> dict[str, int]:
 # --- training --------------------------------------------------------------------------------------------
 
 
-class _EpochAccuracy(keras.callbacks.Callback):
-    """After each epoch: the mean training loss and the as-run accuracy on every evaluation set."""
-
-    def __init__(self, system, sets: dict):
-        super().__init__()
-        self.system, self.sets, self.rows = system, sets, []
-
-    def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch + 1, "loss": float(logs["loss"])}
-        for name, (x, y) in self.sets.items():
-            row[f"{name}_accuracy"] = accuracy(y, self.system.decide(forward(self.model, x)))
-        log.info("epoch %s", row)
-        self.rows.append(row)
+def _batches(n_rows: int, batch_size: int, shuffle: bool, rng: np.random.Generator) -> list[np.ndarray]:
+    """One epoch's row indices, batch by batch: in file order, or a fresh permutation from the seed's own
+    generator (so each seed of a group draws its own shuffles)."""
+    order = rng.permutation(n_rows) if shuffle else np.arange(n_rows)
+    return [order[i : i + batch_size] for i in range(0, n_rows, batch_size)]
 
 
-def fit(system, model, task: Task, values: dict) -> pd.DataFrame:
-    """Adam on the system's loss, `epochs` passes of `batch_size` over the training set (in file order when
-    `shuffle` is false, as a loop over the rows; else reshuffled each epoch by Keras' seeded generator).
-    Returns the history: epoch, loss (mean over the epoch's batches), {set}_accuracy (as run) for each set of
-    `history_sets` the task has (a forward pass over each per epoch: list only the affordable ones)."""
-    model.compile(optimizer=keras.optimizers.Adam(values["learning_rate"], epsilon=ADAM_EPSILON), loss=system.LOSS)
-    x, y = task.train
-    tracked = {name: data for name, data in task.sets().items() if name in values["history_sets"]}
-    history = _EpochAccuracy(system, tracked)
-    model.fit(
-        x,
-        system.targets(y),
-        batch_size=values["batch_size"],
-        epochs=values["epochs"],
-        shuffle=values["shuffle"],
-        callbacks=[history],
-        verbose=2,
-    )
-    return pd.DataFrame(history.rows)
+def fit_group(system, models: list, tasks: list[Task], values: dict, seeds: list[int]) -> list[pd.DataFrame]:
+    """Train one model per seed together: one compiled step runs every seed's forward pass on that seed's own
+    batch, and one Adam updates all of their weights.
+
+    Each seed's loss depends only on its own weights, so the gradient of the summed loss with respect to them
+    is that seed's gradient exactly (the sum's derivative is 1), and Adam is elementwise, with a step count
+    that all seeds share because they step together: every seed trains as it would alone (tested against a
+    group of one, and against Keras' `fit`). What the group saves is per-step overhead: one call into the
+    graph for all seeds, which dominates for small circuits at small batches (001 trains at batch 1).
+
+    `epochs` passes of `batch_size` over each seed's training set (in file order when `shuffle` is false; else
+    reshuffled each epoch from the seed's own generator). Returns one history per seed: epoch, loss (the mean
+    of the epoch's batch losses, weighted by batch size, as Keras reports it), {set}_accuracy (as run) for
+    each set of `history_sets` the task has.
+    """
+    import tensorflow as tf
+
+    rows = {len(task.train[1]) for task in tasks}
+    if len(rows) != 1:
+        raise ValueError(f"the seeds of one group must train on the same number of rows, got {sorted(rows)}")
+    n_rows = rows.pop()
+    loss_function = keras.losses.get(system.LOSS)
+    optimizer = keras.optimizers.Adam(values["learning_rate"], epsilon=ADAM_EPSILON)
+    variables = [v for model in models for v in model.trainable_variables]
+    optimizer.build(variables)
+    x = np.stack([task.train[0] for task in tasks])
+    y = np.stack([system.targets(task.train[1]) for task in tasks])
+
+    @tf.function
+    def step(xs, ys):
+        with tf.GradientTape() as tape:
+            losses = [
+                tf.reduce_mean(loss_function(target, model(inputs, training=True)))
+                for model, inputs, target in zip(models, tf.unstack(xs), tf.unstack(ys))
+            ]
+            total = tf.add_n(losses)  # inside the tape: it must record the sum too
+        gradients = tape.gradient(total, variables)
+        # a layer whose gradient is cut (002 as shipped: the CNN) is left as Keras' fit leaves it
+        optimizer.apply_gradients([(g, v) for g, v in zip(gradients, variables) if g is not None])
+        return tf.stack(losses)
+
+    @tf.function
+    def predict(xs):
+        return tf.stack([model(inputs, training=False) for model, inputs in zip(models, tf.unstack(xs))])
+
+    tracked = [name for name in tasks[0].sets() if name in values["history_sets"]]
+    generators = [np.random.default_rng(seed) for seed in seeds]
+    histories = [[] for _ in seeds]
+    for epoch in range(values["epochs"]):
+        totals = np.zeros(len(seeds))
+        for batches in zip(*(_batches(n_rows, values["batch_size"], values["shuffle"], g) for g in generators)):
+            picked = np.stack(batches)
+            index = np.arange(len(seeds))[:, None]
+            totals += step(x[index, picked], y[index, picked]).numpy() * picked.shape[1]
+        accuracies = {}
+        for name in tracked:
+            stacked = np.stack([task.sets()[name][0] for task in tasks])
+            outputs = np.concatenate(
+                [predict(stacked[:, i : i + EVAL_BATCH]).numpy() for i in range(0, stacked.shape[1], EVAL_BATCH)],
+                axis=1,
+            )
+            accuracies[name] = [accuracy(task.sets()[name][1], system.decide(out)) for task, out in zip(tasks, outputs)]
+        for k, seed in enumerate(seeds):
+            row = {"epoch": epoch + 1, "loss": float(totals[k] / n_rows)}
+            row |= {f"{name}_accuracy": accuracies[name][k] for name in tracked}
+            log.info("seed %d epoch %s", seed, row)
+            histories[k].append(row)
+    return [pd.DataFrame(rows) for rows in histories]
 
 
 # --- evaluation ------------------------------------------------------------------------------------------
@@ -195,6 +237,8 @@ def evaluate(system, model, task: Task, circuit: Circuit | None, shots: int, see
         result["majority_rate"] = float(np.bincount(labels, minlength=n_classes).max() / len(labels))
         result |= {"confusion": confusion(labels, as_run, n_classes), "accuracy_exact": result["accuracy"]}
         result |= {"accuracy_shots": None, "confusion_shots": None}
+        # per image, so that paired tests (McNemar, a quantum model against its control) need no rerun
+        result |= {"labels": np.asarray(labels).tolist(), "predictions": as_run.tolist(), "predictions_shots": None}
         if split is None:
             continue
         start = time.perf_counter()
@@ -220,20 +264,39 @@ def evaluate(system, model, task: Task, circuit: Circuit | None, shots: int, see
         seconds["shots"] += time.perf_counter() - start
         result["accuracy_shots"] = accuracy(labels, by_shots)
         result["confusion_shots"] = confusion(labels, by_shots, n_classes)
+        result["predictions_shots"] = by_shots.tolist()
         log.info("%s: %s", name, {k: v for k, v in result.items() if not k.startswith("confusion")})
     return {"sets": results, "seconds": seconds}
 
 
-def run(system, inputs: dict, values: dict, seed: int, threads: int):
-    """Train and evaluate one (system, setting, seed): (metrics dict, history DataFrame, trained model).
+def run_group(system, inputs: dict, values: dict, seeds: list[int], threads: int) -> list[tuple]:
+    """Train and evaluate one (system, setting) over `seeds`, all seeds as one group (`fit_group`): one
+    (metrics dict, history DataFrame, trained model) per seed, in `seeds` order.
 
     `values` are the setting's merged config values; the driver reads model, epochs, batch_size,
-    learning_rate, shuffle and shots, the system the rest (model "sarkar": `run_sarkar`).
+    learning_rate, shuffle and shots, the system the rest (model "sarkar": `run_sarkar`, seed by seed, since
+    its classifier trains with Keras' own loop and early stopping).
     """
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds repeat in one group: {seeds}")
+    tasks = [system.load_task(inputs, values, seed) for seed in seeds]
+    if values["model"] == "sarkar":
+        trained = []
+        for seed, task in zip(seeds, tasks):
+            keras.utils.set_random_seed(seed)
+            trained.append(run_sarkar(system, task, values, seed, threads))
+    else:
+        trained = train_and_evaluate(system, tasks, values, seeds, threads)
+    return [_metrics(system, values, seed, task, *result) for seed, task, result in zip(seeds, tasks, trained)]
+
+
+def run(system, inputs: dict, values: dict, seed: int, threads: int):
+    """One seed alone (a group of one): (metrics dict, history DataFrame, trained model)."""
+    return run_group(system, inputs, values, [seed], threads)[0]
+
+
+def _metrics(system, values: dict, seed: int, task: Task, model, history: pd.DataFrame, evaluation: dict):
     quantum = values["model"] == "quantum"
-    task = system.load_task(inputs, values, seed)
-    train = run_sarkar if values["model"] == "sarkar" else train_and_evaluate
-    model, history, evaluation = train(system, task, values, seed, threads)
     for name, result in evaluation["sets"].items():
         column = f"{name}_accuracy"
         if column not in history:
@@ -255,26 +318,34 @@ def run(system, inputs: dict, values: dict, seed: int, threads: int):
     return metrics, history, model
 
 
-def train_and_evaluate(system, task: Task, values: dict, seed: int, threads: int):
-    """The system's circuit model (model "quantum") or its classical control: built, `fit` and `evaluate`d;
-    (model, history, evaluation). The circuit is compiled (and an unsupported gate refused) when the model is
-    built, before any training."""
+def train_and_evaluate(system, tasks: list[Task], values: dict, seeds: list[int], threads: int) -> list[tuple]:
+    """The system's circuit model (model "quantum") or its classical control, one per seed: built (each after
+    seeding Keras with its seed, so its initial weights are those of a run of that seed alone), trained
+    together by `fit_group` and `evaluate`d seed by seed; [(model, history, evaluation)] in seed order. The
+    circuit is compiled (and an unsupported gate refused) when the first model is built, before any
+    training."""
     circuit = system.circuit(values) if values["model"] == "quantum" else None
-    model = system.build(keras, values, seed, circuit)
-    rows = len(task.train[1])
-    log.info("model %s: %s parameters; %d training rows", values["model"], count_parameters(model), rows)
-    initial = layer_weights(model)
+    models = []
+    for seed in seeds:
+        keras.utils.set_random_seed(seed)
+        models.append(system.build(keras, values, seed, circuit))
+    rows = len(tasks[0].train[1])
+    log.info("model %s: %s parameters; %d training rows", values["model"], count_parameters(models[0]), rows)
+    initial = [layer_weights(model) for model in models]
     start = time.perf_counter()
-    history = fit(system, model, task, values)
-    fit_seconds = time.perf_counter() - start
-    changes = weight_change(initial, layer_weights(model))
-    log.info("weights: L2 norms of the initial weights and of their change in training, per layer: %s", changes)
-    start = time.perf_counter()
-    evaluation = evaluate(system, model, task, circuit, values["shots"], seed, threads)
-    evaluation["seconds"] |= {"fit": fit_seconds, "evaluate": time.perf_counter() - start}
-    # Per layer, how far training moved its weights: a layer no gradient reached reads 0.
-    evaluation["weight_change"] = changes
-    return model, history, evaluation
+    histories = fit_group(system, models, tasks, values, seeds)
+    fit_seconds = (time.perf_counter() - start) / len(seeds)  # the group's time, shared out per seed
+    results = []
+    for seed, task, model, history, before in zip(seeds, tasks, models, histories, initial):
+        changes = weight_change(before, layer_weights(model))
+        log.info("seed %d weights: L2 norms of the initial weights and of their change, per layer: %s", seed, changes)
+        start = time.perf_counter()
+        evaluation = evaluate(system, model, task, circuit, values["shots"], seed, threads)
+        evaluation["seconds"] |= {"fit": fit_seconds, "evaluate": time.perf_counter() - start}
+        # Per layer, how far training moved its weights: a layer no gradient reached reads 0.
+        evaluation["weight_change"] = changes
+        results.append((model, history, evaluation))
+    return results
 
 
 def run_sarkar(system, task: Task, values: dict, seed: int, threads: int):
