@@ -305,14 +305,6 @@ def test_a_run_repeats_bit_for_bit_with_its_seed(keras, monkeypatch):
         np.testing.assert_array_equal(a, b)
 
 
-def _group_models(keras, system, values, seeds, spec):
-    models = []
-    for seed in seeds:
-        keras.utils.set_random_seed(seed)
-        models.append(system.build(keras, values, seed, spec))
-    return models
-
-
 @pytest.mark.parametrize("name", ["paradoxical7_qnn", "quantum_mnist"])
 def test_a_seed_trains_in_its_group_as_it_trains_alone(keras, name):
     """Seed-parallel training: over 20 steps (20 epochs of one batch each, so every step's loss is recorded),
@@ -324,17 +316,17 @@ def test_a_seed_trains_in_its_group_as_it_trains_alone(keras, name):
     width = 11 if name == "paradoxical7_qnn" else 784
     seeds = [3, 7]
     tasks = []
-    for seed in seeds:  # each seed its own data, as drawn subsets are
+    for _ in seeds:  # each seed its own data, as drawn subsets are
         labels = rng.integers(0, 2, 8)
         x = (rng.uniform(0, 1, (8, width)) * (1 + labels[:, None])).astype(np.float32)
         tasks.append(common.Task(train=(x, labels), evaluation={"test": (x[:4], labels[:4])}))
-    values = {"model": "quantum", "precision": 0.0, "epochs": 20, "batch_size": 8, "learning_rate": 0.05}
+    values = {"model": "quantum", "precision": 0.0, "epochs": 20, "batch_size": 8, "learning_rate": 0.01}
     values |= {"shuffle": True, "history_sets": ["test"]}
     spec = system.circuit(values)
-    group = _group_models(keras, system, values, seeds, spec)
+    group = training.build_models(system, values, seeds, spec)
     together = training.fit_group(system, group, tasks, values, seeds)
     for k, seed in enumerate(seeds):
-        (alone_model,) = _group_models(keras, system, values, [seed], spec)
+        (alone_model,) = training.build_models(system, values, [seed], spec)
         (alone,) = training.fit_group(system, [alone_model], [tasks[k]], values, [seed])
         np.testing.assert_allclose(together[k]["loss"], alone["loss"], rtol=0, atol=1e-9)
         for a, b in zip(group[k].get_weights(), alone_model.get_weights()):
@@ -344,25 +336,23 @@ def test_a_seed_trains_in_its_group_as_it_trains_alone(keras, name):
 
 def test_the_group_step_equals_keras_fit(keras):
     """A second implementation: one seed trained by fit_group and by Keras' own `fit` (Adam with the same
-    epsilon, the system's loss, rows in file order) end with the same weights."""
+    epsilon, the system's loss, rows in file order) end with the same weights. On 000's control: its hybrid's
+    encoder feeds ZZ phases (products of angles), whose chaos turns Adam's first-step sign of near-zero
+    gradients (1e-16 apart between the two loops) into visible differences within a few steps."""
     from qtlmnist.systems import training
 
     rng = np.random.default_rng(13)
     labels = rng.integers(0, 2, 24)
     x = (rng.uniform(0, 1, (24, 784)) * (1 + labels[:, None])).astype(np.float32)
-    task = common.Task(train=(x, labels))
-    values = {"model": "quantum", "epochs": 2, "batch_size": 8, "learning_rate": 0.02, "shuffle": False}
-    values |= {"history_sets": []}
-    spec = qm.circuit(values)
-    (ours,) = _group_models(keras, qm, values, [5], spec)
-    (reference,) = _group_models(keras, qm, values, [5], spec)
-    history = training.fit_group(qm, [ours], [task], values, [5])[0]
-    optimizer = keras.optimizers.Adam(values["learning_rate"], epsilon=training.ADAM_EPSILON)
-    reference.compile(optimizer=optimizer, loss=qm.LOSS)
+    values = {"model": "control", "control_hidden": 2, "epochs": 2, "batch_size": 8, "learning_rate": 0.02}
+    values |= {"shuffle": False, "history_sets": []}
+    ours, reference = training.build_models(qm, values, [5, 5], None)
+    history = training.fit_group(qm, [ours], [common.Task(train=(x, labels))], values, [5])[0]
+    reference.compile(optimizer=keras.optimizers.Adam(0.02, epsilon=training.ADAM_EPSILON), loss=qm.LOSS)
     fitted = reference.fit(x, qm.targets(labels), batch_size=8, epochs=2, shuffle=False, verbose=0)
     for a, b in zip(ours.get_weights(), reference.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
-    np.testing.assert_allclose(history["loss"], fitted.history["loss"], rtol=1e-5)
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-8)  # float64 sums in another order
+    np.testing.assert_allclose(history["loss"], fitted.history["loss"], rtol=1e-6)  # Keras tracks it in float32
 
 
 def test_unsupported_gate_fails_when_the_model_is_built_before_training(keras, monkeypatch):

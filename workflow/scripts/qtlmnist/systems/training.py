@@ -37,6 +37,12 @@ log = logging.getLogger(__name__)
 # Adam's epsilon as torch.optim.Adam's (both originals are PyTorch); Keras' default is 1e-7.
 ADAM_EPSILON = 1e-8
 
+# The systems' classical layers compute in float64, like the circuit (complex128): seeds vectorised over a
+# leading axis (SeedStack) then train as each would alone to 1e-9 (in float32 a batched matmul and a plain one
+# differ in the last bits, and chaotic trainings, e.g. 000's encoder feeding ZZ phases, amplify that within a
+# few steps), and runs depend far less on the CPU's code path (AVX2 vs AVX-512). The sources trained in
+# float32; precision changes no model.
+FLOATX = "float64"
 EVAL_BATCH = 512  # rows per forward pass when evaluating (memory only: results do not depend on it)
 # Aer seeds: run seed s, evaluation set i -> s * RUN_SEED_STRIDE + i * SET_SEED_STRIDE; aer_estimates adds
 # basis + 2113 * row, below SET_SEED_STRIDE for up to 47,000 rows, so no two (run, set, row) share a seed.
@@ -141,6 +147,48 @@ def count_parameters(model) -> dict[str, int]:
 # --- training --------------------------------------------------------------------------------------------
 
 
+class SeedStack:
+    """The models of a group's seeds as one: every weight (trainable or not) of the seeds' models, which share
+    one architecture, stacked along a new leading seed axis, and the template model's forward pass vectorised
+    over that axis (`tf.vectorized_map` of Keras' `stateless_call`), so one graph op serves every seed where a
+    group of separate models would run each op once per seed. `unstack` writes each seed's slice back into its
+    own model (for evaluation and saving)."""
+
+    def __init__(self, models: list):
+        import tensorflow as tf
+
+        self.models, self.template = models, models[0]
+
+        def stacked(name, trainable):
+            columns = zip(*(getattr(model, name) for model in models))
+            return [tf.Variable(np.stack([np.asarray(v) for v in column]), trainable=trainable) for column in columns]
+
+        self.trainable = stacked("trainable_variables", True)
+        self.fixed = stacked("non_trainable_variables", False)
+
+    def call(self, xs, training: bool):
+        """Outputs (seeds, batch, ...) of every seed's model on its own inputs xs[s]; with `training`, the
+        non-trainable state each call advances (e.g. PrecisionNoise's generator) is written back."""
+        import tensorflow as tf
+
+        def one(args):
+            trainable, fixed, x = args
+            return self.template.stateless_call(list(trainable), list(fixed), x, training=training)
+
+        outputs, state = tf.vectorized_map(one, (self.trainable, self.fixed, xs), fallback_to_while_loop=True)
+        if training:
+            for variable, value in zip(self.fixed, state):
+                variable.assign(value)
+        return outputs
+
+    def unstack(self) -> None:
+        for k, model in enumerate(self.models):
+            for variable, stacked in zip(
+                model.trainable_variables + model.non_trainable_variables, self.trainable + self.fixed
+            ):
+                variable.assign(stacked[k])
+
+
 def _batches(n_rows: int, batch_size: int, shuffle: bool, rng: np.random.Generator) -> list[np.ndarray]:
     """One epoch's row indices, batch by batch: in file order, or a fresh permutation from the seed's own
     generator (so each seed of a group draws its own shuffles)."""
@@ -149,19 +197,19 @@ def _batches(n_rows: int, batch_size: int, shuffle: bool, rng: np.random.Generat
 
 
 def fit_group(system, models: list, tasks: list[Task], values: dict, seeds: list[int]) -> list[pd.DataFrame]:
-    """Train one model per seed together: one compiled step runs every seed's forward pass on that seed's own
-    batch, and one Adam updates all of their weights.
+    """Train one model per seed as one: every weight gets a leading seed axis (`SeedStack`), one compiled step
+    runs all seeds' forward passes on each seed's own batch, and one Adam updates the stacked weights.
 
-    Each seed's loss depends only on its own weights, so the gradient of the summed loss with respect to them
-    is that seed's gradient exactly (the sum's derivative is 1), and Adam is elementwise, with a step count
-    that all seeds share because they step together: every seed trains as it would alone (tested against a
-    group of one, and against Keras' `fit`). What the group saves is per-step overhead: one call into the
-    graph for all seeds, which dominates for small circuits at small batches (001 trains at batch 1).
+    Seed s's loss depends only on its slice of the weights, so the gradient of the summed loss with respect
+    to that slice is seed s's own gradient (the sum's derivative is 1), and Adam is elementwise with a step
+    count that all seeds share because they step together: every seed trains as it would alone (tested
+    against a group of one, and against Keras' `fit`). The gain is per-step overhead, one op for all seeds,
+    which dominates small circuits at small batches (001 trains at batch 1).
 
     `epochs` passes of `batch_size` over each seed's training set (in file order when `shuffle` is false; else
     reshuffled each epoch from the seed's own generator). Returns one history per seed: epoch, loss (the mean
     of the epoch's batch losses, weighted by batch size, as Keras reports it), {set}_accuracy (as run) for
-    each set of `history_sets` the task has.
+    each set of `history_sets` the task has. The models hold their trained weights when it returns.
     """
     import tensorflow as tf
 
@@ -170,38 +218,38 @@ def fit_group(system, models: list, tasks: list[Task], values: dict, seeds: list
         raise ValueError(f"the seeds of one group must train on the same number of rows, got {sorted(rows)}")
     n_rows = rows.pop()
     loss_function = keras.losses.get(system.LOSS)
+    stack = SeedStack(models)
     optimizer = keras.optimizers.Adam(values["learning_rate"], epsilon=ADAM_EPSILON)
-    variables = [v for model in models for v in model.trainable_variables]
-    optimizer.build(variables)
+    optimizer.build(stack.trainable)
     x = np.stack([task.train[0] for task in tasks])
     y = np.stack([system.targets(task.train[1]) for task in tasks])
 
     @tf.function
     def step(xs, ys):
         with tf.GradientTape() as tape:
-            losses = [
-                tf.reduce_mean(loss_function(target, model(inputs, training=True)))
-                for model, inputs, target in zip(models, tf.unstack(xs), tf.unstack(ys))
-            ]
-            total = tf.add_n(losses)  # inside the tape: it must record the sum too
-        gradients = tape.gradient(total, variables)
+            outputs = stack.call(xs, training=True)
+            losses = tf.stack(
+                [tf.reduce_mean(loss_function(t, o)) for t, o in zip(tf.unstack(ys), tf.unstack(outputs))]
+            )
+            total = tf.reduce_sum(losses)
+        gradients = tape.gradient(total, stack.trainable)
         # a layer whose gradient is cut (002 as shipped: the CNN) is left as Keras' fit leaves it
-        optimizer.apply_gradients([(g, v) for g, v in zip(gradients, variables) if g is not None])
-        return tf.stack(losses)
+        optimizer.apply_gradients([(g, v) for g, v in zip(gradients, stack.trainable) if g is not None])
+        return losses
 
     @tf.function
     def predict(xs):
-        return tf.stack([model(inputs, training=False) for model, inputs in zip(models, tf.unstack(xs))])
+        return stack.call(xs, training=False)
 
     tracked = [name for name in tasks[0].sets() if name in values["history_sets"]]
     generators = [np.random.default_rng(seed) for seed in seeds]
+    seed_index = np.arange(len(seeds))[:, None]
     histories = [[] for _ in seeds]
     for epoch in range(values["epochs"]):
         totals = np.zeros(len(seeds))
         for batches in zip(*(_batches(n_rows, values["batch_size"], values["shuffle"], g) for g in generators)):
             picked = np.stack(batches)
-            index = np.arange(len(seeds))[:, None]
-            totals += step(x[index, picked], y[index, picked]).numpy() * picked.shape[1]
+            totals += step(x[seed_index, picked], y[seed_index, picked]).numpy() * picked.shape[1]
         accuracies = {}
         for name in tracked:
             stacked = np.stack([task.sets()[name][0] for task in tasks])
@@ -215,6 +263,7 @@ def fit_group(system, models: list, tasks: list[Task], values: dict, seeds: list
             row |= {f"{name}_accuracy": accuracies[name][k] for name in tracked}
             log.info("seed %d epoch %s", seed, row)
             histories[k].append(row)
+    stack.unstack()
     return [pd.DataFrame(rows) for rows in histories]
 
 
@@ -318,17 +367,28 @@ def _metrics(system, values: dict, seed: int, task: Task, model, history: pd.Dat
     return metrics, history, model
 
 
+def build_models(system, values: dict, seeds: list[int], circuit: Circuit | None) -> list:
+    """One model per seed, in FLOATX, each built right after seeding Keras with its seed (so its initial
+    weights are those of a run of that seed alone, wherever it stands in the group)."""
+    floatx = keras.config.floatx()
+    keras.config.set_floatx(FLOATX)
+    try:
+        models = []
+        for seed in seeds:
+            keras.utils.set_random_seed(seed)
+            models.append(system.build(keras, values, seed, circuit))
+        return models
+    finally:
+        keras.config.set_floatx(floatx)
+
+
 def train_and_evaluate(system, tasks: list[Task], values: dict, seeds: list[int], threads: int) -> list[tuple]:
-    """The system's circuit model (model "quantum") or its classical control, one per seed: built (each after
-    seeding Keras with its seed, so its initial weights are those of a run of that seed alone), trained
-    together by `fit_group` and `evaluate`d seed by seed; [(model, history, evaluation)] in seed order. The
+    """The system's circuit model (model "quantum") or its classical control, one per seed: built
+    (`build_models`), trained together by `fit_group` and `evaluate`d seed by seed; [(model, history, evaluation)] in seed order. The
     circuit is compiled (and an unsupported gate refused) when the first model is built, before any
     training."""
     circuit = system.circuit(values) if values["model"] == "quantum" else None
-    models = []
-    for seed in seeds:
-        keras.utils.set_random_seed(seed)
-        models.append(system.build(keras, values, seed, circuit))
+    models = build_models(system, values, seeds, circuit)
     rows = len(tasks[0].train[1])
     log.info("model %s: %s parameters; %d training rows", values["model"], count_parameters(models[0]), rows)
     initial = [layer_weights(model) for model in models]
