@@ -169,6 +169,16 @@ def system_seeds(wildcards):
     return system_registry.setting_seeds(config, wildcards.system, wildcards.setting)
 
 
+def system_run_mem_mb(wildcards):
+    return scheduled("system_run")["mem_mb"]
+
+
+def system_run_runtime(wildcards):
+    """A group job runs every seed of its setting: the measured single-run time per seed (generous: vectorised
+    seeds cost less than that for small circuits)."""
+    return scheduled("system_run")["runtime"] * len(system_seeds(wildcards))
+
+
 def system_circuit_values(wildcards):
     """What a system's circuit drawing reads: its section's keys (the circuit may depend on them)."""
     return system_registry.hyperparameters(config["systems"][wildcards.system])

@@ -17,7 +17,8 @@ rule system_run:
         "../../envs/systems.yaml"
     threads: config["systems"]["threads"]
     resources:
-        **scheduled("system_run"),
+        mem_mb=system_run_mem_mb,
+        runtime=system_run_runtime,
     params:
         values=system_values,
         seeds=system_seeds,
