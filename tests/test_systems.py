@@ -323,11 +323,19 @@ def test_unsupported_gate_fails_when_the_model_is_built_before_training(keras, m
 # --- claims table --------------------------------------------------------------------------------------
 
 
-def fake_run(accuracy, shots_accuracy, best=None):
+RULES = sysreport.Rules(tolerance_pp=2.0)
+
+
+def fake_run(accuracy, shots_accuracy, best=None, train=0.9):
+    """A run with 20 test images and 80 training images (half of each class: with the rule's 0.99 one-sided
+    margin, 2.326 * sqrt(0.25 / 80) = 13.0 points, it trained when its train accuracy is above 63.0%)."""
     result = {"n": 20, "accuracy": accuracy, "accuracy_exact": accuracy, "accuracy_shots": shots_accuracy}
+    result["majority_rate"] = 0.5
     if best is not None:
         result["best_epoch_accuracy"] = best
-    return {"sets": {"test": result}, "parameters": {"total": 24, "circuit": 22}, "precision": 0.0, "shots": 1024}
+    train_set = {"n": 80, "accuracy": train, "accuracy_exact": train, "accuracy_shots": None, "majority_rate": 0.5}
+    sets = {"train": train_set, "test": result}
+    return {"sets": sets, "parameters": {"total": 24, "circuit": 22}, "precision": 0.0, "shots": 1024}
 
 
 def test_claims_table_means_intervals_and_verdicts():
@@ -343,37 +351,46 @@ def test_claims_table_means_intervals_and_verdicts():
     }
     runs = {("s", "a", k): fake_run(v, v - 0.05, best=0.9) for k, v in zip((1, 2, 3), (0.79, 0.80, 0.81))}
     runs |= {("s", "b", k): fake_run(v, v) for k, v in zip((1, 2), (0.3, 0.9))}
-    table = sysreport.claims_table(runs, claims, tolerance_pp=2.0).set_index("claim")
+    table = sysreport.claims_table(runs, claims, RULES).set_index("claim")
     assert table.loc["high claim", "measured_as_run"] == pytest.approx(80.0)
     assert table.loc["high claim", "measured_shots"] == pytest.approx(75.0)
     half = 4.302653 * 1.0 / np.sqrt(3)  # t(0.975, 2) * std 1 pp / sqrt(3)
     assert table.loc["high claim", "ci95_high"] == pytest.approx(80 + half, abs=1e-4)
-    assert table.loc["high claim", "verdict"] == "not reproduced (measured lower)"
-    assert table.loc["met claim", "verdict"] == "reproduced"
+    assert table.loc["high claim", "trained_ci_high"] == pytest.approx(80 + half, abs=1e-4)  # all 3 trained
+    assert (table.loc["high claim", "claim_low"], table.loc["high claim", "claim_high"]) == (94.0, 98.0)  # +- 2 pp
+    assert table.loc["high claim", "verdict"] == "below the claim"
+    assert table.loc["met claim", "verdict"] == "consistent"
     assert table.loc["best epoch", "measured_as_run"] == pytest.approx(90.0)
     assert np.isnan(table.loc["best epoch", "measured_shots"])
-    assert table.loc["wide", "verdict"].startswith("inconclusive")
+    # [30, 90]: sd 42.4 pp; a 10-pp t interval needs n with 2 t(n-1) 42.4 / sqrt(n) <= 10, about (2*1.96*42.4/10)^2
+    assert table.loc["wide", "verdict"].startswith("inconclusive: the 2 runs' interval is")
+    assert "would narrow it to 10 pp" in table.loc["wide", "verdict"]
+    assert 270 < int(table.loc["wide", "verdict"].split("about ")[1].split()[0]) < 290
     assert table.loc["control row", "verdict"] == sysreport.NO_CLAIM
-    assert np.isnan(table.loc["control row", "claimed"])
+    assert np.isnan(table.loc["control row", "claimed"]) and table.loc["control row", "n_trained"] == 3
     assert table.loc["missing", "verdict"] == sysreport.NOT_RUN
+    assert (table.loc["wide", "median"], table.loc["wide", "min"], table.loc["wide", "max"]) == (60.0, 30.0, 90.0)
     markdown = sysreport.claims_markdown(table.reset_index())
     assert "| s | high claim | src | a (test, 20) | 96.0% | 80.0% | 80.0% | 75.0% (1024) |" in markdown
+    assert "| 3 of 3 [44, 100]% | 80.0% [77.5, 82.5] | 80.0% (79.0-81.0) | below the claim |" in markdown
 
 
 def test_runs_table_has_one_row_per_run_and_set_with_wilson_intervals():
     run = fake_run(0.9, 0.85)
     run |= {"model": "quantum", "seconds": {"fit": 1.0, "shots": 2.0}}
-    table = sysreport.runs_table({("s", "a", 1): run, ("s", "a", 2): run})
-    assert list(table["seed"]) == [1, 2] and (table["eval_set"] == "test").all()
-    low, high = table.loc[0, ["wilson_low", "wilson_high"]]
+    stuck = fake_run(0.5, 0.5, train=0.5) | {"model": "quantum", "seconds": {"fit": 1.0, "shots": 2.0}}
+    table = sysreport.runs_table({("s", "a", 1): run, ("s", "a", 2): stuck})
+    assert list(table["seed"]) == [1, 1, 2, 2] and list(table["eval_set"]) == ["train", "test"] * 2
+    assert list(table["trained"]) == [True, True, False, False]
+    low, high = table.loc[1, ["wilson_low", "wilson_high"]]
     assert low < 0.9 < high and (low, high) == pytest.approx(sysreport.wilson_interval(0.9, 20))
 
 
-def weight_run(accuracy, majority, changes):
-    """A run whose layers moved by `changes` (layer -> (initial L2, change L2)) and with a test majority rate."""
-    run = fake_run(accuracy, None)
-    run["sets"]["test"]["majority_rate"] = majority
-    run["sets"]["train"] = {"n": 80, "accuracy": accuracy, "accuracy_exact": accuracy, "accuracy_shots": None}
+def weight_run(accuracy, majority, changes, train=None):
+    """A run whose layers moved by `changes` (layer -> (initial L2, change L2)) and with a test majority rate;
+    its train accuracy is `train` (default: its test accuracy) on 80 images of the same majority rate."""
+    run = fake_run(accuracy, None, train=accuracy if train is None else train)
+    run["sets"]["test"]["majority_rate"] = run["sets"]["train"]["majority_rate"] = majority
     return run | {"weight_change": {k: {"initial_l2": a, "change_l2": b} for k, (a, b) in changes.items()}}
 
 
@@ -384,7 +401,8 @@ def test_claims_table_floors_chance_and_weight_change():
             common.Claim("moved", "src", 0.0, "b", "train", "weight_change", "above", "cnn_"),
             common.Claim("at chance", "src", None, "a", "test", compare="above_chance"),
             common.Claim("learns", "src", None, "b", "test", compare="above_chance"),
-            common.Claim("straddles", "src", None, "c", "test", compare="above_chance"),
+            common.Claim("some learn", "src", None, "c", "test", compare="above_chance"),
+            common.Claim("straddles", "src", None, "d", "test", compare="above_chance"),
         )
     }
     frozen = {"cnn_conv": (3.0, 0.0), "cnn_dense": (4.0, 0.0), "head": (1.0, 0.5)}
@@ -392,15 +410,19 @@ def test_claims_table_floors_chance_and_weight_change():
     runs = {("s", "a", k): weight_run(v, 0.53, frozen) for k, v in zip((1, 2, 3), (0.525, 0.53, 0.535))}
     runs |= {("s", "b", k): weight_run(v, 0.53, moved) for k, v in zip((1, 2, 3), (0.95, 0.96, 0.97))}
     runs |= {("s", "c", k): weight_run(v, 0.53, moved) for k, v in zip((1, 2, 3), (0.53, 0.96, 0.97))}
-    table = sysreport.claims_table(runs, claims, tolerance_pp=2.0).set_index("claim")
+    # trained on their training images, near chance on the test images: mean 55 > 53, interval straddles it
+    runs |= {("s", "d", k): weight_run(v, 0.53, moved, train=0.9) for k, v in zip((1, 2), (0.50, 0.60))}
+    table = sysreport.claims_table(runs, claims, RULES).set_index("claim")
     assert table.loc["frozen", "measured_as_run"] == 0 and table.loc["frozen", "n_images"] == 80
-    assert table.loc["frozen", "verdict"] == "not reproduced (not above 0%)"
+    assert table.loc["frozen", "verdict"] == "not reproduced (not above 0%)"  # a weight change reads every run
     assert table.loc["moved", "measured_as_run"] == pytest.approx(40.0)  # the CNN's layers only, as one vector
     assert table.loc["moved", "verdict"] == "reproduced" and np.isnan(table.loc["moved", "measured_shots"])
     assert table.loc["at chance", "claimed"] == pytest.approx(53.0)  # the majority class's share, filled in
-    assert table.loc["at chance", "verdict"] == "not reproduced (not above chance)"
+    assert table.loc["at chance", "verdict"] == "not reproduced (0 of 3 runs train)"
     assert table.loc["learns", "verdict"] == "reproduced"
-    assert table.loc["straddles", "verdict"] == "inconclusive (interval straddles chance)"
+    # 2 of 3 train (statsmodels 0.15.0 proportion_confint(2, 3, method="wilson") = (0.2077, 0.9385))
+    assert table.loc["some learn", "verdict"] == "reproduced when it trains (2 of 3 runs; [21, 94]% of seeds)"
+    assert table.loc["straddles", "verdict"].startswith("inconclusive: the 2 runs' interval straddles chance; about")
     markdown = sysreport.claims_markdown(table.reset_index())
     assert "| s | frozen | src | a (train, 80), weights of cnn_* | > 0.0% |" in markdown
     assert "| s | at chance | src | a (test, 20) | > 53.0% (chance) |" in markdown

@@ -37,11 +37,16 @@ def trained_margin(majority_rate: float, n: int, confidence: float) -> float:
     standard error of a proportion at that rate on n images, z = the one-sided normal quantile of
     `confidence` (0.99: z = 2.326). A model stuck at one answer scores the majority rate; one answering at
     random, less."""
+    return float(trained_z(confidence) * np.sqrt(majority_rate * (1 - majority_rate) / n))
+
+
+def trained_z(confidence: float) -> float:
+    """The one-sided standard normal quantile of `confidence` (0.99: 2.326), the trained rule's z."""
     from scipy import stats
 
     if not 0 < confidence < 1:
         raise ValueError(f"confidence = {confidence}: must lie strictly between 0 and 1")
-    return float(stats.norm.ppf(confidence) * np.sqrt(majority_rate * (1 - majority_rate) / n))
+    return float(stats.norm.ppf(confidence))
 
 
 def trained(train_accuracy: float, majority_rate: float, n: int, confidence: float) -> bool:
