@@ -621,6 +621,12 @@ def test_shipped_configs_pass_the_systems_checks():
          r"settings\.mnist_all_fixed\.seeds = \[\] \(set by the setting\)"),
         ({"cnn_circuit": {"dataset": "cifar10"}}, r"systems\.cnn_circuit\.dataset = 'cifar10'"),
         ({"cnn_circuit": {"conv": [16, 0]}}, r"systems\.cnn_circuit\.conv\.1 = 0"),
+        ({"reuploading": {"settings": {"control_4": {"seeds": [1, 2, 3]}}}},
+         (r"systems\.seeds = \[1, 2, 3, 4, 5\] and systems\.reuploading\.settings\.control_4\.seeds = \[1, 2, 3\]: "
+          r"the paired comparison posted_4 vs control_4 needs the same seeds")),
+        ({"seeds": [1], "run": ["quantum_mnist"]},
+         (r"systems\.seeds = \[1\]: the paired comparison hybrid vs control tests across seeds and needs at least "
+          r"2 \(allowed: 2 or more seeds\)")),
     ],
 )  # fmt: skip
 def test_bad_system_config_fails_naming_the_key(change, expected):

@@ -156,3 +156,39 @@ def test_pairs_refuse_different_seeds_images_or_runs_without_predictions():
         sysreport.comparisons_table(runs, {"s": (Pair("q", "c"),)}, RULES)
     with pytest.raises(ValueError, match="primary_test 'wilcoxon'"):
         sysreport.Rules(primary_test="wilcoxon")
+
+
+# --- config: the rules are named before any run, and bad ones fail before any job ---------------------
+
+
+def test_bad_verdict_rules_and_pairs_fail_before_any_job_naming_the_key():
+    import copy
+
+    import yaml
+
+    from conftest import ROOT
+    from qtlmnist import stats
+    from qtlmnist.config import ConfigError, check_consistency, check_schema
+
+    schema_path = ROOT / "workflow/schemas/config.schema.yaml"
+    default = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    schema = yaml.safe_load(schema_path.read_text())["properties"]["verdicts"]["properties"]
+    assert tuple(schema["primary_test"]["enum"]) == stats.PRIMARY_TESTS  # one list, checked here
+    for key, value, message in (
+        ("trained_confidence", 1.0, r"verdicts\.trained_confidence = 1\.0: .*\(allowed: number, > 0, < 1\)"),
+        ("trained_confidence", 0, r"verdicts\.trained_confidence = 0: .*\(allowed: number, > 0, < 1\)"),
+        ("alpha", 1.5, r"verdicts\.alpha = 1\.5"),
+        ("primary_test", "wilcoxon", r"verdicts\.primary_test = 'wilcoxon': .*one of \['sign_flip', 'paired_t'\]"),
+    ):
+        config = copy.deepcopy(default)
+        config["verdicts"][key] = value
+        with pytest.raises(ConfigError, match=message):
+            check_schema(config, schema_path)
+    config = copy.deepcopy(default)
+    del config["systems"]["quantum_mnist"]["settings"]["control"]
+    with pytest.raises(ConfigError, match=r"the comparison hybrid vs control .* needs setting\(s\) \['control'\]"):
+        check_consistency(config)
+    config["systems"]["run"] = ["paradoxical7_qnn"]  # a pair of a system that does not run is not asked
+    config["systems"]["paradoxical7_qnn"]["run_settings"] = ["as_published", "control"]  # nor one half of a pair
+    config["systems"]["paradoxical7_qnn"]["settings"]["control"]["seeds"] = [1]
+    check_consistency(config)
