@@ -192,3 +192,23 @@ def test_bad_verdict_rules_and_pairs_fail_before_any_job_naming_the_key():
     config["systems"]["paradoxical7_qnn"]["run_settings"] = ["as_published", "control"]  # nor one half of a pair
     config["systems"]["paradoxical7_qnn"]["settings"]["control"]["seeds"] = [1]
     check_consistency(config)
+
+
+def test_learning_curves_draw_stuck_runs_dashed_and_average_the_trained(monkeypatch):
+    from qtlmnist import figures
+
+    saved = {}
+    monkeypatch.setattr(figures, "save", lambda fig, path: saved.update(fig=fig))
+    frame = pd.DataFrame({"epoch": [1, 2, 3], "loss": [1.0, 0.5, 0.2], "test_accuracy": [0.6, 0.8, 0.9]})
+    flat = pd.DataFrame({"epoch": [1, 2, 3], "loss": [0.7, 0.7, 0.7], "test_accuracy": [0.5, 0.5, 0.5]})
+    histories = {("a", 1): frame, ("a", 2): frame.assign(test_accuracy=[0.7, 0.9, 1.0]), ("a", 3): flat}
+    trained = {("a", 1): True, ("a", 2): True, ("a", 3): False}
+    sysreport.learning_curves(histories, "t", "unused.png", trained)
+    accuracy = saved["fig"].axes[1]
+    solid = [line for line in accuracy.lines if line.get_linestyle() == "-"]
+    dashed = [line for line in accuracy.lines if line.get_linestyle() == "--"]
+    assert len(solid) == 1 and solid[0].get_ydata().tolist() == pytest.approx([65.0, 85.0, 95.0])  # trained mean
+    assert len(dashed) == 1 and dashed[0].get_ydata().tolist() == [50.0, 50.0, 50.0]
+    assert accuracy.get_legend() is None and saved["fig"].axes[0].get_legend().get_texts()[0].get_text() == (
+        "a (2 trained, 1 stuck: dashed)"
+    )

@@ -197,6 +197,14 @@ def all_system_metrics(wildcards):
     ]
 
 
+def all_system_histories(wildcards):
+    """Every run's per-epoch history, in the order of all_system_metrics."""
+    return [
+        f"results/systems/{system}/{setting}/seed_{seed}_history.csv"
+        for system, setting, seed in SYSTEM_RUNS
+    ]
+
+
 def systems_outputs():
     """What `snakemake systems` makes: the claims table and each system's figures and circuit."""
     return [

@@ -50,6 +50,7 @@ rule system_figures:
         **scheduled("system_plot"),
     params:
         runs=system_setting_runs,
+        trained_confidence=config["verdicts"]["trained_confidence"],
     script:
         "../scripts/system_figures.py"
 
@@ -78,7 +79,8 @@ rule system_circuit:
 
 rule systems_table:
     input:
-        all_system_metrics,
+        metrics=all_system_metrics,
+        histories=all_system_histories,
     output:
         csv=report(
             "results/systems/claims.csv",
@@ -88,6 +90,8 @@ rule systems_table:
         ),
         md="results/systems/claims.md",
         runs="results/systems/runs.csv",
+        comparisons="results/systems/comparisons.csv",
+        comparison_seeds="results/systems/comparisons_per_seed.csv",
     log:
         "results/systems/logs/systems_table.log",
     benchmark:
@@ -99,6 +103,7 @@ rule systems_table:
     params:
         runs=SYSTEM_RUNS,
         tolerance_pp=config["report"]["accuracy_tolerance_pp"],
+        verdicts=config["verdicts"],
     script:
         "../scripts/systems_table.py"
 

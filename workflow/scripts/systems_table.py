@@ -1,16 +1,25 @@
-"""Rule systems_table: claims vs measured for every system, and one row per run."""
+"""Rule systems_table: claims vs measured for every system, the quantum-vs-control comparisons, one row per
+run (and evaluation set)."""
 
 from pathlib import Path
 
+import pandas as pd
+
 from qtlmnist.arrays import atomic_path, load_json, save_csv
 from qtlmnist.runtime import setup_logging
-from qtlmnist.systems import load, report
+from qtlmnist.systems import get, load, report
 
 setup_logging(snakemake.log[0])
-runs = {tuple(run): load_json(path) for run, path in zip(snakemake.params.runs, snakemake.input)}
-claims = {system: load(system).CLAIMS for system in dict.fromkeys(system for system, _, _ in runs)}
-table = report.claims_table(runs, claims, snakemake.params.tolerance_pp)
+keys = [tuple(run) for run in snakemake.params.runs]
+runs = {key: load_json(path) for key, path in zip(keys, snakemake.input.metrics)}
+histories = {key: pd.read_csv(path) for key, path in zip(keys, snakemake.input.histories)}
+systems = dict.fromkeys(system for system, _, _ in keys)
+rules = report.Rules(tolerance_pp=snakemake.params.tolerance_pp, **snakemake.params.verdicts)
+table = report.claims_table(runs, {system: load(system).CLAIMS for system in systems}, rules, histories)
+comparisons, per_seed = report.comparisons_table(runs, {system: get(system).pairs for system in systems}, rules)
 save_csv(snakemake.output.csv, table)
-save_csv(snakemake.output.runs, report.runs_table(runs))
+save_csv(snakemake.output.comparisons, comparisons)
+save_csv(snakemake.output.comparison_seeds, per_seed)
+save_csv(snakemake.output.runs, report.runs_table(runs, rules.trained_confidence))
 with atomic_path(snakemake.output.md) as tmp:
-    Path(tmp).write_text(report.claims_markdown(table))
+    Path(tmp).write_text(report.claims_markdown(table, comparisons, rules))

@@ -290,6 +290,12 @@ COMPARISON_COLUMNS = [
 ]  # fmt: skip
 
 
+PER_SEED_COLUMNS = [
+    "system", "quantum", "control", "eval_set", "seed", "n_images", "quantum_accuracy", "control_accuracy",
+    "only_quantum_right", "only_control_right", "mcnemar_p",
+]  # fmt: skip
+
+
 def _paired_runs(runs: dict, system: str, pair) -> tuple[dict, dict]:
     """Per seed, the quantum and the control run of one pair; a clear error when their seeds differ."""
     quantum = {seed: m for (s, setting, seed), m in runs.items() if s == system and setting == pair.quantum}
@@ -363,7 +369,7 @@ def comparisons_table(runs: dict, pairs: dict[str, tuple], rules: Rules) -> tupl
     table = pd.DataFrame(rows).reindex(columns=COMPARISON_COLUMNS)
     integers = ("n_images", "n_seeds", "seeds_to_resolve", "mcnemar_below_alpha")
     table = table.astype(dict.fromkeys(integers, "Int64") | {"significant": "boolean", "reachable": "boolean"})
-    return table, pd.DataFrame(per_seed)
+    return table, pd.DataFrame(per_seed, columns=PER_SEED_COLUMNS)
 
 
 def _comparison_verdict(row: dict, need: int | None, rules: Rules) -> str:
@@ -526,33 +532,43 @@ def comparisons_markdown(table: pd.DataFrame, rules: Rules) -> str:
 # --- figures ---------------------------------------------------------------------------------------------
 
 
-def learning_curves(histories: dict[tuple[str, int], pd.DataFrame], title: str, path) -> None:
-    """Loss and per-epoch accuracy of every tracked set, one colour per setting: mean over seeds, with the
-    range over seeds shaded."""
+def learning_curves(
+    histories: dict[tuple[str, int], pd.DataFrame], title: str, path, trained: dict[tuple[str, int], bool] | None = None
+) -> None:
+    """Loss and per-epoch accuracy of every tracked set, one colour per setting: mean over the runs that
+    trained (`run_trained`; all runs when `trained` is None), with their range shaded; each stuck run drawn on
+    its own as a thin dashed line of the setting's colour, so a two-peaked setting shows both peaks."""
     from .. import figures
 
     plt = figures.plt
+    trained = trained or {}
     settings = list(dict.fromkeys(setting for setting, _ in histories))
     metrics = ["loss", *sorted({c for h in histories.values() for c in h.columns if c.endswith("_accuracy")})]
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
     for colour, setting in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"] * 3, settings):
-        frames = [h for (s, _), h in histories.items() if s == setting]
+        keys = [key for key in histories if key[0] == setting]
+        good = [histories[key] for key in keys if trained.get(key, True)]
+        stuck = [histories[key] for key in keys if not trained.get(key, True)]
         for ax, metric in zip(axes[0], metrics):
-            if not all(metric in f for f in frames):
+            if not all(metric in f for f in good + stuck):
                 continue
-            values = np.stack([f[metric].to_numpy() for f in frames])
             scale = 100.0 if metric.endswith("_accuracy") else 1.0
-            epochs = frames[0]["epoch"].to_numpy()
+            epochs = histories[keys[0]]["epoch"].to_numpy()
             marker = "o" if len(epochs) <= 5 else None  # a one-epoch run is a point, not a line
-            label = f"{setting} (n={len(frames)})"
-            ax.plot(epochs, scale * values.mean(axis=0), color=colour, marker=marker, label=label)
-            ax.fill_between(epochs, scale * values.min(axis=0), scale * values.max(axis=0), color=colour, alpha=0.2)
+            label = f"{setting} ({len(good)} trained" + (f", {len(stuck)} stuck: dashed)" if stuck else ")")
+            if good:
+                values = np.stack([f[metric].to_numpy() for f in good])
+                ax.plot(epochs, scale * values.mean(axis=0), color=colour, marker=marker, label=label)
+                ax.fill_between(epochs, scale * values.min(axis=0), scale * values.max(axis=0), color=colour, alpha=0.2)
+            for i, frame in enumerate(stuck):
+                line = {"label": label} if not good and i == 0 else {}
+                ax.plot(epochs, scale * frame[metric].to_numpy(), color=colour, ls="--", lw=0.9, alpha=0.7, **line)
     for ax, metric in zip(axes[0], metrics):
         ax.set_xlabel("epoch")
         ax.set_ylabel("training loss" if metric == "loss" else f"{metric.removesuffix('_accuracy')} accuracy (%)")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"{title}: mean over seeds (line), range (band)")
+    fig.suptitle(f"{title}: mean over trained runs (line), their range (band), stuck runs (dashed)")
     figures.save(fig, path)
 
 
