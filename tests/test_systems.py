@@ -677,6 +677,7 @@ def test_systems_target_on_ci_config(ci_run):
     assert list(history["epoch"]) == [1, 2] and "notebook_test_accuracy" in history
     markdown = (out / "claims.md").read_text()
     assert "96% test accuracy with 24 parameters" in markdown and "82.5%" in markdown
+    check_comparisons_on_ci(out, config)
     if "cnn_circuit" in config["systems"]["run"]:
         check_cnn_circuit_on_ci(ci_run, out, ran, config)
     if FASHION:
@@ -687,6 +688,23 @@ def test_systems_target_on_ci_config(ci_run):
     assert len(list((out / "logs").rglob("*.log"))) == len(list((out / "benchmarks").rglob("*.tsv")))
     rerun = run_snakemake(ci_run, "systems", *chosen, "--dry-run")
     assert "Nothing to be done" in rerun.stdout + rerun.stderr
+
+
+def check_comparisons_on_ci(out, config):
+    """Every declared pair whose two settings ran is compared per seed (McNemar) and across seeds (Holm)."""
+    comparisons = pd.read_csv(out / "comparisons.csv")
+    declared = [(name, p.quantum, p.control) for name in config["systems"]["run"] for p in get(name).pairs]
+    assert list(zip(comparisons["system"], comparisons["quantum"], comparisons["control"])) == declared
+    ran = comparisons[comparisons["n_seeds"] > 0]
+    assert len(ran) >= 2 and (ran["n_seeds"] == 2).all()  # the CI's two seeds, shared by each pair
+    assert ran["p"].between(0, 1).all() and (ran["p_holm"] >= ran["p"]).all()
+    # the exact sign flip over 2 seeds cannot go below 2/2^2 = 0.5: nothing is significant, and each says why
+    assert (ran["smallest_p"] == 0.5).all() and not ran["significant"].any() and not ran["reachable"].any()
+    assert ran["verdict"].str.match(r"inconclusive: 2 seeds cannot reach|no difference").all()
+    per_seed = pd.read_csv(out / "comparisons_per_seed.csv")
+    assert len(per_seed) == ran["n_seeds"].sum() and per_seed["mcnemar_p"].between(0, 1).all()
+    runs_csv = pd.read_csv(out / "runs.csv")
+    assert runs_csv["trained"].dtype == bool and "Quantum vs control" in (out / "claims.md").read_text()
 
 
 def check_reuploading_on_ci(ci_run, out, controls):
