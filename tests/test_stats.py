@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 
 from qtlmnist import stats
 
@@ -46,6 +47,14 @@ def test_sign_flip_is_exact_and_floors_at_two_over_two_to_the_n():
     assert stats.smallest_p("sign_flip", 10) == pytest.approx(0.001953125) and stats.smallest_p("paired_t", 3) == 0
     # differences +1, -1, +2 (by hand): sums of the 8 sign patterns are +-2, +-4, +-0 twice; |sum| >= 2: 6 of 8
     assert stats.sign_flip([1.0, 0.0, 2.0], [0.0, 1.0, 0.0]) == pytest.approx(6 / 8)
+    # a second implementation: scipy's own exact enumeration, on continuous and on tied (integer) data
+    rng = np.random.default_rng(3)
+    for x, y in ((rng.normal(0.5, 1, 9), rng.normal(0, 1, 9)), (rng.integers(0, 4, 11), rng.integers(0, 4, 11))):
+        scipy_p = scipy_stats.permutation_test(
+            (x, y), lambda u, v, axis: np.mean(u - v, axis=axis), permutation_type="samples", n_resamples=np.inf,
+            vectorized=True,
+        ).pvalue  # fmt: skip
+        assert stats.sign_flip(x, y) == pytest.approx(min(scipy_p, 1.0), rel=1e-12)
     with pytest.raises(ValueError, match="unknown primary test 'wilcoxon'"):
         stats.primary_p("wilcoxon", a, a)
 

@@ -94,19 +94,29 @@ def paired_t(a, b) -> float:
 
 
 def sign_flip(a, b) -> float:
-    """Two-sided p of the exact sign-flip permutation test of the mean of a - b: every one of the 2^n ways to
-    swap a and b within pairs (scipy.stats.permutation_test, permutation_type='samples', all enumerated)."""
-    from scipy import stats
+    """Two-sided p of the exact sign-flip permutation test of the mean of d = a - b: over all 2^n ways to swap
+    a and b within pairs (each flips the sign of one d), p = 2 min(P(sum >= observed), P(sum <= observed)),
+    capped at 1, as scipy.stats.permutation_test(permutation_type="samples", n_resamples=inf) computes it
+    (tested against it). Enumerated as two halves of the signs, sorted and merged, so 20 seeds take
+    milliseconds where scipy's enumeration takes tens of seconds."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    if len(d) > MAX_SIGN_FLIP_PAIRS:
+        raise ValueError(f"{len(d)} pairs: the exact sign flip enumerates 2^n patterns (at most n = 40 here)")
 
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    result = stats.permutation_test(
-        (a, b),
-        lambda x, y, axis: np.mean(x - y, axis=axis),
-        permutation_type="samples",
-        n_resamples=np.inf,
-        vectorized=True,
-    )
-    return float(min(result.pvalue, 1.0))
+    def sums(part: np.ndarray) -> np.ndarray:
+        bits = (np.arange(2 ** len(part))[:, None] >> np.arange(len(part))) & 1
+        return (1 - 2 * bits) @ part
+
+    half = len(d) // 2
+    left, right = sums(d[:half]), np.sort(sums(d[half:]))
+    observed = float(d.sum())
+    tolerance = 1e-9 * max(float(np.abs(d).sum()), 1e-300)  # sums equal but for rounding count as ties
+    at_least = np.sum(len(right) - np.searchsorted(right, observed - left - tolerance, side="left"))
+    at_most = np.sum(np.searchsorted(right, observed - left + tolerance, side="right"))
+    return float(min(1.0, 2 * min(at_least, at_most) / 2 ** len(d)))
+
+
+MAX_SIGN_FLIP_PAIRS = 40
 
 
 def primary_p(test: str, a, b) -> float:
