@@ -139,6 +139,7 @@ def verdict(claim, claimed, values: np.ndarray, trained: np.ndarray, rules: Rule
         why = f"1 of {n} runs trains" if n > 1 else "1 seed"
         return f"inconclusive: {why}, an interval over seeds needs 2 (about {2 * n} seeds would give 2)"
     mean, _, low, high = t_interval(chosen)
+    low, high = max(low, 0.0), min(high, 100.0) if accuracy else high  # as the table shows them
     trains = f" {when_trains(k, n)}" if k < n else ""
     runs = f"the {k} trained runs'" if k < n else f"the {n} runs'"
     if claim.compare != "equal":  # "above" or "above_chance": the claim is that the value exceeds `claimed`
