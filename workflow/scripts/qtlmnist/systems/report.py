@@ -563,7 +563,9 @@ def learning_curves(
                 ax.fill_between(epochs, scale * values.min(axis=0), scale * values.max(axis=0), color=colour, alpha=0.2)
             for i, frame in enumerate(stuck):
                 line = {"label": label} if not good and i == 0 else {}
-                ax.plot(epochs, scale * frame[metric].to_numpy(), color=colour, ls="--", lw=0.9, alpha=0.7, **line)
+                stuck_marker = "x" if marker else None  # a one-epoch stuck run: a cross
+                values = scale * frame[metric].to_numpy()
+                ax.plot(epochs, values, color=colour, ls="--", lw=0.9, alpha=0.7, marker=stuck_marker, **line)
     for ax, metric in zip(axes[0], metrics):
         ax.set_xlabel("epoch")
         ax.set_ylabel("training loss" if metric == "loss" else f"{metric.removesuffix('_accuracy')} accuracy (%)")
