@@ -437,6 +437,8 @@ def test_claims_table_floors_chance_and_weight_change():
         (("c", "s", 50.0, "a", "test", "final", "above_chance"), "no claimed value"),
         (("c", "s", None, "a", "test", "final", "above"), "needs the value it claims to exceed"),
         (("c", "s", 50.0, "a", "test", "final", "below"), "compare must be one of"),
+        (("c", "s", None, "a", "test", "final", "above_chance", "", 20), "source_n .* compared 'equal'"),
+        (("c", "s", 50.0, "a", "test", "final", "equal", "", 0), r"source_n \(>= 1 images\)"),
     ],
 )
 def test_claims_refuse_inconsistent_fields(arguments, message):
