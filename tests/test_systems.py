@@ -373,11 +373,19 @@ def test_unsupported_gate_fails_when_the_model_is_built_before_training(keras, m
 # --- claims table --------------------------------------------------------------------------------------
 
 
-def fake_run(accuracy, shots_accuracy, best=None):
+RULES = sysreport.Rules(tolerance_pp=2.0)
+
+
+def fake_run(accuracy, shots_accuracy, best=None, train=0.9):
+    """A run with 20 test images and 80 training images (half of each class: with the rule's 0.99 one-sided
+    margin, 2.326 * sqrt(0.25 / 80) = 13.0 points, it trained when its train accuracy is above 63.0%)."""
     result = {"n": 20, "accuracy": accuracy, "accuracy_exact": accuracy, "accuracy_shots": shots_accuracy}
+    result["majority_rate"] = 0.5
     if best is not None:
         result["best_epoch_accuracy"] = best
-    return {"sets": {"test": result}, "parameters": {"total": 24, "circuit": 22}, "precision": 0.0, "shots": 1024}
+    train_set = {"n": 80, "accuracy": train, "accuracy_exact": train, "accuracy_shots": None, "majority_rate": 0.5}
+    sets = {"train": train_set, "test": result}
+    return {"sets": sets, "parameters": {"total": 24, "circuit": 22}, "precision": 0.0, "shots": 1024}
 
 
 def test_claims_table_means_intervals_and_verdicts():
@@ -393,37 +401,46 @@ def test_claims_table_means_intervals_and_verdicts():
     }
     runs = {("s", "a", k): fake_run(v, v - 0.05, best=0.9) for k, v in zip((1, 2, 3), (0.79, 0.80, 0.81))}
     runs |= {("s", "b", k): fake_run(v, v) for k, v in zip((1, 2), (0.3, 0.9))}
-    table = sysreport.claims_table(runs, claims, tolerance_pp=2.0).set_index("claim")
+    table = sysreport.claims_table(runs, claims, RULES).set_index("claim")
     assert table.loc["high claim", "measured_as_run"] == pytest.approx(80.0)
     assert table.loc["high claim", "measured_shots"] == pytest.approx(75.0)
     half = 4.302653 * 1.0 / np.sqrt(3)  # t(0.975, 2) * std 1 pp / sqrt(3)
     assert table.loc["high claim", "ci95_high"] == pytest.approx(80 + half, abs=1e-4)
-    assert table.loc["high claim", "verdict"] == "not reproduced (measured lower)"
-    assert table.loc["met claim", "verdict"] == "reproduced"
+    assert table.loc["high claim", "trained_ci_high"] == pytest.approx(80 + half, abs=1e-4)  # all 3 trained
+    assert (table.loc["high claim", "claim_low"], table.loc["high claim", "claim_high"]) == (94.0, 98.0)  # +- 2 pp
+    assert table.loc["high claim", "verdict"] == "below the claim"
+    assert table.loc["met claim", "verdict"] == "consistent"
     assert table.loc["best epoch", "measured_as_run"] == pytest.approx(90.0)
     assert np.isnan(table.loc["best epoch", "measured_shots"])
-    assert table.loc["wide", "verdict"].startswith("inconclusive")
+    # [30, 90]: sd 42.4 pp; a 10-pp t interval needs n with 2 t(n-1) 42.4 / sqrt(n) <= 10, about (2*1.96*42.4/10)^2
+    assert table.loc["wide", "verdict"].startswith("inconclusive: the 2 runs' interval is")
+    assert "would narrow it to 10 pp" in table.loc["wide", "verdict"]
+    assert 270 < int(table.loc["wide", "verdict"].split("about ")[1].split()[0]) < 290
     assert table.loc["control row", "verdict"] == sysreport.NO_CLAIM
-    assert np.isnan(table.loc["control row", "claimed"])
+    assert np.isnan(table.loc["control row", "claimed"]) and table.loc["control row", "n_trained"] == 3
     assert table.loc["missing", "verdict"] == sysreport.NOT_RUN
+    assert (table.loc["wide", "median"], table.loc["wide", "min"], table.loc["wide", "max"]) == (60.0, 30.0, 90.0)
     markdown = sysreport.claims_markdown(table.reset_index())
     assert "| s | high claim | src | a (test, 20) | 96.0% | 80.0% | 80.0% | 75.0% (1024) |" in markdown
+    assert "| 3 of 3 [44, 100]% | 80.0% [77.5, 82.5] | 80.0% (79.0-81.0) | below the claim |" in markdown
 
 
 def test_runs_table_has_one_row_per_run_and_set_with_wilson_intervals():
     run = fake_run(0.9, 0.85)
     run |= {"model": "quantum", "seconds": {"fit": 1.0, "shots": 2.0}}
-    table = sysreport.runs_table({("s", "a", 1): run, ("s", "a", 2): run})
-    assert list(table["seed"]) == [1, 2] and (table["eval_set"] == "test").all()
-    low, high = table.loc[0, ["wilson_low", "wilson_high"]]
+    stuck = fake_run(0.5, 0.5, train=0.5) | {"model": "quantum", "seconds": {"fit": 1.0, "shots": 2.0}}
+    table = sysreport.runs_table({("s", "a", 1): run, ("s", "a", 2): stuck})
+    assert list(table["seed"]) == [1, 1, 2, 2] and list(table["eval_set"]) == ["train", "test"] * 2
+    assert list(table["trained"]) == [True, True, False, False]
+    low, high = table.loc[1, ["wilson_low", "wilson_high"]]
     assert low < 0.9 < high and (low, high) == pytest.approx(sysreport.wilson_interval(0.9, 20))
 
 
-def weight_run(accuracy, majority, changes):
-    """A run whose layers moved by `changes` (layer -> (initial L2, change L2)) and with a test majority rate."""
-    run = fake_run(accuracy, None)
-    run["sets"]["test"]["majority_rate"] = majority
-    run["sets"]["train"] = {"n": 80, "accuracy": accuracy, "accuracy_exact": accuracy, "accuracy_shots": None}
+def weight_run(accuracy, majority, changes, train=None):
+    """A run whose layers moved by `changes` (layer -> (initial L2, change L2)) and with a test majority rate;
+    its train accuracy is `train` (default: its test accuracy) on 80 images of the same majority rate."""
+    run = fake_run(accuracy, None, train=accuracy if train is None else train)
+    run["sets"]["test"]["majority_rate"] = run["sets"]["train"]["majority_rate"] = majority
     return run | {"weight_change": {k: {"initial_l2": a, "change_l2": b} for k, (a, b) in changes.items()}}
 
 
@@ -434,7 +451,8 @@ def test_claims_table_floors_chance_and_weight_change():
             common.Claim("moved", "src", 0.0, "b", "train", "weight_change", "above", "cnn_"),
             common.Claim("at chance", "src", None, "a", "test", compare="above_chance"),
             common.Claim("learns", "src", None, "b", "test", compare="above_chance"),
-            common.Claim("straddles", "src", None, "c", "test", compare="above_chance"),
+            common.Claim("some learn", "src", None, "c", "test", compare="above_chance"),
+            common.Claim("straddles", "src", None, "d", "test", compare="above_chance"),
         )
     }
     frozen = {"cnn_conv": (3.0, 0.0), "cnn_dense": (4.0, 0.0), "head": (1.0, 0.5)}
@@ -442,15 +460,19 @@ def test_claims_table_floors_chance_and_weight_change():
     runs = {("s", "a", k): weight_run(v, 0.53, frozen) for k, v in zip((1, 2, 3), (0.525, 0.53, 0.535))}
     runs |= {("s", "b", k): weight_run(v, 0.53, moved) for k, v in zip((1, 2, 3), (0.95, 0.96, 0.97))}
     runs |= {("s", "c", k): weight_run(v, 0.53, moved) for k, v in zip((1, 2, 3), (0.53, 0.96, 0.97))}
-    table = sysreport.claims_table(runs, claims, tolerance_pp=2.0).set_index("claim")
+    # trained on their training images, near chance on the test images: mean 55 > 53, interval straddles it
+    runs |= {("s", "d", k): weight_run(v, 0.53, moved, train=0.9) for k, v in zip((1, 2), (0.50, 0.60))}
+    table = sysreport.claims_table(runs, claims, RULES).set_index("claim")
     assert table.loc["frozen", "measured_as_run"] == 0 and table.loc["frozen", "n_images"] == 80
-    assert table.loc["frozen", "verdict"] == "not reproduced (not above 0%)"
+    assert table.loc["frozen", "verdict"] == "not reproduced (not above 0%)"  # a weight change reads every run
     assert table.loc["moved", "measured_as_run"] == pytest.approx(40.0)  # the CNN's layers only, as one vector
     assert table.loc["moved", "verdict"] == "reproduced" and np.isnan(table.loc["moved", "measured_shots"])
     assert table.loc["at chance", "claimed"] == pytest.approx(53.0)  # the majority class's share, filled in
-    assert table.loc["at chance", "verdict"] == "not reproduced (not above chance)"
+    assert table.loc["at chance", "verdict"] == "not reproduced (0 of 3 runs train)"
     assert table.loc["learns", "verdict"] == "reproduced"
-    assert table.loc["straddles", "verdict"] == "inconclusive (interval straddles chance)"
+    # 2 of 3 train (statsmodels 0.15.0 proportion_confint(2, 3, method="wilson") = (0.2077, 0.9385))
+    assert table.loc["some learn", "verdict"] == "reproduced when it trains (2 of 3 runs; [21, 94]% of seeds)"
+    assert table.loc["straddles", "verdict"].startswith("inconclusive: the 2 runs' interval straddles chance; about")
     markdown = sysreport.claims_markdown(table.reset_index())
     assert "| s | frozen | src | a (train, 80), weights of cnn_* | > 0.0% |" in markdown
     assert "| s | at chance | src | a (test, 20) | > 53.0% (chance) |" in markdown
@@ -465,6 +487,8 @@ def test_claims_table_floors_chance_and_weight_change():
         (("c", "s", 50.0, "a", "test", "final", "above_chance"), "no claimed value"),
         (("c", "s", None, "a", "test", "final", "above"), "needs the value it claims to exceed"),
         (("c", "s", 50.0, "a", "test", "final", "below"), "compare must be one of"),
+        (("c", "s", None, "a", "test", "final", "above_chance", "", 20), "source_n .* compared 'equal'"),
+        (("c", "s", 50.0, "a", "test", "final", "equal", "", 0), r"source_n \(>= 1 images\)"),
     ],
 )
 def test_claims_refuse_inconsistent_fields(arguments, message):
@@ -649,6 +673,12 @@ def test_shipped_configs_pass_the_systems_checks():
          r"settings\.mnist_all_fixed\.seeds = \[\] \(set by the setting\)"),
         ({"cnn_circuit": {"dataset": "cifar10"}}, r"systems\.cnn_circuit\.dataset = 'cifar10'"),
         ({"cnn_circuit": {"conv": [16, 0]}}, r"systems\.cnn_circuit\.conv\.1 = 0"),
+        ({"reuploading": {"settings": {"control_4": {"seeds": [1, 2, 3]}}}},
+         (r"systems\.seeds = \[1, 2, 3, 4, 5\] and systems\.reuploading\.settings\.control_4\.seeds = \[1, 2, 3\]: "
+          r"the paired comparison posted_4 vs control_4 needs the same seeds")),
+        ({"seeds": [1], "run": ["quantum_mnist"]},
+         (r"systems\.seeds = \[1\]: the paired comparison hybrid vs control tests across seeds and needs at least "
+          r"2 \(allowed: 2 or more seeds\)")),
     ],
 )  # fmt: skip
 def test_bad_system_config_fails_naming_the_key(change, expected):
@@ -699,6 +729,7 @@ def test_systems_target_on_ci_config(ci_run):
     assert list(history["epoch"]) == [1, 2] and "notebook_test_accuracy" in history
     markdown = (out / "claims.md").read_text()
     assert "96% test accuracy with 24 parameters" in markdown and "82.5%" in markdown
+    check_comparisons_on_ci(out, config)
     if "cnn_circuit" in config["systems"]["run"]:
         check_cnn_circuit_on_ci(ci_run, out, ran, config)
     if FASHION:
@@ -709,6 +740,23 @@ def test_systems_target_on_ci_config(ci_run):
     assert len(list((out / "logs").rglob("*.log"))) == len(list((out / "benchmarks").rglob("*.tsv")))
     rerun = run_snakemake(ci_run, "systems", *chosen, "--dry-run")
     assert "Nothing to be done" in rerun.stdout + rerun.stderr
+
+
+def check_comparisons_on_ci(out, config):
+    """Every declared pair whose two settings ran is compared per seed (McNemar) and across seeds (Holm)."""
+    comparisons = pd.read_csv(out / "comparisons.csv")
+    declared = [(name, p.quantum, p.control) for name in config["systems"]["run"] for p in get(name).pairs]
+    assert list(zip(comparisons["system"], comparisons["quantum"], comparisons["control"])) == declared
+    ran = comparisons[comparisons["n_seeds"] > 0]
+    assert len(ran) >= 2 and (ran["n_seeds"] == 2).all()  # the CI's two seeds, shared by each pair
+    assert ran["p"].between(0, 1).all() and (ran["p_holm"] >= ran["p"]).all()
+    # the exact sign flip over 2 seeds cannot go below 2/2^2 = 0.5: nothing is significant, and each says why
+    assert (ran["smallest_p"] == 0.5).all() and not ran["significant"].any() and not ran["reachable"].any()
+    assert ran["verdict"].str.match(r"inconclusive: 2 seeds cannot reach|no difference").all()
+    per_seed = pd.read_csv(out / "comparisons_per_seed.csv")
+    assert len(per_seed) == ran["n_seeds"].sum() and per_seed["mcnemar_p"].between(0, 1).all()
+    runs_csv = pd.read_csv(out / "runs.csv")
+    assert runs_csv["trained"].dtype == bool and "Quantum vs control" in (out / "claims.md").read_text()
 
 
 def check_reuploading_on_ci(ci_run, out, controls):
@@ -747,7 +795,7 @@ def check_cnn_circuit_on_ci(ci_run, out, ran, config):
     assert weights.loc["mnist_3v5_fixed", "measured_as_run"] > 0
     assert not weights.loc["mnist_3v5_fixed", "verdict"].startswith("not reproduced")
     chance = ran[ran["compare"] == "above_chance"]
-    assert chance["claimed"].between(10, 60).all() and chance["verdict"].str.contains("chance|reproduced").all()
+    assert chance["claimed"].between(10, 60).all() and chance["verdict"].str.contains("chance|reproduced|trains").all()
     assert "(chance)" in (out / "claims.md").read_text()
     fashion = json.loads((out / "cnn_circuit/fashion_all_fixed/seed_1.json").read_text())
     assert fashion["class_names"] == list(DATASETS["fashion_mnist"].class_names)

@@ -52,6 +52,7 @@ rule system_figures:
         **scheduled("system_plot"),
     params:
         runs=system_setting_runs,
+        trained_confidence=config["verdicts"]["trained_confidence"],
     script:
         "../scripts/system_figures.py"
 
@@ -90,6 +91,8 @@ rule systems_table:
         ),
         md="results/systems/claims.md",
         runs="results/systems/runs.csv",
+        comparisons="results/systems/comparisons.csv",
+        comparison_seeds="results/systems/comparisons_per_seed.csv",
     log:
         "results/systems/logs/systems_table.log",
     benchmark:
@@ -101,6 +104,7 @@ rule systems_table:
     params:
         runs=SYSTEM_RUNS,
         tolerance_pp=config["report"]["accuracy_tolerance_pp"],
+        verdicts=config["verdicts"],
     script:
         "../scripts/systems_table.py"
 

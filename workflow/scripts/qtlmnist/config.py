@@ -58,7 +58,8 @@ def check_schema(config: dict, schema_path: str | Path) -> None:
 def check_consistency(config: dict) -> None:
     """Raise ConfigError for keys that disagree with each other (run after defaults are filled in), and for
     the trainable systems' settings (`systems_errors`)."""
-    _raise(cross_key_errors(config) + systems_errors(config))
+    problems = systems_errors(config)
+    _raise(cross_key_errors(config) + problems + ([] if problems else pair_errors(config)))
 
 
 def cross_key_errors(config: dict) -> list[str]:
@@ -136,4 +137,47 @@ def systems_errors(config: dict, schema_path: str | Path = DEFAULT_SCHEMA) -> li
             check = SYSTEMS[name].check
             if not errors and check is not None:
                 problems.extend(f"{where}: {problem}" for problem in check(values))
+    return problems
+
+
+def _seeds_key(config: dict, system: str, setting: str) -> str:
+    """Where a setting's seeds come from: its own `seeds`, its section's, or the shared `systems.seeds`."""
+    section = config["systems"][system]
+    if section["settings"][setting].get("seeds") is not None:
+        return f"systems.{system}.settings.{setting}.seeds"
+    return f"systems.{system}.seeds" if section.get("seeds") is not None else "systems.seeds"
+
+
+def pair_errors(config: dict) -> list[str]:
+    """Each quantum-vs-control pair of a system that runs (`qtlmnist.systems.Pair`) whose two settings both run
+    must run the same seeds, at least 2 of them (the paired test across seeds); and name configured settings."""
+    from .systems import SYSTEMS, setting_seeds, settings_to_run
+
+    problems = []
+    for name in config["systems"].get("run", []):
+        section = config["systems"][name]
+        running = settings_to_run(section)
+        for pair in SYSTEMS[name].pairs:
+            missing = [s for s in (pair.quantum, pair.control) if s not in section["settings"]]
+            if missing:
+                problems.append(
+                    f"systems.{name}.settings: the comparison {pair.quantum} vs {pair.control} (qtlmnist.systems "
+                    f"registry) needs setting(s) {missing} (allowed: define them, or drop the pair)"
+                )
+                continue
+            if pair.quantum not in running or pair.control not in running:
+                continue  # not asked: one of the two does not run
+            seeds = {s: setting_seeds(config, name, s) for s in (pair.quantum, pair.control)}
+            where = {s: _seeds_key(config, name, s) for s in seeds}
+            if sorted(seeds[pair.quantum]) != sorted(seeds[pair.control]):
+                problems.append(
+                    f"{where[pair.quantum]} = {seeds[pair.quantum]} and {where[pair.control]} = "
+                    f"{seeds[pair.control]}: the paired comparison {pair.quantum} vs {pair.control} needs the same "
+                    "seeds in both (allowed: one list for both settings)"
+                )
+            elif len(seeds[pair.quantum]) < 2:
+                problems.append(
+                    f"{where[pair.quantum]} = {seeds[pair.quantum]}: the paired comparison {pair.quantum} vs "
+                    f"{pair.control} tests across seeds and needs at least 2 (allowed: 2 or more seeds)"
+                )
     return problems

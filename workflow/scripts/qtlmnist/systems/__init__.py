@@ -71,6 +71,17 @@ CLASS_COUNTS = MappingProxyType(
 
 
 @dataclass(frozen=True)
+class Pair:
+    """A quantum setting and its classical control of the same inputs and budget, compared run by run: the
+    same seeds, the same images of `eval_set` (per-image predictions, McNemar per seed; per-seed accuracy
+    differences across seeds; see `qtlmnist.systems.report.comparisons_table`)."""
+
+    quantum: str
+    control: str
+    eval_set: str = "test"
+
+
+@dataclass(frozen=True)
 class System:
     """One registered system."""
 
@@ -83,6 +94,7 @@ class System:
     # setting's merged values: one line per problem, naming the key and what is allowed
     model_inputs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # model -> the files its runs
     # read instead of `inputs` (e.g. "sarkar": the circuit-count features)
+    pairs: tuple[Pair, ...] = ()  # quantum vs control comparisons; declared here so the config check sees them
 
 
 def _check_paradoxical7(values: dict) -> list[str]:
@@ -153,6 +165,8 @@ SYSTEMS: dict[str, System] = {
             title="Paradoxical7/QNN: 11-qubit, 24-parameter QNN, MNIST 0 vs 1",
             inputs=MNIST_RAW,
             check=_check_paradoxical7,
+            # the control has more_data's images and budget; as_published and exact (80 images) have none
+            pairs=(Pair("more_data", "control"),),
         ),
         System(
             name="quantum_mnist",
@@ -161,6 +175,7 @@ SYSTEMS: dict[str, System] = {
             title="Quantum-MNIST: MLP encoder + ZZFeatureMap/RealAmplitudes sampler, MNIST 0 vs 1",
             inputs=MNIST_RAW,
             check=_check_quantum_mnist,
+            pairs=(Pair("hybrid", "control"),),
         ),
         System(
             name="cnn_circuit",
@@ -172,6 +187,16 @@ SYSTEMS: dict[str, System] = {
                 {f"{dataset}_{name}": path for dataset in DATASETS for name, path in raw_files(dataset).items()}
             ),
             check=_check_cnn_circuit,
+            pairs=tuple(
+                Pair(f"{task}_{variant}", f"{task}_control")
+                for task, variants in (
+                    ("mnist_3v5", ("as_shipped", "fixed", "fixed_lr1e_3")),
+                    ("fashion_shirts", ("as_shipped", "fixed", "fixed_lr1e_3")),
+                    ("mnist_all", ("as_shipped", "fixed")),
+                    ("fashion_all", ("as_shipped", "fixed")),
+                )
+                for variant in variants
+            ),
         ),
         System(
             name="reuploading",
@@ -181,6 +206,12 @@ SYSTEMS: dict[str, System] = {
             inputs=FASHION_LATENTS,
             check=_check_reuploading,
             model_inputs=MappingProxyType({"sarkar": FASHION_COUNTS}),
+            # longer_4 (3 epochs) has no control of its budget
+            pairs=tuple(
+                Pair(f"posted_{k}", f"{control}_{k}")
+                for k in (4, 10)
+                for control in ("control", "bottleneck", "sarkar")
+            ),
         ),
     )
 }

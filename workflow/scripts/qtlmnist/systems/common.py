@@ -92,6 +92,9 @@ class Claim:
         source says the value exceeds `claimed`, e.g. a weight change above 0: "weights are trained"), or
         "above_chance" (the source says the model learns to classify: is its accuracy above chance, the share
         of the set's most frequent class?).
+    source_n: how many images the source measured `claimed` on, where known (None: unknown). The claim then
+        carries its own sampling error, a 95% Wilson interval around `claimed` at that n, which the verdict
+        compares with ours (a claim on 20 images is a multiple of 5% known to about +-15 points).
     """
 
     claim: str
@@ -102,6 +105,7 @@ class Claim:
     statistic: str = "final"
     compare: str = "equal"
     part: str = ""
+    source_n: int | None = None
 
     def __post_init__(self):
         if self.statistic not in STATISTICS:
@@ -114,6 +118,8 @@ class Claim:
             raise ValueError("an above_chance claim has no claimed value (the table fills in chance)")
         if self.compare == "above" and self.claimed is None:
             raise ValueError("an 'above' claim needs the value it claims to exceed (claimed)")
+        if self.source_n is not None and (self.compare != "equal" or self.claimed is None or self.source_n < 1):
+            raise ValueError("source_n (>= 1 images) belongs to a claimed value compared 'equal'")
 
 
 def confusion(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> list[list[int]]:
