@@ -533,17 +533,18 @@ def test_settings_merge_over_the_section_and_runs_follow_run_settings():
 
 def test_a_setting_may_name_its_seeds_which_plan_runs_and_are_no_value():
     config = copy.deepcopy(DEFAULT)
+    own = config["systems"]["reuploading"]["settings"]["posted_10"]["seeds"]  # the setting names its own
+    assert own and own != config["systems"]["seeds"]
     assert setting_seeds(config, "reuploading", "posted_4") == config["systems"]["seeds"]
-    assert setting_seeds(config, "reuploading", "posted_10") == [1, 2]
+    assert setting_seeds(config, "reuploading", "posted_10") == own
     assert "seeds" not in setting_values(config, "reuploading", "posted_10")
     config["systems"]["reuploading"]["seeds"] = [7]  # the section's own, for every setting that names none
     assert setting_seeds(config, "reuploading", "posted_4") == [7]
-    assert setting_seeds(config, "reuploading", "posted_10") == [1, 2]
+    assert setting_seeds(config, "reuploading", "posted_10") == own
     config["systems"]["reuploading"]["run_settings"] = ["posted_4", "posted_10"]
     assert [r for r in runs(config) if r[0] == "reuploading"] == [
         ("reuploading", "posted_4", 7),
-        ("reuploading", "posted_10", 1),
-        ("reuploading", "posted_10", 2),
+        *(("reuploading", "posted_10", seed) for seed in own),
     ]
 
 
@@ -573,13 +574,15 @@ def test_a_setting_may_name_its_own_seeds_which_plan_runs_but_are_not_values():
     config = copy.deepcopy(DEFAULT)
     section = config["systems"]["cnn_circuit"]
     assert setting_seeds(config, "cnn_circuit", "mnist_3v5_fixed") == config["systems"]["seeds"]
-    assert setting_seeds(config, "cnn_circuit", "mnist_all_fixed") == [1, 2, 3]
+    own = section["settings"]["mnist_all_fixed"]["seeds"]  # the setting names its own
+    assert own and own != config["systems"]["seeds"]
+    assert setting_seeds(config, "cnn_circuit", "mnist_all_fixed") == own
     assert "seeds" not in setting_values(config, "cnn_circuit", "mnist_all_fixed")
     section["seeds"] = [7]  # the section's own seeds, for every setting that names none
     section["run_settings"] = ["mnist_3v5_control", "fashion_all_control"]
     assert [r for r in runs(config) if r[0] == "cnn_circuit"] == [
         ("cnn_circuit", "mnist_3v5_control", 7),
-        *[("cnn_circuit", "fashion_all_control", seed) for seed in (1, 2, 3)],
+        *[("cnn_circuit", "fashion_all_control", seed) for seed in own],
     ]
 
 
@@ -674,7 +677,7 @@ def test_shipped_configs_pass_the_systems_checks():
         ({"cnn_circuit": {"dataset": "cifar10"}}, r"systems\.cnn_circuit\.dataset = 'cifar10'"),
         ({"cnn_circuit": {"conv": [16, 0]}}, r"systems\.cnn_circuit\.conv\.1 = 0"),
         ({"reuploading": {"settings": {"control_4": {"seeds": [1, 2, 3]}}}},
-         (r"systems\.seeds = \[1, 2, 3, 4, 5\] and systems\.reuploading\.settings\.control_4\.seeds = \[1, 2, 3\]: "
+         (r"systems\.seeds = \[[0-9, ]+\] and systems\.reuploading\.settings\.control_4\.seeds = \[1, 2, 3\]: "
           r"the paired comparison posted_4 vs control_4 needs the same seeds")),
         ({"seeds": [1], "run": ["quantum_mnist"]},
          (r"systems\.seeds = \[1\]: the paired comparison hybrid vs control tests across seeds and needs at least "

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -233,7 +234,11 @@ def fit_group(system, models: list, tasks: list[Task], values: dict, seeds: list
             )
             total = tf.reduce_sum(losses)
         gradients = tape.gradient(total, stack.trainable)
-        # a layer whose gradient is cut (002 as shipped: the CNN) is left as Keras' fit leaves it
+        # A layer whose gradient is cut (002 as shipped: the CNN) is left as it is, and said, as Keras' fit does
+        # (once, when the step is traced: which gradients exist is fixed by the graph).
+        names = [v.path for v in stack.template.trainable_variables]
+        if missing := [name for name, g in zip(names, gradients) if g is None]:
+            warnings.warn(f"Gradients do not exist for variables {missing} when minimizing the loss", stacklevel=1)
         optimizer.apply_gradients([(g, v) for g, v in zip(gradients, stack.trainable) if g is not None])
         return losses
 
@@ -370,8 +375,9 @@ def _metrics(system, values: dict, seed: int, task: Task, model, history: pd.Dat
 def build_models(system, values: dict, seeds: list[int], circuit: Circuit | None) -> list:
     """One model per seed, in FLOATX, each built right after seeding Keras with its seed (so its initial
     weights are those of a run of that seed alone, wherever it stands in the group)."""
-    floatx = keras.config.floatx()
-    keras.config.set_floatx(FLOATX)
+    # the dtype policy, not floatx: Keras fixes its global policy from floatx once, when it is first read
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(FLOATX)
     try:
         models = []
         for seed in seeds:
@@ -379,14 +385,14 @@ def build_models(system, values: dict, seeds: list[int], circuit: Circuit | None
             models.append(system.build(keras, values, seed, circuit))
         return models
     finally:
-        keras.config.set_floatx(floatx)
+        keras.config.set_dtype_policy(policy)
 
 
 def train_and_evaluate(system, tasks: list[Task], values: dict, seeds: list[int], threads: int) -> list[tuple]:
     """The system's circuit model (model "quantum") or its classical control, one per seed: built
-    (`build_models`), trained together by `fit_group` and `evaluate`d seed by seed; [(model, history, evaluation)] in seed order. The
-    circuit is compiled (and an unsupported gate refused) when the first model is built, before any
-    training."""
+    (`build_models`), trained together by `fit_group` and `evaluate`d seed by seed; [(model, history,
+    evaluation)] in seed order. The circuit is compiled (and an unsupported gate refused) when the first model
+    is built, before any training."""
     circuit = system.circuit(values) if values["model"] == "quantum" else None
     models = build_models(system, values, seeds, circuit)
     rows = len(tasks[0].train[1])
