@@ -273,3 +273,33 @@ def test_use_rule_with_overrides_output_log_and_params(deployed):
     )
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", plan.stdout, re.MULTILINE))
     assert counts.pop("qtl_plot_confusion") == "4" and set(counts) <= {"qtl_all", "total"}, plan.stdout
+
+
+def report_calls(text: str) -> list[str]:
+    """The text of every report(...) call in a rules file, its parentheses balanced."""
+    calls = []
+    for match in re.finditer(r"\breport\(", text):
+        depth, end = 0, match.end() - 1
+        for end in range(match.end() - 1, len(text)):
+            depth += {"(": 1, ")": -1}.get(text[end], 0)
+            if depth == 0:
+                break
+        calls.append(text[match.start() : end + 1])
+    return calls
+
+
+def test_every_report_item_carries_labels():
+    calls = [call for path in (ROOT / "workflow/rules").glob("*.smk") for call in report_calls(path.read_text())]
+    assert len(calls) >= 10
+    unlabelled = [call.splitlines()[1].strip() for call in calls if "labels=" not in call]
+    assert not unlabelled, unlabelled
+
+
+@pytest.mark.integration
+def test_report_of_the_module_opens_on_the_landing_page_with_labelled_items(deployed):
+    _, deployment, _ = deployed
+    must(snakemake(deployment, "--report", "report.html"), "the module's report")
+    html = (deployment / "report.html").read_text()
+    assert "Sarkar 2024, replicated on MNIST" in html  # the generated landing page, found from the caller's folder
+    for labels in ('"model": "hybrid"', '"split": "test"', '"figure": "feature circuit"'):
+        assert labels in html, labels

@@ -81,9 +81,10 @@ def quantum_shards(wildcards):
 
 def scheduled(rule):
     """mem_mb and runtime (minutes) a scheduler should grant the rule's jobs under this config (a cluster kills
-    a job that outgrows them; local runs ignore them): measured costs scaled by the config, qtlmnist.resources.
+    a job that outgrows them; local runs ignore them): measured costs scaled by the config, qtlmnist.resources,
+    times the job's attempt (a job killed on a cluster is retried once with twice as much).
     """
-    return resources.declared(rule, config)
+    return resources.by_attempt(resources.declared(rule, config))
 
 
 def section(name, *leave_out):

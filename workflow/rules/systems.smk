@@ -33,12 +33,14 @@ rule system_figures:
             caption="../report/systems_learning_curves.rst",
             category="systems",
             subcategory="{system}",
+            labels={"system": "{system}", "figure": "learning curves"},
         ),
         confusion=report(
             "results/systems/figures/{system}_confusion.png",
             caption="../report/systems_confusion.rst",
             category="systems",
             subcategory="{system}",
+            labels={"system": "{system}", "figure": "confusion matrices"},
         ),
     log:
         "results/systems/logs/{system}/system_figures.log",
@@ -61,6 +63,7 @@ rule system_circuit:
             caption="../report/systems_circuit.rst",
             category="systems",
             subcategory="{system}",
+            labels={"system": "{system}", "figure": "circuit"},
         ),
     log:
         "results/systems/logs/{system}/system_circuit.log",
@@ -85,6 +88,7 @@ rule systems_table:
             caption="../report/systems_claims.rst",
             category="systems",
             subcategory="Claims vs measured",
+            labels={"table": "claims vs measured, every system"},
         ),
         md="results/systems/claims.md",
         runs="results/systems/runs.csv",
