@@ -65,3 +65,29 @@ def test_the_plan_asks_for_the_first_attempts_resources(tmp_path):
         declared = resources.declared(model, config)
         assert planned[rule] == (declared["mem_mb"], declared["runtime"]), rule
     assert planned["train_autoencoder"] != planned["quantum_features"]  # the pattern did not read one job twice
+
+
+def test_a_failed_job_is_retried_asking_for_twice_as_much(tmp_path):
+    """Snakemake itself (local executor, --retries 1, as profiles/slurm sets it) re-evaluates the callables on the
+    second attempt: a job that fails while it has its first attempt's runtime succeeds with twice it."""
+    declared = {"mem_mb": 700, "runtime": 3}
+    (tmp_path / "Snakefile").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(ROOT / 'workflow/scripts')!r})\n"
+        "from qtlmnist import resources\n\n"
+        "rule job:\n"
+        "    output: 'asked.txt'\n"
+        f"    resources: **resources.by_attempt({declared!r})\n"
+        # fails as if killed at its limit while it asks for the declaration; the retry finds twice as much
+        "    shell: 'test {resources.runtime} -gt 3 && echo {resources.mem_mb} {resources.runtime} > {output}'\n"
+    )
+    result = subprocess.run(
+        [SNAKEMAKE, "--cores", "1", "--retries", "1"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "asked.txt").read_text().split() == ["1400", "6"]
+    assert "Trying to restart job" in result.stderr  # the first attempt did fail
+    no_retry = subprocess.run(
+        [SNAKEMAKE, "--cores", "1", "--forceall"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert no_retry.returncode != 0  # without the retry, the declaration alone is not enough here
