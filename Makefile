@@ -56,8 +56,9 @@ $(BENCH_STAMP): requirements.lock requirements-bench.lock
 
 venv-bench: $(BENCH_STAMP)
 
+# --show-failed-logs: a failed job's log is printed in the terminal, not only named there.
 replicate: venv
-	$(BIN)/snakemake --cores $(CORES) --config dataset=$(DATASET)
+	$(BIN)/snakemake --cores $(CORES) --show-failed-logs --config dataset=$(DATASET)
 
 test: venv
 	$(BIN)/python -m pytest
@@ -89,7 +90,7 @@ repro: venv
 
 # Beyond the paper: seeds, shots sweep, device noise and controls on the full data (not in `replicate`).
 experiments: venv
-	$(BIN)/snakemake --cores $(CORES) experiments --config dataset=$(DATASET)
+	$(BIN)/snakemake --cores $(CORES) --show-failed-logs experiments --config dataset=$(DATASET)
 
 # The full replication on a Slurm cluster, from a login node (docs/cluster.md). The pre-flight check stops
 # with a message naming the setting when the plugin is missing or a resource exceeds the partition.
@@ -110,7 +111,7 @@ test-slurm: venv-slurm
 # (not in `replicate`). SYSTEMS="a b" restricts it to those registered systems.
 SYSTEMS ?=
 systems: venv
-	$(BIN)/snakemake --cores $(CORES) systems $(if $(SYSTEMS),--config 'systems={run: [$(subst $(space),$(comma) ,$(strip $(SYSTEMS)))]}')
+	$(BIN)/snakemake --cores $(CORES) --show-failed-logs systems $(if $(SYSTEMS),--config 'systems={run: [$(subst $(space),$(comma) ,$(strip $(SYSTEMS)))]}')
 
 # requirements.lock is the one place for versions; tools/lockfile.py derives the rest from it.
 # `make lock`: resolve pyproject's dependencies (+ dev extra) in a fresh venv, keeping today's pins as constraints,

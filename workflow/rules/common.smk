@@ -1,20 +1,34 @@
 import sys
 from pathlib import Path
 
+import yaml
 from snakemake.utils import validate
+
+# This workflow's own files are found from this file's location, never from the working directory or
+# workflow.basedir: imported as a module (docs/module.md), both are the caller's.
+WORKFLOW_DIR = Path(str(workflow.current_basedir)).parent
+REPOSITORY = WORKFLOW_DIR.parent
 
 # The logic lives in the package beside the scripts (workflow/scripts/qtlmnist). Snakemake puts a script's
 # folder on its sys.path, so scripts import it in the venv, in --sdm conda envs and on cluster nodes alike;
 # the Snakefile itself needs the same path for the config checks.
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
+sys.path.insert(0, str(WORKFLOW_DIR / "scripts"))
 
 from qtlmnist import resources, variants
 from qtlmnist import systems as system_registry
-from qtlmnist.config import check_consistency, check_schema
+from qtlmnist.config import check_consistency, check_schema, with_defaults
 from qtlmnist.data import DATASETS, SPLITS
 
+# config/config.yaml beside this workflow holds every default. The config this workflow is given (--configfile
+# and --config, or a module's `config:`, which makes Snakemake skip a module's own `configfile:`) is merged
+# over it key by key, so a caller states only what it changes; filled in place, as validate() fills defaults.
+config.update(
+    with_defaults(
+        config, yaml.safe_load((REPOSITORY / "config/config.yaml").read_text())
+    )
+)
 # Our check lists every bad key with what is allowed; validate() then fills in the schema's defaults.
-check_schema(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+check_schema(config, WORKFLOW_DIR / "schemas/config.schema.yaml")
 validate(config, schema="../schemas/config.schema.yaml")
 check_consistency(config)
 
@@ -67,9 +81,10 @@ def quantum_shards(wildcards):
 
 def scheduled(rule):
     """mem_mb and runtime (minutes) a scheduler should grant the rule's jobs under this config (a cluster kills
-    a job that outgrows them; local runs ignore them): measured costs scaled by the config, qtlmnist.resources.
+    a job that outgrows them; local runs ignore them): measured costs scaled by the config, qtlmnist.resources,
+    times the job's attempt (a job killed on a cluster is retried once with twice as much).
     """
-    return resources.declared(rule, config)
+    return resources.by_attempt(resources.declared(rule, config))
 
 
 def section(name, *leave_out):
@@ -140,8 +155,13 @@ def landing_page():
     """The page `snakemake --report` opens on: the configured dataset's generated landing (headline table and
     settings) once the default target has written it, else a static page that says how to make it.
     """
-    generated = Path(f"results/{config['dataset']}/report_landing.rst")
-    return str(generated) if generated.exists() else "workflow/report/workflow.rst"
+    # Absolute, since `report:` reads a relative path from workflow/, and results/ is the caller's.
+    generated = Path.cwd() / f"results/{config['dataset']}/report_landing.rst"
+    return (
+        str(generated)
+        if generated.exists()
+        else str(WORKFLOW_DIR / "report/workflow.rst")
+    )
 
 
 def experiment_outputs(dataset):
@@ -227,7 +247,7 @@ def systems_outputs():
 onstart:
     # Under --executor slurm, stop before the first submission if a job asks for more than its partition
     # allows (tools/slurm_preflight.py); under any other executor this does nothing.
-    sys.path.insert(0, workflow.basedir)
+    sys.path.insert(0, str(REPOSITORY))
     from tools.slurm_preflight import check_workflow
 
     check_workflow(workflow)

@@ -65,6 +65,7 @@ rule experiment_tables:
                 caption=f"../report/experiments_{name}.rst",
                 category="{dataset}",
                 subcategory="Experiments",
+                labels={"experiment": name, "kind": "table"},
             )
             for name in ("seeds_summary", "shots", "noise", "controls")
         },
@@ -74,6 +75,7 @@ rule experiment_tables:
                 caption=f"../report/experiments_{name}.rst",
                 category="{dataset}",
                 subcategory="Experiments",
+                labels={"experiment": name, "kind": "figure"},
             )
             for name in ("seeds", "shots", "controls")
         },
@@ -83,6 +85,7 @@ rule experiment_tables:
             caption="../report/experiments_replication.rst",
             category="{dataset}",
             subcategory="Paper vs measured",
+            labels={"result": "table, over seeds (experiments)"},
         ),
         replication_md="results/{dataset}/experiments/replication.md",
     log:

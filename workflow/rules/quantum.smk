@@ -69,6 +69,7 @@ rule draw_circuit:
             "results/figures/quantum_circuit.png",
             caption="../report/quantum_circuit.rst",
             category="Quantum circuit",
+            labels={"figure": "feature circuit"},
         ),
     log:
         "results/logs/draw_circuit.log",

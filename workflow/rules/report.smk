@@ -7,6 +7,7 @@ rule plot_reconstruction:
             caption="../report/autoencoder_reconstruction.rst",
             category="{dataset}",
             subcategory="Autoencoder",
+            labels={"figure": "test images and their reconstructions"},
         ),
     log:
         "results/{dataset}/logs/report/plot_reconstruction.log",
@@ -29,6 +30,7 @@ rule plot_confusion:
             caption="../report/confusion.rst",
             category="{dataset}",
             subcategory="Confusion matrices",
+            labels={"model": "{model}", "split": "{cm_split}"},
         ),
     log:
         "results/{dataset}/logs/report/plot_confusion_{model}_{cm_split}.log",
@@ -56,6 +58,7 @@ rule plot_training_curves:
             caption="../report/training_curves.rst",
             category="{dataset}",
             subcategory="Classifiers",
+            labels={"figure": "training curves, both models"},
         ),
     log:
         "results/{dataset}/logs/report/plot_training_curves.log",
@@ -82,6 +85,7 @@ rule replication_table:
             caption="../report/replication.rst",
             category="{dataset}",
             subcategory="Paper vs measured",
+            labels={"result": "table, one run"},
         ),
         md="results/{dataset}/replication.md",
         figure=report(
@@ -89,6 +93,7 @@ rule replication_table:
             caption="../report/paper_vs_measured.rst",
             category="{dataset}",
             subcategory="Paper vs measured",
+            labels={"result": "figure, one run"},
         ),
     log:
         "results/{dataset}/logs/report/replication_table.log",

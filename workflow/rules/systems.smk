@@ -35,12 +35,14 @@ rule system_figures:
             caption="../report/systems_learning_curves.rst",
             category="systems",
             subcategory="{system}",
+            labels={"system": "{system}", "figure": "learning curves"},
         ),
         confusion=report(
             "results/systems/figures/{system}_confusion.png",
             caption="../report/systems_confusion.rst",
             category="systems",
             subcategory="{system}",
+            labels={"system": "{system}", "figure": "confusion matrices"},
         ),
     log:
         "results/systems/logs/{system}/system_figures.log",
@@ -64,6 +66,7 @@ rule system_circuit:
             caption="../report/systems_circuit.rst",
             category="systems",
             subcategory="{system}",
+            labels={"system": "{system}", "figure": "circuit"},
         ),
     log:
         "results/systems/logs/{system}/system_circuit.log",
@@ -88,6 +91,7 @@ rule systems_table:
             caption="../report/systems_claims.rst",
             category="systems",
             subcategory="Claims vs measured",
+            labels={"table": "claims vs measured, every system"},
         ),
         md="results/systems/claims.md",
         runs="results/systems/runs.csv",

@@ -6,7 +6,6 @@ categorical cross-entropy, Adam and a learning-rate schedule. The same builder s
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from .evaluate import N_CLASSES
 from .tfdata import batches
@@ -69,6 +68,8 @@ def train(
         callbacks=[schedule],
         verbose=2,
     )
+    import pandas as pd  # here, not at the top: the Snakefile imports HYPERPARAMETERS at parse time
+
     frame = pd.DataFrame(history.history)
     frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
     return model, frame

@@ -3,6 +3,7 @@ and what is allowed) and the rules across keys that a schema cannot express."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import yaml
@@ -53,6 +54,18 @@ def _raise(problems: list[str]) -> None:
 def check_schema(config: dict, schema_path: str | Path) -> None:
     """Raise ConfigError listing every schema violation; does nothing for a valid config."""
     _raise(schema_errors(config, schema_path))
+
+
+def with_defaults(given: dict, defaults: dict) -> dict:
+    """`given` merged over `defaults` the way Snakemake merges --configfile over a `configfile:`: mappings key by
+    key at every depth, any other value (lists included) replaced whole. Neither argument is changed."""
+    merged = copy.deepcopy(defaults)
+    for key, value in given.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = with_defaults(value, merged[key])
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
 
 
 def check_consistency(config: dict) -> None:

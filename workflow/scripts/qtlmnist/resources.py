@@ -16,6 +16,7 @@ for (images, epochs, shots, circuits), since a quick config needs far less and a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 MEMORY_HEADROOM = 1.5
@@ -132,3 +133,17 @@ def declared(rule: str, config: dict) -> dict[str, int]:
         raise KeyError(f"no resource model for rule '{rule}' (known: {', '.join(ratios)})")
     data_ratio, work_ratio = ratios[rule]
     return _declare(MEASURED[rule], data_ratio, work_ratio)
+
+
+def by_attempt(declared: dict[str, int]) -> dict[str, Callable[..., int]]:
+    """`declared` as Snakemake resource callables that grow with the job's attempt (1 on its first submission):
+    a cluster job killed for its time limit, or its memory where the site enforces it, is resubmitted once
+    (profiles/slurm `retries: 1`) asking for twice as much. Local runs have one attempt: the declaration itself."""
+    return {name: _times_attempt(value) for name, value in declared.items()}
+
+
+def _times_attempt(value: int) -> Callable[..., int]:
+    def scaled(wildcards, attempt: int) -> int:
+        return value * attempt
+
+    return scaled

@@ -1,0 +1,93 @@
+"""What the rules ask a scheduler for, per attempt: the declaration on the first submission, twice it on the
+retry that profiles/slurm allows (a job killed for its time limit or memory), and the plan Snakemake makes of it."""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+
+import pytest
+import yaml
+from snakemake.utils import update_config
+
+from conftest import ROOT, SNAKEMAKE
+from qtlmnist import resources
+
+DEFAULT = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+CI = yaml.safe_load((ROOT / "config/ci.yaml").read_text())
+
+
+def ci_config() -> dict:
+    config = copy.deepcopy(DEFAULT)
+    update_config(config, copy.deepcopy(CI))  # as Snakemake merges --configfile config/ci.yaml
+    return config
+
+
+@pytest.mark.parametrize("rule", ["train_autoencoder", "quantum_features", "plot", "system_run"])
+def test_each_attempt_asks_for_the_declaration_times_the_attempt(rule):
+    declared = resources.declared(rule, ci_config())
+    scaled = resources.by_attempt(declared)
+    assert set(scaled) == {"mem_mb", "runtime"}
+    for attempt in (1, 2, 3):
+        assert scaled["mem_mb"](None, attempt) == declared["mem_mb"] * attempt
+        assert scaled["runtime"](None, attempt) == declared["runtime"] * attempt
+
+
+def test_slurm_profile_retries_once_and_shows_failed_logs():
+    profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
+    assert profile["retries"] == 1 and profile["show-failed-logs"] is True
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("replicate", "experiments", "systems"):
+        recipe = re.search(rf"^{target}: .*\n\t(.*)\n", makefile, re.MULTILINE).group(1)
+        assert "--show-failed-logs" in recipe, target
+
+
+def test_the_plan_asks_for_the_first_attempts_resources(tmp_path):
+    """A dry run from another folder on config/ci.yaml: each job's mem_mb and runtime are its rule's declaration
+    under that config (attempt 1)."""
+    result = subprocess.run(
+        [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-n", "--cores", "2", "--configfile", str(ROOT / "config/ci.yaml")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    planned = {
+        rule: (int(mem), int(runtime))
+        for rule, runtime, mem in re.findall(
+            r"^rule (\w+):\n(?:    .*\n)*?    resources: .*?runtime=(\d+), mem_mb=(\d+)", result.stdout, re.MULTILINE
+        )
+    }
+    config = ci_config()
+    for rule, model in (("train_autoencoder", "train_autoencoder"), ("quantum_features", "quantum_features")):
+        declared = resources.declared(model, config)
+        assert planned[rule] == (declared["mem_mb"], declared["runtime"]), rule
+    assert planned["train_autoencoder"] != planned["quantum_features"]  # the pattern did not read one job twice
+
+
+def test_a_failed_job_is_retried_asking_for_twice_as_much(tmp_path):
+    """Snakemake itself (local executor, --retries 1, as profiles/slurm sets it) re-evaluates the callables on the
+    second attempt: a job that fails while it has its first attempt's runtime succeeds with twice it."""
+    declared = {"mem_mb": 700, "runtime": 3}
+    (tmp_path / "Snakefile").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(ROOT / 'workflow/scripts')!r})\n"
+        "from qtlmnist import resources\n\n"
+        "rule job:\n"
+        "    output: 'asked.txt'\n"
+        f"    resources: **resources.by_attempt({declared!r})\n"
+        # fails as if killed at its limit while it asks for the declaration; the retry finds twice as much
+        "    shell: 'test {resources.runtime} -gt 3 && echo {resources.mem_mb} {resources.runtime} > {output}'\n"
+    )
+    result = subprocess.run(
+        [SNAKEMAKE, "--cores", "1", "--retries", "1"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "asked.txt").read_text().split() == ["1400", "6"]
+    assert "Trying to restart job" in result.stderr  # the first attempt did fail
+    no_retry = subprocess.run(
+        [SNAKEMAKE, "--cores", "1", "--forceall"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert no_retry.returncode != 0  # without the retry, the declaration alone is not enough here
