@@ -189,14 +189,15 @@ def system_seeds(wildcards):
     return system_registry.setting_seeds(config, wildcards.system, wildcards.setting)
 
 
-def system_run_mem_mb(wildcards):
-    return scheduled("system_run")["mem_mb"]
+def system_run_mem_mb(wildcards, attempt):
+    return resources.declared("system_run", config)["mem_mb"] * attempt
 
 
-def system_run_runtime(wildcards):
+def system_run_runtime(wildcards, attempt):
     """A group job runs every seed of its setting: the measured single-run time per seed (generous: vectorised
-    seeds cost less than that for small circuits)."""
-    return scheduled("system_run")["runtime"] * len(system_seeds(wildcards))
+    seeds cost less than that for small circuits), times the attempt as `scheduled` does."""
+    per_run = resources.declared("system_run", config)["runtime"]
+    return per_run * len(system_seeds(wildcards)) * attempt
 
 
 def system_circuit_values(wildcards):
