@@ -60,6 +60,11 @@ MEASURED = {
     # at batch 8, then Aer on 10,000 test images), for every run; their cost does not follow the images and
     # epochs of the main config, and a flat generous declaration keeps each system free to size its runs
     "system_run": Measured(1500, 240, TENSORFLOW_MB),
+    # quantum.executor ibm_runtime, measured with the default 1,000 images on FakeManilaV2 (local testing mode
+    # and the noise-model reference). A real device's queue is not in it: wait for it on a login node or a
+    # laptop, or raise the job's runtime (--set-resources hardware_features:runtime=...), docs/hardware.md
+    "hardware_features": Measured(400, 40, QISKIT_MB),
+    "evaluate_hardware": Measured(700, 15, TENSORFLOW_MB),
     "system_plot": Measured(250, 15, PLOTTING_MB),
 }
 # Aer's density-matrix simulation under device noise costs about this many noiseless shots per shot.
@@ -74,6 +79,12 @@ def _images(config: dict) -> dict[str, float]:
     copies = max(section["copies"] for section in config["augment"].values() if isinstance(section, dict))
     train = pool - val
     return {"train": train, "val": val, "test": p["max_test"] or 10_000, "augmented": train * (1 + copies)}
+
+
+def hardware_images(config: dict) -> int:
+    """Test images the device run takes (quantum.ibm_runtime.images, at most the test split)."""
+    images, test = config["quantum"]["ibm_runtime"]["images"], _images(config)["test"]
+    return test if images is None else min(images, test)
 
 
 # The images, epochs, shots of the full default config, for the ratios.
@@ -126,6 +137,8 @@ def declared(rule: str, config: dict) -> dict[str, int]:
         ),
         "experiment_tables": (1.0, 1.0),
         "system_run": (1.0, 1.0),
+        "hardware_features": (1.0, hardware_images(config) * circuits * q["shots"] / (1000 * 1024)),
+        "evaluate_hardware": (1.0, 1.0),
         "system_plot": (1.0, 1.0),
     }
     if rule not in ratios:

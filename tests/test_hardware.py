@@ -1,0 +1,276 @@
+"""The device path (qtlmnist.hardware), offline: the BitArray -> features map against hand counts and the exact
+distribution, the device path against Aer with the same device's noise model, and the ledger against a fake IBM
+cloud (tests/fake_runtime.py: autospecs whose jobs outlive the process) through a killed run, a rejected job,
+network errors and bad backends."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fake_runtime import Cloud
+from scipy import stats
+
+from conftest import ROOT
+from qtlmnist import hardware, quantum
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # SamplerV2's notice of its successor
+
+SETTINGS = {"backend": "FakeManilaV2", "channel": None, "instance": None, "mode": "batch", "pub_size": 4, "retries": 2}
+DEVICE = SETTINGS | {"backend": "ibm_fakecity"}
+# Each comparison of two count vectors below may wrongly fail with probability at most ALPHA (Bonferroni over its
+# rows), so the whole file raises a false alarm less than once in a few hundred runs.
+ALPHA = 1e-3
+
+
+def homogeneity_p(a: np.ndarray, b: np.ndarray) -> float:
+    """p-value of the chi-square test that two count vectors come from one distribution; outcomes seen fewer
+    than 10 times in both together are pooled into one cell, so the chi-square approximation holds."""
+    table = np.stack([a, b]).astype(float)
+    big = table.sum(axis=0) >= 10
+    table = np.column_stack([table[:, big], table[:, ~big].sum(axis=1)]) if (~big).any() else table[:, big]
+    table = table[:, table.sum(axis=0) > 0]
+    return stats.chi2_contingency(table)[1]
+
+
+def goodness_p(counts: np.ndarray, probabilities: np.ndarray) -> float:
+    """p-value of the chi-square goodness-of-fit test of counts against exact probabilities (cells with an
+    expected count under 5 pooled)."""
+    expected = probabilities * counts.sum()
+    big = expected >= 5
+    observed = np.append(counts[big], counts[~big].sum())
+    expected = np.append(expected[big], expected[~big].sum())
+    keep = expected > 0
+    return stats.chisquare(observed[keep], expected[keep])[1]
+
+
+def instructions(circuit) -> list:
+    """Gate, qubits and parameters of each instruction (QuantumCircuit == also compares the circuits' names)."""
+    return [
+        (i.operation.name, [circuit.find_bit(q).index for q in i.qubits], [str(p) for p in i.operation.params])
+        for i in circuit.data
+    ]
+
+
+def test_bitarray_counts_put_clbit_i_at_weight_2_to_the_i():
+    from qiskit.primitives import BitArray
+
+    # row 0: clbit 0 set twice, clbits 4 and 1 once; row 1: every clbit three times (by hand: 1, 18, 31)
+    bits = BitArray.from_samples(["00001", "00001", "10010", "00000"], num_bits=5)
+    other = BitArray.from_samples(["11111", "11111", "11111", "00000"], num_bits=5)
+    both = BitArray(np.stack([bits.array, other.array]), num_bits=5)
+    counts = hardware.bitarray_counts(both, rows=2, shots=4, n_qubits=5)
+    expected = np.zeros((2, 32), dtype=int)
+    expected[0, [1, 18, 0]] = [2, 1, 1]
+    expected[1, [31, 0]] = [3, 1]
+    np.testing.assert_array_equal(counts, expected)
+    # Aer's count keys read the same way (quantum.counts_to_features)
+    np.testing.assert_array_equal(
+        quantum.counts_to_features([{"00001": 2, "10010": 1, "00000": 1}], 5)[0], expected[0] / 4
+    )
+    with pytest.raises(hardware.HardwareError, match="expected 5 shots of 5"):
+        hardware.bitarray_counts(both, rows=2, shots=5, n_qubits=5)
+    with pytest.raises(hardware.HardwareError, match=r"expected \(3,\)"):
+        hardware.bitarray_counts(both, rows=3, shots=4, n_qubits=5)
+
+
+def test_noiseless_sampler_counts_follow_the_exact_distribution():
+    # SamplerV2 on a noiseless simulator, read by result_counts: the closed form's order (Statevector's) or the
+    # test fails; reading the bits reversed must fail it.
+    from qiskit_aer import AerSimulator
+    from qiskit_ibm_runtime import SamplerV2
+
+    x = np.random.default_rng(3).random((4, 5))
+    circuit, _ = quantum.build_circuit(5)
+    shots = 4096
+    result = SamplerV2(mode=AerSimulator(seed_simulator=1)).run([(circuit, quantum.angles(x))], shots=shots).result()
+    counts = hardware.result_counts(result, 4, shots, 5)
+    exact = quantum.exact_probabilities(x)
+    reverse = np.array([int(f"{i:05b}"[::-1], 2) for i in range(32)])
+    for row in range(4):
+        assert goodness_p(counts[row], exact[row]) > ALPHA / 4
+        assert goodness_p(counts[row][reverse], exact[row]) < 1e-6
+
+
+def test_fake_device_matches_aer_with_its_noise_model_within_shot_noise(tmp_path):
+    # The device path in local testing mode against an independent Aer run of the same ISA circuit under the same
+    # device's noise model (NoiseModel.from_backend_properties): chi-square homogeneity per image. The test has
+    # power: the noiseless distribution and the device's counts with their bits reversed are both rejected.
+    x = np.random.default_rng(0).random((6, 1, 5))
+    shots = 8192
+    run = hardware.device_features(x, SETTINGS, shots, seed=7, ledger_root=tmp_path)
+    reference = hardware.noise_model_features(run, x, shots, seed=11)
+    # the same ISA circuit as the Aer noise-model path of the experiments (quantum.aer_features)
+    from qiskit import transpile
+
+    circuit, _ = quantum.build_circuit(5)
+    aer_isa = transpile(circuit, backend=hardware.fake_backend("FakeManilaV2"), optimization_level=1, seed_transpiler=0)
+    assert instructions(aer_isa) == instructions(run.isa_circuit) and aer_isa.layout == run.isa_circuit.layout
+    device, aer = np.rint(run.features[:, :32] * shots), np.rint(reference[:, :32] * shots)
+    assert (device.sum(axis=1) == shots).all()
+    exact = quantum.exact_probabilities(x[:, 0])
+    reverse = np.array([int(f"{i:05b}"[::-1], 2) for i in range(32)])
+    for row in range(len(x)):
+        assert homogeneity_p(device[row], aer[row]) > ALPHA / len(x), row
+        assert homogeneity_p(device[row][reverse], aer[row]) < 1e-6
+        assert goodness_p(device[row], exact[row]) < 1e-6  # the noise is there, and measurable
+
+
+def test_plan_counts_circuits_shots_jobs_and_device_time():
+    plan = hardware.Plan("ibm_x", 1000, 1, 1024, 500, "batch", 257e-6, "stated")
+    # by hand: 1,000 circuits x 1,024 shots = 1,024,000 shots; x 257 us = 263.168 s; 2 jobs
+    assert (plan.circuits, plan.total_shots, plan.jobs) == (1000, 1_024_000, 2)
+    assert plan.device_seconds == pytest.approx(263.168)
+    assert "1,024,000 shots, in 2 job(s)" in plan.text() and "263 s (4.4 min)" in plan.text()
+    backend = hardware.fake_backend("FakeManilaV2")
+    isa, layout = hardware.transpile_once(backend, 5)
+    seconds, source = hardware.seconds_per_shot(backend, isa)
+    # FakeManilaV2 publishes a 250 us repetition delay; the circuit adds its gates and readout (a few us)
+    assert 250e-6 < seconds < 260e-6 and "backend properties" in source
+    assert sorted(layout) == layout and len(set(layout)) == 5
+
+
+# --- against the fake cloud -------------------------------------------------------------------------------
+
+
+def read_ledger(root: Path) -> list[dict]:
+    (path,) = root.glob("*/jobs.jsonl")
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+KILLED_RUN = """
+import sys
+import numpy as np
+from fake_runtime import Cloud
+from qtlmnist import hardware
+cloud = Cloud(sys.argv[1])
+x = np.load(sys.argv[2])
+hardware.device_features(x, {settings!r}, 64, 7, sys.argv[3], service_factory=cloud.factory, wait_s=0)
+"""
+
+
+def test_a_killed_run_reattaches_to_its_jobs_instead_of_submitting_again(tmp_path):
+    cloud = Cloud(tmp_path / "cloud")
+    cloud.set(hold=True)  # the device is busy: the first run waits on its jobs, and is killed there
+    x = np.random.default_rng(1).random((10, 1, 5))
+    np.save(tmp_path / "x.npy", x)
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(ROOT / "workflow/scripts"), str(ROOT / "tests")])}
+    script = KILLED_RUN.format(settings=DEVICE)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-W",
+            "ignore",
+            "-c",
+            script,
+            str(tmp_path / "cloud"),
+            str(tmp_path / "x.npy"),
+            str(tmp_path / "ledger"),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while len(cloud.job_ids()) < 3 or len(list((tmp_path / "ledger").glob("*/jobs.jsonl"))) == 0:
+        assert process.poll() is None, process.stderr.read()
+        assert time.monotonic() < deadline, "the first run never submitted its three jobs"
+        time.sleep(0.2)
+    time.sleep(0.5)  # its third ledger line
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    submitted = read_ledger(tmp_path / "ledger")
+    assert [r["event"] for r in submitted] == ["submitted"] * 3
+    assert [r["job_id"] for r in submitted] == cloud.job_ids()
+    assert not any("token" in key for record in submitted for key in record)
+
+    cloud.release()  # the device runs them while nobody waits
+    again = Cloud(tmp_path / "cloud")  # a new process's view of the same cloud
+    run = hardware.device_features(x, DEVICE, 64, 7, tmp_path / "ledger", service_factory=again.factory, wait_s=0)
+    again.service._run.assert_not_called()  # nothing submitted twice
+    assert [call.args[0] for call in again.service.job.call_args_list] == cloud.job_ids()
+    assert cloud.job_ids() == ["fake00000", "fake00001", "fake00002"]
+    # the features are the cloud's results of those jobs, in row order
+    from qiskit_ibm_runtime import RuntimeDecoder
+
+    expected = []
+    for job_id in cloud.job_ids():
+        record = json.loads((tmp_path / "cloud/jobs" / f"{job_id}.json").read_text())
+        bits = json.loads(record["result"], cls=RuntimeDecoder)[0].data.c
+        for row in range(bits.shape[0]):  # Qiskit's own decoding of each row, not ours
+            frequencies = np.zeros(32)
+            for outcome, count in bits.get_int_counts(loc=row).items():
+                frequencies[outcome] = count / 64
+            expected.append(frequencies)
+    np.testing.assert_array_equal(run.features, expected)
+    assert [r["event"] for r in read_ledger(tmp_path / "ledger")] == ["submitted"] * 3 + ["done"] * 3
+    # a third run reads the counts from the ledger and asks the cloud nothing
+    third = Cloud(tmp_path / "cloud")
+    rerun = hardware.device_features(x, DEVICE, 64, 7, tmp_path / "ledger", service_factory=third.factory, wait_s=0)
+    third.service._run.assert_not_called()
+    third.service.job.assert_not_called()
+    np.testing.assert_array_equal(rerun.features, run.features)
+
+
+def test_a_rejected_job_fails_with_the_devices_message_and_is_submitted_anew_next_time(tmp_path):
+    cloud = Cloud(tmp_path / "cloud")
+    cloud.set(reject="Error code 1517; Instruction not in basis gates")
+    x = np.random.default_rng(2).random((3, 1, 5))
+    with pytest.raises(hardware.HardwareError, match="Instruction not in basis gates"):
+        hardware.device_features(x, DEVICE, 32, 7, tmp_path / "ledger", service_factory=cloud.factory, wait_s=0)
+    assert [r["event"] for r in read_ledger(tmp_path / "ledger")] == ["submitted", "failed"]
+    cloud.set(reject=None)
+    run = hardware.device_features(x, DEVICE, 32, 7, tmp_path / "ledger", service_factory=cloud.factory, wait_s=0)
+    assert run.features.shape == (3, 32) and cloud.service._run.call_count == 2
+
+
+def test_network_errors_are_retried_a_bounded_number_of_times(tmp_path):
+    cloud = Cloud(tmp_path / "cloud")
+    cloud.set(transient=2)  # two 503s, then the submission goes through
+    x = np.random.default_rng(4).random((2, 1, 5))
+    hardware.device_features(x, DEVICE, 32, 7, tmp_path / "ok", service_factory=cloud.factory, wait_s=0)
+    assert cloud.service._run.call_count == 3 and cloud.job_ids() == ["fake00000"]
+    cloud.set(transient=5)  # more than retries = 2
+    with pytest.raises(hardware.HardwareError, match=r"still failing after 2 retries: .503 Server Error"):
+        hardware.device_features(x, DEVICE, 32, 7, tmp_path / "bad", service_factory=cloud.factory, wait_s=0)
+    assert not list((tmp_path / "bad").glob("*/jobs.jsonl"))  # nothing was submitted, nothing recorded
+
+
+@pytest.mark.parametrize(
+    "settings, cloud_qubits, message",
+    [
+        (
+            DEVICE | {"backend": "ibm_nowhere"},
+            None,
+            r"quantum.ibm_runtime.backend = 'ibm_nowhere': .*available: ibm_fakecity",
+        ),
+        (DEVICE, 3, r"'ibm_fakecity' has 3 qubit\(s\); the circuit needs quantum.n_qubits = 5"),
+        (SETTINGS | {"backend": "FakeArmonkV2"}, None, r"'FakeArmonkV2' has 1 qubit\(s\)"),
+        (SETTINGS | {"backend": "FakeNowhereV2"}, None, r"no such fake backend .*FakeManilaV2"),
+    ],
+    ids=["unknown device", "too few qubits", "too few qubits (fake)", "unknown fake"],
+)
+def test_a_bad_backend_fails_before_any_submission(tmp_path, settings, cloud_qubits, message):
+    cloud = Cloud(tmp_path / "cloud", num_qubits=cloud_qubits)
+    x = np.random.default_rng(5).random((2, 1, 5))
+    with pytest.raises(hardware.HardwareError, match=message):
+        hardware.device_features(x, settings, 32, 7, tmp_path / "ledger", service_factory=cloud.factory, wait_s=0)
+    cloud.service._run.assert_not_called()
+    assert not (tmp_path / "ledger").exists()
+
+
+def test_no_account_fails_naming_the_fix(tmp_path):
+    from unittest.mock import create_autospec
+
+    from qiskit_ibm_runtime import QiskitRuntimeService
+    from qiskit_ibm_runtime.accounts import AccountNotFoundError
+
+    factory = create_autospec(QiskitRuntimeService, side_effect=AccountNotFoundError("Unable to find account."))
+    with pytest.raises(hardware.HardwareError, match=r"Unable to find account.*save_account\(token="):
+        hardware.device_features(np.zeros((1, 1, 5)), DEVICE, 32, 7, tmp_path, service_factory=factory)
