@@ -274,3 +274,145 @@ def test_no_account_fails_naming_the_fix(tmp_path):
     factory = create_autospec(QiskitRuntimeService, side_effect=AccountNotFoundError("Unable to find account."))
     with pytest.raises(hardware.HardwareError, match=r"Unable to find account.*save_account\(token="):
         hardware.device_features(np.zeros((1, 1, 5)), DEVICE, 32, 7, tmp_path, service_factory=factory)
+
+
+# --- config checks at workflow start ------------------------------------------------------------------------
+
+
+def hardware_config(**settings) -> dict:
+    import copy
+
+    import yaml
+
+    config = copy.deepcopy(yaml.safe_load((ROOT / "config/config.yaml").read_text()))
+    config["quantum"]["executor"] = "ibm_runtime"
+    config["quantum"]["ibm_runtime"] |= settings
+    return config
+
+
+def test_a_token_in_config_is_refused_without_repeating_it():
+    from qtlmnist.config import ConfigError, check_schema
+
+    config = hardware_config(token="s3cr3t-api-key")
+    with pytest.raises(ConfigError) as error:
+        check_schema(config, ROOT / "workflow/schemas/config.schema.yaml")
+    message = str(error.value)
+    assert "quantum.ibm_runtime.token: credentials never go in the config" in message
+    assert "QiskitRuntimeService.save_account" in message and "QISKIT_IBM_TOKEN" in message
+    assert "s3cr3t" not in message and "unknown key" not in message
+
+
+def test_a_real_device_needs_the_confirmation_and_an_account(monkeypatch, tmp_path):
+    from qtlmnist.config import ConfigError, check_consistency
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # no saved account (~/.qiskit/qiskit-ibm.json)
+    for name in ("QISKIT_IBM_TOKEN", "QISKIT_IBM_CHANNEL", "QISKIT_IBM_INSTANCE", "QISKIT_IBM_URL"):
+        monkeypatch.delenv(name, raising=False)
+    import qiskit_ibm_runtime.accounts.management as management
+
+    monkeypatch.setattr(management, "_DEFAULT_ACCOUNT_CONFIG_JSON_FILE", str(tmp_path / "qiskit-ibm.json"))
+    with pytest.raises(ConfigError) as error:
+        check_consistency(hardware_config(backend="ibm_brisbane"))
+    message = str(error.value)
+    # the plan, by hand: 1,000 images x 1,024 shots = 1,024,000 shots; x 255 us (the stated figure) = 261 s
+    assert "quantum.ibm_runtime.confirm = false: ibm_brisbane is a real device" in message
+    assert "1000 images x 1 circuit(s) = 1000 circuits x 1024 shots = 1,024,000 shots, in 2 job(s)" in message
+    assert "estimated device time 261 s" in message and "Set quantum.ibm_runtime.confirm: true" in message
+    assert "quantum.ibm_runtime: no IBM Quantum account found" in message and "save_account(token=" in message
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", "from-the-environment")  # an account, and a confirmation: no error
+    check_consistency(hardware_config(backend="ibm_brisbane", confirm=True))
+    # a fake backend needs neither; the aer executor reads nothing of the section
+    check_consistency(hardware_config(backend="FakeManilaV2"))
+    with pytest.raises(ConfigError, match="'FakeArmonkV2' has 1 qubit"):
+        check_consistency(hardware_config(backend="FakeArmonkV2"))
+    aer = hardware_config(backend="FakeNowhereV2")
+    aer["quantum"]["executor"] = "aer"
+    check_consistency(aer)
+
+
+# --- end to end, on the CI run -------------------------------------------------------------------------------
+
+HARDWARE_YAML = """
+quantum:
+  executor: ibm_runtime
+  ibm_runtime:
+    backend: FakeManilaV2
+    images: 200
+    pub_size: 80
+    ledger_dir: {ledger}
+"""
+
+
+def run_hardware_target(workdir: Path, target: str) -> subprocess.CompletedProcess:
+    """Snakemake on config/ci.yaml and hw.yaml over it (conftest.run_snakemake takes ci.yaml alone)."""
+    from conftest import SNAKEMAKE
+
+    command = [SNAKEMAKE, target, "--cores", "2", "--configfile", "config/ci.yaml", "hw.yaml"]
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600)
+    logs = "\n".join(
+        f"--- {p}\n{p.read_text()[-3000:]}" for p in (workdir / "results/mnist/logs").rglob("*hardware*.log")
+    )
+    assert result.returncode == 0, result.stderr[-6000:] + logs
+    return result
+
+
+@pytest.mark.integration
+def test_fake_device_run_end_to_end_adds_the_hardware_row_and_reattaches_from_the_ledger(ci_run, tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    from conftest import copy_repo
+    from qtlmnist import report
+
+    workdir = copy_repo(tmp_path / "repo")
+    shutil.copytree(ci_run / "results", workdir / "results", dirs_exist_ok=True)  # keeps mtimes: only new jobs run
+    ledger = tmp_path / "ledger"
+    (workdir / "hw.yaml").write_text(HARDWARE_YAML.format(ledger=ledger))
+    # The copy has no .snakemake metadata, whose record of the table's inputs would rerun it in a checkout (a new
+    # input); without it, the missing table does.
+    (workdir / "results/mnist/replication.csv").unlink()
+    result = run_hardware_target(workdir, "results/mnist/replication.csv")
+    assert "IBM Runtime plan on FakeManilaV2: 200 images" in result.stderr  # at the terminal, before submission
+    out = workdir / "results/mnist"
+    jobs = {line.split("(Rule: ")[1].rstrip(")") for line in result.stderr.splitlines() if "(Rule: " in line}
+    assert jobs == {"hardware_features", "evaluate_hardware", "replication_table"}
+
+    with np.load(out / "hardware/device_test.npz", allow_pickle=False) as data:
+        device, labels, rows = data["features"], data["labels"], data["rows"]
+    with np.load(out / "quantum/test.npz", allow_pickle=False) as data:
+        np.testing.assert_array_equal(labels, data["labels"][rows])
+        share = np.bincount(data["labels"], minlength=10) / len(data["labels"])
+    assert len(set(rows)) == 200 and np.abs(np.bincount(labels, minlength=10) - 200 * share).max() <= 1  # stratified
+    counts = device * 128  # ci.yaml: 128 shots
+    np.testing.assert_allclose(counts, np.rint(counts), atol=1e-9)
+    counts = np.rint(counts)
+    assert (counts.sum(axis=1) == 128).all()
+    # device and noise-model counts of the same 200 images, summed: one chi-square homogeneity test at ALPHA
+    # (conservative: each sum is a mixture of the images' multinomials, less variable than one multinomial)
+    with np.load(out / "hardware/noise_model_test.npz", allow_pickle=False) as data:
+        noise = np.rint(data["features"] * 128)
+    assert homogeneity_p(counts.sum(axis=0), noise.sum(axis=0)) > ALPHA
+
+    metrics = json.loads((out / "metrics/hybrid_hardware.json").read_text())
+    # the reloaded classifier predicts as the trained one did, on the same noiseless features
+    with np.load(out / "classifier/hybrid_predictions.npz", allow_pickle=False) as data:
+        trained = float(np.mean(data["test_probabilities"][rows].argmax(axis=1) == labels))
+    assert metrics["noiseless_accuracy"] == pytest.approx(trained, abs=1e-12)
+    assert metrics["device_n"] == 200 and np.sum(metrics["device_confusion"]) == 200
+    table = pd.read_csv(out / "replication.csv")
+    assert list(table["claim"]) == [c.claim for c in report.CLAIMS] + [report.HARDWARE_CLAIM]
+    row = table.iloc[-1]
+    assert row["measured"] == pytest.approx(100 * metrics["device_accuracy"])
+    assert row["difference"] == pytest.approx(100 * (metrics["device_accuracy"] - metrics["noiseless_accuracy"]))
+    assert "FakeManilaV2, local testing mode, 200 test images" in (out / "replication.md").read_text()
+
+    # the ledger: every job submitted, then done; a rerun that lost the outputs submits nothing and gets the same
+    # bytes (the ledger is no output: Snakemake never deletes it)
+    assert [r["event"] for r in read_ledger(ledger / "mnist")] == ["submitted"] * 3 + ["done"] * 3
+    before = (out / "hardware/device_test.npz").read_bytes()
+    shutil.rmtree(out / "hardware")
+    run_hardware_target(workdir, "results/mnist/hardware/device_test.npz")
+    assert "counts of job" in (out / "logs/quantum/hardware_features.log").read_text()
+    assert len(read_ledger(ledger / "mnist")) == 6
+    assert (out / "hardware/device_test.npz").read_bytes() == before
