@@ -325,6 +325,8 @@ def test_a_real_device_needs_the_confirmation_and_an_account(monkeypatch, tmp_pa
     check_consistency(hardware_config(backend="FakeManilaV2"))
     with pytest.raises(ConfigError, match="'FakeArmonkV2' has 1 qubit"):
         check_consistency(hardware_config(backend="FakeArmonkV2"))
+    with pytest.raises(ConfigError, match="ledger must live outside results/"):
+        check_consistency(hardware_config(ledger_dir="results/ledger"))
     aer = hardware_config(backend="FakeNowhereV2")
     aer["quantum"]["executor"] = "aer"
     check_consistency(aer)
@@ -416,3 +418,38 @@ def test_fake_device_run_end_to_end_adds_the_hardware_row_and_reattaches_from_th
     assert "counts of job" in (out / "logs/quantum/hardware_features.log").read_text()
     assert len(read_ledger(ledger / "mnist")) == 6
     assert (out / "hardware/device_test.npz").read_bytes() == before
+
+
+def test_the_hardware_row_reads_the_device_against_the_same_images_noiseless(tmp_path):
+    from test_evaluate_report import metrics
+
+    from qtlmnist import figures, report
+
+    hardware_metrics = {
+        "backend": "ibm_fakecity",
+        "local_testing_mode": False,
+        "images": 1000,
+        "device_accuracy": 0.412,
+        "noiseless_accuracy": 0.705,
+        "noise_model_accuracy": 0.431,
+    }
+    table = report.replication_table(metrics(0.81, 0.60) | {"hybrid_hardware": hardware_metrics}, 2.0, 0.005)
+    row = table.iloc[-1]
+    assert row["claim"] == report.HARDWARE_CLAIM and row["unit"] == "hardware" and pd_isna(row["paper"])
+    assert row["measured"] == pytest.approx(41.2) and row["difference"] == pytest.approx(41.2 - 70.5)
+    assert row["verdict"] == (
+        "no paper value: ibm_fakecity, 1000 test images; same images noiseless 70.50 %, noise model 43.10 %"
+    )
+    markdown = report.to_markdown(table)
+    assert "| Hybrid accuracy on hardware |" in markdown and "| 41.20 % | -29.30 pp vs noiseless |" in markdown
+    landing = report.landing_rst(table, "mnist", "MNIST", {"shots": 1024})
+    assert "Hybrid accuracy on hardware" in landing and "41.20 %" in landing
+    figures.paper_vs_measured(table, "MNIST", tmp_path / "figure.png")  # plots the paper's accuracy claims only
+    # without the device's metrics, the table is the paper's claims alone
+    assert len(report.replication_table(metrics(0.81, 0.60), 2.0, 0.005)) == len(report.CLAIMS)
+
+
+def pd_isna(value) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(value))

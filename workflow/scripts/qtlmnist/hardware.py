@@ -146,6 +146,12 @@ def config_errors(config: dict) -> list[str]:
     q = config["quantum"]
     settings, n_qubits = q["ibm_runtime"], q["n_qubits"]
     name = settings["backend"]
+    ledger = Path(settings["ledger_dir"])
+    if not ledger.is_absolute() and ledger.parts[:1] == ("results",):
+        return [
+            f"{KEY}.ledger_dir = {settings['ledger_dir']!r}: the ledger must live outside results/, which `make clean` "
+            "empties (the default: ledger)"
+        ]
     if is_fake(name):
         try:
             backend = fake_backend(name)
