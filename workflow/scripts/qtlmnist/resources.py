@@ -107,6 +107,8 @@ def declared(rule: str, config: dict) -> dict[str, int]:
     ex = config["experiments"]
     chunk_circuits = math.ceil(ae["latent_dim"] / q["n_qubits"])
     circuits = chunk_circuits if q["reduction"] == "chunks" else 1
+    # read only for its own rule: a config without the section (executor aer, defaults not filled) sizes the rest
+    device_images = hardware_images(config) if rule == "hardware_features" else 0
     # (data ratio, work ratio) of each rule against its measurement
     ratios = {
         "fetch_data": (1.0, 1.0),
@@ -138,7 +140,7 @@ def declared(rule: str, config: dict) -> dict[str, int]:
         ),
         "experiment_tables": (1.0, 1.0),
         "system_run": (1.0, 1.0),
-        "hardware_features": (1.0, hardware_images(config) * circuits * q["shots"] / (1000 * 1024)),
+        "hardware_features": (1.0, device_images * circuits * q["shots"] / (1000 * 1024)),
         "evaluate_hardware": (1.0, 1.0),
         "system_plot": (1.0, 1.0),
     }
