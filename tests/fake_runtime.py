@@ -9,7 +9,7 @@ returns, serialised with qiskit-ibm-runtime's own RuntimeEncoder.
 
 Behaviour is set in the folder's settings.json (so a subprocess sees it too): `hold` keeps new jobs queued (their
 result() waits) until `release()`; `reject` makes every new job end in ERROR with that message; `transient`
-makes that many submissions fail with HTTP 503 first.
+makes that many submissions fail with HTTP 503 first, `transient_results` that many result fetches with 502.
 """
 
 from __future__ import annotations
@@ -124,6 +124,12 @@ class Cloud:
         job.error_message.side_effect = lambda: self._record(job_id)["error"]
 
         def result(timeout=None, decoder=None, poll_interval=None):
+            from qiskit_ibm_runtime.api.exceptions import RequestsApiError
+
+            settings = self.settings()
+            if settings.get("transient_results", 0) > 0:
+                self.set(transient_results=settings["transient_results"] - 1)
+                raise RequestsApiError("502 Server Error: Bad Gateway", 502)
             while (record := self._record(job_id))["status"] == "QUEUED":
                 time.sleep(0.1)
             if record["status"] == "ERROR":

@@ -240,6 +240,16 @@ def test_network_errors_are_retried_a_bounded_number_of_times(tmp_path):
     with pytest.raises(hardware.HardwareError, match=r"still failing after 2 retries: .503 Server Error"):
         hardware.device_features(x, DEVICE, 32, 7, tmp_path / "bad", service_factory=cloud.factory, wait_s=0)
     assert not list((tmp_path / "bad").glob("*/jobs.jsonl"))  # nothing was submitted, nothing recorded
+    # fetching a result fails for longer than the retries: the job stays submitted, and the next run re-attaches
+    cloud.set(transient=0, transient_results=5)
+    with pytest.raises(hardware.HardwareError, match="a rerun re-attaches to it"):
+        hardware.device_features(x, DEVICE, 32, 7, tmp_path / "fetch", service_factory=cloud.factory, wait_s=0)
+    assert [r["event"] for r in read_ledger(tmp_path / "fetch")] == ["submitted"]
+    submitted = cloud.service._run.call_count
+    cloud.set(transient_results=0)
+    hardware.device_features(x, DEVICE, 32, 7, tmp_path / "fetch", service_factory=cloud.factory, wait_s=0)
+    assert cloud.service._run.call_count == submitted  # re-attached, not paid for twice
+    assert [r["event"] for r in read_ledger(tmp_path / "fetch")] == ["submitted", "done"]
 
 
 @pytest.mark.parametrize(

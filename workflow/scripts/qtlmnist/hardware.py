@@ -386,12 +386,18 @@ def with_retries(call: Callable, what: str, retries: int, wait_s: float):
 
 
 def job_failure(job) -> str | None:
-    """The device's message if the job ended in error or was cancelled, else None."""
-    status = job.status()
-    status = getattr(status, "name", status)
-    if str(status) in ("ERROR", "CANCELLED"):
-        return f"job {job.job_id()} {str(status).lower()}: {job.error_message() or 'no message from the device'}"
-    return None
+    """The device's message if the job ended in error or was cancelled; None if it did not, or if its status
+    cannot be read (the network): only a job known to have failed is ever submitted again."""
+    try:
+        status = job.status()
+        status = str(getattr(status, "name", status))
+        if status not in ("ERROR", "CANCELLED"):
+            return None
+        message = job.error_message() if hasattr(job, "error_message") else None
+    except Exception as error:
+        log.warning("job %s: its status cannot be read (%s)", job.job_id(), error)
+        return None
+    return f"job {job.job_id()} {status.lower()}: {message or 'no message from the device'}"
 
 
 def run_jobs(
@@ -413,8 +419,6 @@ def run_jobs(
     each job id is in the ledger before the next submission. A job the device failed or cancelled stops the
     run with the device's message (and is marked failed, so the next run submits it anew).
     """
-    from qiskit.providers import JobError
-
     state = ledger.state()
     counts: dict[int, np.ndarray] = {}
     jobs: dict[int, object] = {}
@@ -443,14 +447,13 @@ def run_jobs(
         job = jobs[chunk]
         try:
             result = with_retries(job.result, f"fetching job {job.job_id()}", retries, wait_s)
-        except (JobError, HardwareError) as error:
-            message = job_failure(job) or f"job {job.job_id()}: {error}"
-            ledger.failed(chunk, job.job_id(), message)
-            raise HardwareError(f"the device did not run chunk {chunk}: {message}") from error
-        except Exception as error:  # RuntimeInvalidStateError (cancelled) and the like are IBMErrors, not JobErrors
+        except Exception as error:
             message = job_failure(job)
-            if message is None:
-                raise
+            if message is None:  # the job may still run or be done: keep it submitted, so a rerun re-attaches
+                raise HardwareError(
+                    f"could not fetch job {job.job_id()} (chunk {chunk}): {error}; it stays in the ledger "
+                    f"{ledger.path}, and a rerun re-attaches to it"
+                ) from error
             ledger.failed(chunk, job.job_id(), message)
             raise HardwareError(f"the device did not run chunk {chunk}: {message}") from error
         counts[chunk] = result_counts(result, len(chunks[chunk]), shots, n_qubits)
