@@ -196,6 +196,8 @@ def test_a_killed_run_reattaches_to_its_jobs_instead_of_submitting_again(tmp_pat
     again.service._run.assert_not_called()  # nothing submitted twice
     assert [call.args[0] for call in again.service.job.call_args_list] == cloud.job_ids()
     assert cloud.job_ids() == ["fake00000", "fake00001", "fake00002"]
+    for job_id in cloud.job_ids():  # batch mode: all three went into the one batch the first run opened
+        assert json.loads((tmp_path / "cloud/jobs" / f"{job_id}.json").read_text())["session_id"] == "batch-0001"
     # the features are the cloud's results of those jobs, in row order
     from qiskit_ibm_runtime import RuntimeDecoder
 
@@ -232,10 +234,12 @@ def test_a_rejected_job_fails_with_the_devices_message_and_is_submitted_anew_nex
 
 def test_network_errors_are_retried_a_bounded_number_of_times(tmp_path):
     cloud = Cloud(tmp_path / "cloud")
-    cloud.set(transient=2)  # two 503s, then the submission goes through
+    cloud.set(transient=2)  # two 503s, then the submission goes through (in job mode: no batch session)
     x = np.random.default_rng(4).random((2, 1, 5))
-    hardware.device_features(x, DEVICE, 32, 7, tmp_path / "ok", service_factory=cloud.factory, wait_s=0)
+    job_mode = DEVICE | {"mode": "job"}
+    hardware.device_features(x, job_mode, 32, 7, tmp_path / "ok", service_factory=cloud.factory, wait_s=0)
     assert cloud.service._run.call_count == 3 and cloud.job_ids() == ["fake00000"]
+    assert json.loads((tmp_path / "cloud/jobs/fake00000.json").read_text())["session_id"] is None
     cloud.set(transient=5)  # more than retries = 2
     with pytest.raises(hardware.HardwareError, match=r"still failing after 2 retries: .503 Server Error"):
         hardware.device_features(x, DEVICE, 32, 7, tmp_path / "bad", service_factory=cloud.factory, wait_s=0)
