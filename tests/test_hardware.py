@@ -467,3 +467,29 @@ def pd_isna(value) -> bool:
     import pandas as pd
 
     return bool(pd.isna(value))
+
+
+def test_the_workflow_refuses_a_token_and_an_unconfirmed_device_before_any_job(tmp_path):
+    from conftest import SNAKEMAKE, copy_repo
+
+    workdir = copy_repo(tmp_path / "repo")
+    (workdir / "device.yaml").write_text(
+        "quantum:\n  executor: ibm_runtime\n  ibm_runtime:\n    backend: ibm_brisbane\n    token: s3cr3t-api-key\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QISKIT_IBM_")} | {"HOME": str(tmp_path)}
+    command = [SNAKEMAKE, "--dry-run", "--cores", "1", "--configfile", "config/ci.yaml", "device.yaml"]
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=env)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr  # a dry run's errors go to stdout
+    assert "quantum.ibm_runtime.token: credentials never go in the config" in output
+    assert "s3cr3t" not in output
+    (workdir / "device.yaml").write_text(
+        "quantum:\n  executor: ibm_runtime\n  ibm_runtime:\n    backend: ibm_brisbane\n"
+    )
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=env)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "quantum.ibm_runtime.confirm = false: ibm_brisbane is a real device" in output
+    assert "IBM Runtime plan on ibm_brisbane: 1000 images" in output
+    assert "quantum.ibm_runtime: no IBM Quantum account found" in output
+    assert list((workdir / "results").iterdir()) == []
