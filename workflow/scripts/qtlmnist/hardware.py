@@ -33,8 +33,9 @@ from . import quantum
 log = logging.getLogger(__name__)
 
 KEY = "quantum.ibm_runtime"
-# When a backend publishes no repetition delay: IBM's default rep_delay on its current devices is 250 us
-# (docs.quantum.ibm.com, "Repetition rate"); plus the circuit and readout, of the order of 5 us here.
+# When a backend publishes no timing. Each IBM device has its own default repetition delay (IBM Quantum guide
+# "Dynamic repetition rate execution"); 250 us is the one FakeManilaV2's snapshot of a real device publishes,
+# plus about 5 us for this circuit's gates and readout.
 FALLBACK_SECONDS_PER_SHOT = 255e-6
 # The transpilation both paths use (the Aer noise-model path in quantum.aer_features calls `transpile` with
 # the same level and seed, which builds the same preset pass manager).
@@ -130,7 +131,7 @@ def seconds_per_shot(backend, isa_circuit) -> tuple[float, str]:
             raise ValueError("not published")
     except Exception as error:  # a backend without durations or configuration
         log.info("no timing from %s (%s): using %.0f us per shot", backend.name, error, 1e6 * FALLBACK_SECONDS_PER_SHOT)
-        return FALLBACK_SECONDS_PER_SHOT, "stated figure: 250 us default repetition delay + ~5 us circuit"
+        return FALLBACK_SECONDS_PER_SHOT, "stated figure: 250 us repetition delay (FakeManilaV2's) + ~5 us circuit"
     return float(rep_delay) + float(duration), (
         f"backend properties: {1e6 * rep_delay:.0f} us repetition delay + {1e6 * duration:.1f} us circuit"
     )
