@@ -297,12 +297,13 @@ def result_counts(result, rows: int, shots: int, n_qubits: int) -> np.ndarray:
 # --- the ledger ---------------------------------------------------------------------------------------------
 
 
-def plan_fingerprint(backend: str, rows: np.ndarray, inputs: np.ndarray, shots: int, pub_size: int) -> str:
-    """Names one plan: what a job's result depends on, and how the rows are cut into jobs."""
+def plan_fingerprint(backend: str, inputs: np.ndarray, shots: int, pub_size: int) -> str:
+    """Names one plan: what a job's result depends on (the device, the images' circuit inputs, the shots) and
+    how the rows are cut into jobs."""
     digest = hashlib.sha256()
     digest.update(json.dumps({"backend": backend, "shots": shots, "pub_size": pub_size}).encode())
-    for array in (np.asarray(rows, dtype=np.int64), np.asarray(inputs, dtype=np.float64)):
-        digest.update(f"{array.shape}".encode() + array.tobytes())
+    inputs = np.asarray(inputs, dtype=np.float64)
+    digest.update(f"{inputs.shape}".encode() + inputs.tobytes())
     return digest.hexdigest()[:16]
 
 
@@ -501,9 +502,7 @@ def device_features(
     report(plan.text() + f"; logical qubits 0..{n_qubits - 1} on physical qubits {layout}")
     theta = quantum.angles(inputs.reshape(n_images * n_circuits, n_qubits))
     chunks = [theta[start : start + plan.pub_size] for start in range(0, len(theta), plan.pub_size)]
-    ledger = Ledger(
-        Path(ledger_root) / plan_fingerprint(settings["backend"], np.arange(n_images), inputs, shots, plan.pub_size)
-    )
+    ledger = Ledger(Path(ledger_root) / plan_fingerprint(settings["backend"], inputs, shots, plan.pub_size))
     report(f"ledger: {ledger.path}")
     local = service is None
     sampler = None
