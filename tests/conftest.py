@@ -12,7 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 # What a checkout holds besides generated files; copied so tests never touch the developer's results/.
-IGNORE = shutil.ignore_patterns(".git", ".venv*", ".snakemake", "results", "__pycache__", "*.egg-info", ".pytest_cache")
+IGNORE = shutil.ignore_patterns(
+    ".git", ".venv*", ".snakemake", "results", "ledger", "__pycache__", "*.egg-info", ".pytest_cache"
+)
 
 
 def copy_repo(dest: Path) -> Path:

@@ -151,6 +151,30 @@ def replication_outputs(dataset):
     ]
 
 
+def replication_metrics(wildcards):
+    """The metrics the paper-vs-measured table reads; with quantum.executor ibm_runtime, the device's too."""
+    files = {
+        name: f"results/{wildcards.dataset}/metrics/{name}.json"
+        for name in ("autoencoder", "baseline", "hybrid")
+    }
+    if config["quantum"]["executor"] == "ibm_runtime":
+        files["hybrid_hardware"] = (
+            f"results/{wildcards.dataset}/metrics/hybrid_hardware.json"
+        )
+    return files
+
+
+def hardware_settings(wildcards):
+    """What the device run reads of quantum.ibm_runtime: `confirm` is checked at start, and the ledger's
+    folder is a place, not a result (the script reads it from the config: moving it must not rerun the job).
+    """
+    return {
+        key: value
+        for key, value in config["quantum"]["ibm_runtime"].items()
+        if key not in ("confirm", "ledger_dir")
+    }
+
+
 def landing_page():
     """The page `snakemake --report` opens on: the configured dataset's generated landing (headline table and
     settings) once the default target has written it, else a static page that says how to make it.

@@ -83,3 +83,30 @@ rule draw_circuit:
         n_qubits=config["quantum"]["n_qubits"],
     script:
         "../scripts/draw_circuit.py"
+
+
+# quantum.executor ibm_runtime: the chosen test images on an IBM device (or a fake one, offline), and on Aer
+# with that device's noise model. Job ids and counts go to the ledger (quantum.ibm_runtime.ledger_dir), which is
+# no output: Snakemake deletes a failed job's outputs, and a rerun must find the jobs it already paid for.
+rule hardware_features:
+    input:
+        inputs="results/{dataset}/quantum/inputs_test.npz",
+    output:
+        device="results/{dataset}/hardware/device_test.npz",
+        noise_model="results/{dataset}/hardware/noise_model_test.npz",
+        run="results/{dataset}/hardware/run.json",
+    log:
+        "results/{dataset}/logs/quantum/hardware_features.log",
+    benchmark:
+        "results/{dataset}/benchmarks/quantum/hardware_features.tsv"
+    conda:
+        "../../envs/qiskit.yaml"
+    threads: config["quantum"]["threads"]
+    resources:
+        **scheduled("hardware_features"),
+    params:
+        settings=hardware_settings,
+        shots=config["quantum"]["shots"],
+        seed=config["quantum"]["seed"],
+    script:
+        "../scripts/hardware_features.py"

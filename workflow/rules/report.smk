@@ -76,9 +76,7 @@ rule plot_training_curves:
 
 rule replication_table:
     input:
-        autoencoder="results/{dataset}/metrics/autoencoder.json",
-        baseline="results/{dataset}/metrics/baseline.json",
-        hybrid="results/{dataset}/metrics/hybrid.json",
+        unpack(replication_metrics),
     output:
         csv=report(
             "results/{dataset}/replication.csv",

@@ -35,15 +35,38 @@ def schema_errors(config: dict, schema_path: str | Path) -> list[str]:
 
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft202012Validator(schema)
-    lines = []
+    lines = secret_errors(config)
     for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
         key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
         if error.validator == "additionalProperties":
-            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-            lines.append(f"{key}: unknown key(s) {extra} (allowed: {_allowed(error.schema)})")
+            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})) - set(SECRET_KEYS))
+            if extra:  # a secret key has its own message above
+                lines.append(f"{key}: unknown key(s) {extra} (allowed: {_allowed(error.schema)})")
         else:
             lines.append(f"{key} = {error.instance!r}: {error.message} (allowed: {_allowed(error.schema)})")
     return lines
+
+
+# Key names that would hold an IBM Quantum credential. Config files are committed, copied into runs and shown in
+# errors, so a credential is refused wherever it appears, and its value is never repeated.
+SECRET_KEYS = ("token", "api_key", "apikey", "password", "secret")
+
+
+def secret_errors(config, where: str = "") -> list[str]:
+    problems = []
+    if isinstance(config, dict):
+        for key, value in config.items():
+            name = f"{where}.{key}" if where else str(key)
+            if str(key).lower() in SECRET_KEYS:
+                problems.append(
+                    f"{name}: credentials never go in the config (it is committed, copied and logged); remove the "
+                    "key and save your IBM Quantum API key once with QiskitRuntimeService.save_account(token=..., "
+                    "channel='ibm_quantum_platform') (kept in ~/.qiskit/qiskit-ibm.json) or set QISKIT_IBM_TOKEN in "
+                    "the environment (docs/hardware.md)"
+                )
+            else:
+                problems.extend(secret_errors(value, name))
+    return problems
 
 
 def _raise(problems: list[str]) -> None:
@@ -72,7 +95,16 @@ def check_consistency(config: dict) -> None:
     """Raise ConfigError for keys that disagree with each other (run after defaults are filled in), and for
     the trainable systems' settings (`systems_errors`)."""
     problems = systems_errors(config)
-    _raise(cross_key_errors(config) + problems + ([] if problems else pair_errors(config)))
+    _raise(cross_key_errors(config) + problems + ([] if problems else pair_errors(config)) + hardware_errors(config))
+
+
+def hardware_errors(config: dict) -> list[str]:
+    """With quantum.executor ibm_runtime: the device checks that need no network (qtlmnist.hardware)."""
+    if config["quantum"].get("executor", "aer") != "ibm_runtime":
+        return []  # nothing of Qiskit Runtime is imported for an Aer-only run
+    from .hardware import config_errors
+
+    return config_errors(config)
 
 
 def cross_key_errors(config: dict) -> list[str]:

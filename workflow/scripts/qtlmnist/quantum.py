@@ -161,13 +161,22 @@ def aer_features(
     from qiskit import transpile
 
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
-    n_samples, n_qubits = x.shape
+    n_qubits = x.shape[1]
     simulator, device = make_simulator(threads, noise_backend)
     circuit, theta = build_circuit(n_qubits)
     if device is None:
         compiled = transpile(circuit, simulator, optimization_level=0)
     else:
         compiled = transpile(circuit, backend=device, optimization_level=1, seed_transpiler=0)
+    return bound_features(simulator, compiled, theta, x, shots, seed, first_row, chunk_size)
+
+
+def bound_features(
+    simulator, compiled, theta, x: np.ndarray, shots: int, seed: int, first_row: int = 0, chunk_size: int = 2000
+):
+    """Features (N, 2**n) of a compiled circuit on an Aer simulator, its parameters `theta` (in qubit order)
+    bound to angles(x) through `parameter_binds` in chunks, row r seeded as `aer_features` says."""
+    n_samples, n_qubits = x.shape
     theta_values = angles(x)
     features = np.empty((n_samples, 2**n_qubits), dtype=np.float64)
     for start in range(0, n_samples, chunk_size):

@@ -61,6 +61,12 @@ MEASURED = {
     # at batch 8, then Aer on 10,000 test images), for every run; their cost does not follow the images and
     # epochs of the main config, and a flat generous declaration keeps each system free to size its runs
     "system_run": Measured(1500, 240, TENSORFLOW_MB),
+    # quantum.executor ibm_runtime, measured with the default 1,000 images x 1,024 shots on FakeManilaV2 (local
+    # testing mode 35 s, the noise-model reference 13 s; inference on config/ci.yaml's 200 images). A real
+    # device's queue is not in it: run that job where it may wait (a login node, a laptop), or raise its runtime
+    # (--set-resources hardware_features:runtime=...), docs/hardware.md
+    "hardware_features": Measured(290, 50, QISKIT_MB),
+    "evaluate_hardware": Measured(650, 26, TENSORFLOW_MB),
     "system_plot": Measured(250, 15, PLOTTING_MB),
 }
 # Aer's density-matrix simulation under device noise costs about this many noiseless shots per shot.
@@ -75,6 +81,12 @@ def _images(config: dict) -> dict[str, float]:
     copies = max(section["copies"] for section in config["augment"].values() if isinstance(section, dict))
     train = pool - val
     return {"train": train, "val": val, "test": p["max_test"] or 10_000, "augmented": train * (1 + copies)}
+
+
+def hardware_images(config: dict) -> int:
+    """Test images the device run takes (quantum.ibm_runtime.images, at most the test split)."""
+    images, test = config["quantum"]["ibm_runtime"]["images"], _images(config)["test"]
+    return test if images is None else min(images, test)
 
 
 # The images, epochs, shots of the full default config, for the ratios.
@@ -96,6 +108,8 @@ def declared(rule: str, config: dict) -> dict[str, int]:
     ex = config["experiments"]
     chunk_circuits = math.ceil(ae["latent_dim"] / q["n_qubits"])
     circuits = chunk_circuits if q["reduction"] == "chunks" else 1
+    # read only for its own rule: a config without the section (executor aer, defaults not filled) sizes the rest
+    device_images = hardware_images(config) if rule == "hardware_features" else 0
     # (data ratio, work ratio) of each rule against its measurement
     ratios = {
         "fetch_data": (1.0, 1.0),
@@ -127,6 +141,8 @@ def declared(rule: str, config: dict) -> dict[str, int]:
         ),
         "experiment_tables": (1.0, 1.0),
         "system_run": (1.0, 1.0),
+        "hardware_features": (1.0, device_images * circuits * q["shots"] / (1000 * 1024)),
+        "evaluate_hardware": (1.0, 1.0),
         "system_plot": (1.0, 1.0),
     }
     if rule not in ratios:
