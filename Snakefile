@@ -17,6 +17,7 @@ include: "workflow/rules/classify.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/experiments.smk"
 include: "workflow/rules/systems.smk"
+include: "workflow/rules/provenance.smk"
 
 
 # The HTML report (`make report`) opens on the headline paper-vs-measured table of the configured dataset.

@@ -219,6 +219,8 @@ REPORT_JOBS = {
     "replication_table": 1,
     "report_landing": 1,
     "experiment_tables": 1,
+    "provenance_replication": 1,
+    "provenance_experiments": 1,
 }
 
 
@@ -229,11 +231,17 @@ REPORT_JOBS = {
         ("classifier:\n  seed: 7\n", {"train_classifier": 2, **REPORT_JOBS}),
         (
             "experiments:\n  noise_backend: FakeLimaV2\n",
-            {"experiment_features": 1, "experiment_run": 1, "experiment_tables": 1},
+            {"experiment_features": 1, "experiment_run": 1, "experiment_tables": 1, "provenance_experiments": 1},
         ),
         (
             "report:\n  accuracy_tolerance_pp: 3.0\n",
-            {"replication_table": 1, "report_landing": 1, "experiment_tables": 1},
+            {
+                "replication_table": 1,
+                "report_landing": 1,
+                "experiment_tables": 1,
+                "provenance_replication": 1,
+                "provenance_experiments": 1,
+            },
         ),
         ("autoencoder:\n  threads: 1\nclassifier:\n  threads: 1\nquantum:\n  threads: 2\n", {}),
         (
@@ -251,6 +259,8 @@ REPORT_JOBS = {
                 "experiment_features": 5,
                 "experiment_run": 5,
                 "experiment_tables": 1,
+                "provenance_replication": 1,
+                "provenance_experiments": 1,
             },
         ),
     ],
