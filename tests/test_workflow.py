@@ -341,3 +341,6 @@ def test_html_report_opens_on_the_headline_table(ci_run, tmp_path):
     table = pd.read_csv(ci_run / "results/mnist/replication.csv")
     hybrid_test = table[table["claim"] == "Hybrid test accuracy (~75%)"].iloc[0]
     assert f"{hybrid_test['measured']:.2f} %" in html  # the measured number itself, as the table formats it
+    for page in (ROOT / "docs").glob("*.md"):  # links to every findings page, by the question it opens with
+        question = page.read_text().splitlines()[0].removeprefix("# ")
+        assert question in html and f"../../docs/{page.name}" in html, page.name

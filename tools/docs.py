@@ -108,7 +108,7 @@ class Reader:
         runs = []
         for key, record in sorted(self.provenances.items()):
             commit = record.get("commit")
-            revision = "no git commit" if commit is None else f"commit {commit[:7]}"
+            revision = "no git checkout" if commit is None else f"commit {commit[:7]}"
             if record.get("uncommitted_changes"):
                 revision += " + uncommitted changes"
             runs.append(
@@ -193,22 +193,25 @@ def datasets(reader: Reader, *names: str) -> str:
 
 def experiments_controls(reader: Reader, *names: str) -> str:
     """Every feature set of the experiments, same classifier and budget (make experiments DATASET=...)."""
-    tables = {}
+    tables, widths = {}, {}
     for d in names:
         summary = reader.csv(f"{d}/experiments/seeds_summary.csv")
         rows = {}
         for model, label in (("baseline", "64-d latents (classical baseline)"), ("hybrid", "hybrid: circuit counts")):
             row = _seed_row(summary, model)
-            n = int(row["n_seeds"])
-            rows[f"{label}, {n} seeds (Student t)"] = interval(row["mean"], row["ci95_low"], row["ci95_high"])
+            label = f"{label}, {int(row['n_seeds'])} seeds (Student t)"
+            rows[label] = interval(row["mean"], row["ci95_low"], row["ci95_high"])
         for r in reader.csv(f"{d}/experiments/noise.csv").itertuples(index=False):
-            rows[f"circuit counts, {r.setting} ({r.variant})"] = interval(r.test_accuracy, r.ci95_low, r.ci95_high)
+            label = f"circuit counts, {r.setting} ({r.variant})"
+            rows[label], widths[label] = interval(r.test_accuracy, r.ci95_low, r.ci95_high), r.n_features
         for r in reader.csv(f"{d}/experiments/controls.csv").itertuples(index=False):
-            rows[f"{r.control} ({r.n_features} features)"] = interval(r.test_accuracy, r.ci95_low, r.ci95_high)
+            rows[r.control], widths[r.control] = interval(r.test_accuracy, r.ci95_low, r.ci95_high), r.n_features
         tables[d] = rows
     labels = list(dict.fromkeys(label for rows in tables.values() for label in rows))
-    columns = ["feature set (test accuracy, 95% interval)", *(DATASETS[d].title for d in names)]
-    return report.markdown_table(columns, [[label, *(tables[d].get(label, "") for d in names)] for label in labels])
+    columns = ["feature set (test accuracy, 95% interval)", "features", *(DATASETS[d].title for d in names)]
+    return report.markdown_table(
+        columns, [[label, widths.get(label, ""), *(tables[d].get(label, "") for d in names)] for label in labels]
+    )
 
 
 def experiments_shots(reader: Reader, *names: str) -> str:
