@@ -18,7 +18,7 @@ from qtlmnist import provenance, report
 from tools import docs
 
 LINK = re.compile(r"\]\(([^)\s]+)\)")
-NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
 def numbers(cell: str) -> list[float]:
@@ -164,6 +164,33 @@ def test_bench_tables_hold_the_numbers_of_their_json(tmp_path):
         assert numbers(row[2]) == [round(quantum["samples_per_s"][method], 1)]
         assert numbers(row[3]) == [round(quantum["peak_rss_mb"][method])]
     assert "commit aaaaaaa" in reader.stamp()
+
+
+def test_bench_systems_table_holds_the_numbers_of_its_json(tmp_path):
+    bench = tmp_path / "results" / "bench"
+    bench.mkdir(parents=True)
+    ours = {"samples": 80, "samples_per_s": 219.4, "samples_per_cpu_s": 230.1, "s_per_epoch_cpu": 0.3712}
+    ours |= {"speedup_of_ours": 1.0, "speedup_of_ours_cpu": 1.0, "grad_max_abs_diff": None}
+    shift = {"samples": 12, "samples_per_s": 5.081, "samples_per_cpu_s": 5.33, "s_per_epoch_cpu": 15.83}
+    shift |= {
+        "speedup_of_ours": 38.52,
+        "speedup_of_ours_cpu": 43.1,
+        "grad_max_abs_diff": 5.04e-16,
+        "capped": True,
+        "seconds": 60.2,
+    }
+    entry = {"seed_document": "001", "batch": 1, "routes": {"ours": ours, "qml_shift": shift}}
+    (bench / "systems.json").write_text(json.dumps({"systems": {"paradoxical7_qnn": entry}}))
+    files = {"results/bench/systems.json": provenance.file_sha256(bench / "systems.json")}
+    (bench / "systems.provenance.json").write_text(json.dumps({"files": files, "commit": "b" * 40}))
+    rows = markdown_rows(docs.bench_systems(docs.Reader(tmp_path / "results")))
+    assert [row[1] for row in rows] == ["ours", "qml_shift"]
+    for row, route in zip(rows, (ours, shift)):
+        assert int(row[3]) == route["samples"]
+        for cell, key in zip(row[4:9], ("samples_per_s", "samples_per_cpu_s", "s_per_epoch_cpu", "speedup_of_ours")):
+            shown, value = numbers(cell)[0], route[key]
+            assert abs(shown - value) <= (0.5 if value >= 100 else 0.005 * value), (key, cell)
+    assert numbers(rows[1][9]) == [5.0e-16] and "capped" in rows[1][10]
 
 
 # --- the generator on the CI run -------------------------------------------------------------------------------
