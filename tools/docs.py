@@ -232,7 +232,7 @@ def experiments_shots(reader: Reader, *names: str) -> str:
 
 def systems_claims(reader: Reader) -> str:
     """Each claim of the trainable systems' sources against what we measure (make systems)."""
-    text = systems_report.claims_markdown(reader.csv("systems/claims.csv", dtype={"n_seeds": "Int64"}))
+    text = systems_report.claims_markdown(reader.csv("systems/claims.csv", dtype=systems_report.CLAIMS_INTEGERS))
     return text.split("\n", 2)[2]  # without its page heading
 
 
@@ -262,9 +262,9 @@ def headline(reader: Reader) -> str:
     sarkar = reader.csv("mnist/experiments/replication.csv", dtype={"seeds_n": "Int64"}).set_index("claim")
     for claim in HEADLINE_SARKAR:
         r = sarkar.loc[claim]
-        measured = f"{r.seeds_mean:.2f}% [{r.seeds_ci95_low:.2f}, {r.seeds_ci95_high:.2f}]"
-        rows.append([f"Sarkar 2024 ({r.source})", claim, f"{r.paper:.2f}%", measured, r.seeds_n, r.verdict])
-    claims = reader.csv("systems/claims.csv", dtype={"n_seeds": "Int64"})
+        measured = f"{r['seeds_mean']:.2f}% [{r['seeds_ci95_low']:.2f}, {r['seeds_ci95_high']:.2f}]"
+        rows.append([f"Sarkar 2024 ({r['source']})", claim, f"{r['paper']:.2f}%", measured, r["seeds_n"], r["verdict"]])
+    claims = reader.csv("systems/claims.csv", dtype=systems_report.CLAIMS_INTEGERS)
     for system, setting, eval_set, statistic in HEADLINE_SYSTEMS:
         key = (claims["system"] == system) & (claims["setting"] == setting)
         found = claims[key & (claims["eval_set"] == eval_set) & (claims["statistic"] == statistic)]
@@ -273,10 +273,13 @@ def headline(reader: Reader) -> str:
                 f"results/systems/claims.csv has no row for {system} {setting} ({eval_set}, {statistic}): "
                 "the headline (tools/docs.py HEADLINE_SYSTEMS) names a claim the systems no longer make"
             )
-        r = found.iloc[0]
-        claimed = "" if pd.isna(r.claimed) else f"{'> ' if r.compare != 'equal' else ''}{r.claimed:.1f}%"
-        measured = "" if pd.isna(r.ci95_low) else f"{r.measured_as_run:.1f}% [{r.ci95_low:.1f}, {r.ci95_high:.1f}]"
-        rows.append([SYSTEM_SOURCES[system], f"{r.claim} ({setting})", claimed, measured, r.n_seeds, r.verdict])
+        r = found.iloc[0]  # a Series: r["compare"], since r.compare is its method
+        claimed = "" if pd.isna(r["claimed"]) else f"{'' if r['compare'] == 'equal' else '> '}{r['claimed']:.1f}%"
+        low, high = r["ci95_low"], r["ci95_high"]
+        measured = "" if pd.isna(low) else f"{r['measured_as_run']:.1f}% [{low:.1f}, {high:.1f}]"
+        rows.append(
+            [SYSTEM_SOURCES[system], f"{r['claim']} ({setting})", claimed, measured, r["n_seeds"], r["verdict"]]
+        )
     return report.markdown_table(columns, rows)
 
 

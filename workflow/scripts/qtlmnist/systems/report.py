@@ -128,7 +128,11 @@ def claims_table(runs: dict[tuple[str, str, int], dict], claims: dict[str, tuple
         "precision", "shots", "verdict",
     ]  # fmt: skip
     table = pd.DataFrame(rows).reindex(columns=columns)
-    return table.astype({"n_images": "Int64", "parameters": "Int64", "n_seeds": "Int64", "shots": "Int64"})
+    return table.astype(CLAIMS_INTEGERS)
+
+
+# Whole numbers that may be missing (a setting not run): nullable integers, also when the CSV is read back.
+CLAIMS_INTEGERS = {"n_images": "Int64", "parameters": "Int64", "n_seeds": "Int64", "shots": "Int64"}
 
 
 def runs_table(runs: dict[tuple[str, str, int], dict]) -> pd.DataFrame:
