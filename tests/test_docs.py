@@ -90,26 +90,28 @@ def page(tmp_path: Path, text: str) -> Path:
 
 
 def test_refuses_a_missing_result_naming_it_and_writes_nothing(tmp_path):
-    text = "# Q?\n\nprose\n<!-- BEGIN generated: replication fashion_mnist -->\nold\n<!-- END generated -->\nend\n"
+    text = "# Q?\n\nprose\n<!-- BEGIN generated: datasets mnist fashion_mnist -->\nold\n<!-- END generated -->\nend\n"
     path = page(tmp_path, text)
     (tmp_path / "results").mkdir()
     assert docs.main(["--root", str(tmp_path)]) == 1
     assert path.read_text() == text
-    with pytest.raises(docs.MissingResult, match=r"results/fashion_mnist/replication.csv is missing: run `make "):
+    with pytest.raises(
+        docs.MissingResult, match=r"results/mnist/metrics/autoencoder.json is missing: run `make replicate`"
+    ):
         docs.generate(tmp_path, tmp_path / "results")
 
 
 def test_refuses_a_result_without_provenance_or_changed_after_it(tmp_path):
     results = tmp_path / "results"
-    (results / "mnist").mkdir(parents=True)
-    table = results / "mnist" / "replication.csv"
+    (results / "mnist" / "experiments").mkdir(parents=True)
+    table = results / "mnist" / "experiments" / "replication.csv"
     table.write_text("claim\n")
-    page(tmp_path, "# Q?\n<!-- BEGIN generated: replication mnist -->\n<!-- END generated -->\n")
+    page(tmp_path, "# Q?\n<!-- BEGIN generated: replication_seeds mnist -->\n<!-- END generated -->\n")
     with pytest.raises(docs.MissingResult, match=r"has no provenance\.json"):
         docs.generate(tmp_path, results)
-    recorded = {"results/mnist/replication.csv": hashlib.sha256(b"claim\nother\n").hexdigest()}
-    (results / "mnist" / "provenance.json").write_text(json.dumps({"files": recorded}))
-    with pytest.raises(docs.MissingResult, match=r"changed after results/mnist/provenance\.json was written"):
+    recorded = {"results/mnist/experiments/replication.csv": hashlib.sha256(b"claim\nother\n").hexdigest()}
+    (results / "mnist" / "experiments" / "provenance.json").write_text(json.dumps({"files": recorded}))
+    with pytest.raises(docs.MissingResult, match=r"changed after results/mnist/experiments/provenance\.json was"):
         docs.generate(tmp_path, results)
 
 

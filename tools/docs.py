@@ -131,13 +131,9 @@ def interval(mean: float, low: float, high: float, digits: int = 2) -> str:
 # --- the blocks --------------------------------------------------------------------------------------------
 
 
-def replication(reader: Reader, dataset: str) -> str:
-    """The paper-vs-measured table of one full run (make replicate)."""
-    return report.table_markdown(reader.csv(f"{dataset}/replication.csv"))
-
-
 def replication_seeds(reader: Reader, dataset: str) -> str:
-    """The same table with the interval over seeds (make experiments)."""
+    """The paper-vs-measured table of the full run (make replicate) with the interval over seeds (make
+    experiments)."""
     table = reader.csv(f"{dataset}/experiments/replication.csv", dtype={"seeds_n": "Int64"})
     return report.table_markdown(table)
 
@@ -305,7 +301,9 @@ def _jobs(reader: Reader, folder: str, leave_out: tuple[str, ...], vouched_by: s
     if not paths:
         raise MissingResult(f"results/{folder} holds no benchmark files: run `{make_command(vouched_by)}` first")
     reader.json(vouched_by)
-    reader.read.append(f"{folder}/" + (f" (less {', '.join(leave_out)}/)" if leave_out else ""))
+    cited = f"{folder}/" + (f" (less {', '.join(leave_out)}/)" if leave_out else "")
+    if cited not in reader.read:  # the shared circuit drawing's folder serves both datasets
+        reader.read.append(cited)
     rows = []
     for path in paths:
         name = max((r for r in rules if path.stem == r or path.stem.startswith(r + "_")), key=len, default=path.stem)
@@ -422,7 +420,6 @@ BLOCKS: dict[str, Callable[..., str]] = {
     "pages": pages,
     "headline": headline,
     "costs": costs,
-    "replication": replication,
     "replication_seeds": replication_seeds,
     "datasets": datasets,
     "experiments_controls": experiments_controls,
