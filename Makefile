@@ -15,6 +15,7 @@ comma := ,
 .PHONY: venv replicate test lint report bench repro experiments systems clean venv-slurm replicate-slurm test-slurm
 .PHONY: lock envs check-platforms
 .PHONY: venv-bench
+.PHONY: docs
 
 # A venv from requirements.lock ($(1): its folder), plus a side lock ($(2), optional) in the same resolve, so the
 # lock's pins hold (a side lock names none of its packages, tested) and pip check finds no conflict.
@@ -83,6 +84,13 @@ clean:
 bench: venv venv-bench
 	PYTHONPATH=workflow/scripts $(BIN)/python -m tools.bench
 	PYTHONPATH=workflow/scripts $(BENCH_BIN)/python -m tools.bench_systems
+
+# Every results table in README.md and docs/*.md, rewritten between its markers from the results files and their
+# provenance, after the runs they cite; refuses, writing nothing, naming each missing or stale file.
+# ONLY="headline costs" rewrites only those blocks (names: tools/docs.py BLOCKS).
+ONLY ?=
+docs: venv
+	PYTHONPATH=workflow/scripts $(BIN)/python -m tools.docs $(if $(ONLY),--only $(ONLY))
 
 # Two clean clones of HEAD run config/ci.yaml; every result file must hash the same, and match the golden file.
 repro: venv

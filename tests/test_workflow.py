@@ -219,6 +219,8 @@ REPORT_JOBS = {
     "replication_table": 1,
     "report_landing": 1,
     "experiment_tables": 1,
+    "provenance_replication": 1,
+    "provenance_experiments": 1,
 }
 
 
@@ -229,11 +231,17 @@ REPORT_JOBS = {
         ("classifier:\n  seed: 7\n", {"train_classifier": 2, **REPORT_JOBS}),
         (
             "experiments:\n  noise_backend: FakeLimaV2\n",
-            {"experiment_features": 1, "experiment_run": 1, "experiment_tables": 1},
+            {"experiment_features": 1, "experiment_run": 1, "experiment_tables": 1, "provenance_experiments": 1},
         ),
         (
             "report:\n  accuracy_tolerance_pp: 3.0\n",
-            {"replication_table": 1, "report_landing": 1, "experiment_tables": 1},
+            {
+                "replication_table": 1,
+                "report_landing": 1,
+                "experiment_tables": 1,
+                "provenance_replication": 1,
+                "provenance_experiments": 1,
+            },
         ),
         ("autoencoder:\n  threads: 1\nclassifier:\n  threads: 1\nquantum:\n  threads: 2\n", {}),
         (
@@ -251,6 +259,8 @@ REPORT_JOBS = {
                 "experiment_features": 5,
                 "experiment_run": 5,
                 "experiment_tables": 1,
+                "provenance_replication": 1,
+                "provenance_experiments": 1,
             },
         ),
     ],
@@ -331,3 +341,6 @@ def test_html_report_opens_on_the_headline_table(ci_run, tmp_path):
     table = pd.read_csv(ci_run / "results/mnist/replication.csv")
     hybrid_test = table[table["claim"] == "Hybrid test accuracy (~75%)"].iloc[0]
     assert f"{hybrid_test['measured']:.2f} %" in html  # the measured number itself, as the table formats it
+    for page in (ROOT / "docs").glob("*.md"):  # links to every findings page, by the question it opens with
+        question = page.read_text().splitlines()[0].removeprefix("# ")
+        assert question in html and f"../../docs/{page.name}" in html, page.name

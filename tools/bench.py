@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qtlmnist import quantum
+from qtlmnist import provenance, quantum
 from qtlmnist.arrays import save_csv, save_json
 
 
@@ -205,6 +205,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--dataset", default="mnist", help="whose per-rule costs to summarise (results/<dataset>/)")
     args = parser.parse_args(argv)
+    started = provenance.now()
 
     x = np.random.default_rng(args.seed).random((args.samples, 5))
     cores = os.cpu_count() or 1
@@ -249,6 +250,10 @@ def main(argv: list[str] | None = None) -> None:
         "versions": versions(),
     }
     save_json(args.results / "bench" / "quantum.json", report)
+    save_json(
+        provenance.beside(args.results / "bench" / "quantum.json"),
+        provenance.record("bench", vars(args), [args.results / "bench" / "quantum.json"], started=started),
+    )
 
     check = report["agreement"]
     print(f"quantum features, {args.shots} shots, {cores} cores (pipeline = {report['pipeline_layout']}):")

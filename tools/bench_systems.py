@@ -796,8 +796,10 @@ def _brief(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from qtlmnist import provenance
     from qtlmnist.arrays import save_json
 
+    started = provenance.now()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--systems", nargs="+", default=None, help="systems to run (default: all)")
     parser.add_argument("--routes", nargs="+", default=list(ROUTES), choices=ROUTES)
@@ -829,6 +831,12 @@ def main(argv: list[str] | None = None) -> None:
         "systems": results,
     }
     save_json(args.results / "bench" / "systems.json", report)
+    save_json(
+        provenance.beside(args.results / "bench" / "systems.json"),
+        provenance.record(
+            "bench", config | {"args": vars(args)}, [args.results / "bench" / "systems.json"], started=started
+        ),
+    )
     print()
     print(table(results))
     for name, entry in results.items():

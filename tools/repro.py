@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 
 # Result files that hold no science and differ between runs: per-job logs and benchmarks (wall times),
-# `make bench` output, and the HTML report (it embeds its creation time).
-VOLATILE = ("logs", "benchmarks", "bench", "report.html")
+# `make bench` output, the HTML report (it embeds its creation time) and each target's provenance.json (its date,
+# and a commit that differs between clones of different commits; the files it vouches for are compared).
+VOLATILE = ("logs", "benchmarks", "bench", "report.html", "provenance.json")
 EXACT_ARRAYS = ["data/train.npz", "data/val.npz", "data/test.npz", "data/train_augmented.npz"]
 METRICS = {
     "autoencoder": ["train_mse", "val_mse", "test_mse"],

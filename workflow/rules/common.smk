@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -14,7 +15,7 @@ REPOSITORY = WORKFLOW_DIR.parent
 # the Snakefile itself needs the same path for the config checks.
 sys.path.insert(0, str(WORKFLOW_DIR / "scripts"))
 
-from qtlmnist import resources, variants
+from qtlmnist import provenance, resources, variants
 from qtlmnist import systems as system_registry
 from qtlmnist.config import check_consistency, check_schema, with_defaults
 from qtlmnist.data import DATASETS, SPLITS
@@ -32,7 +33,15 @@ check_schema(config, WORKFLOW_DIR / "schemas/config.schema.yaml")
 validate(config, schema="../schemas/config.schema.yaml")
 check_consistency(config)
 
+# Jobs inherit the environment: the provenance rules read from it which command started this run (as a param it
+# would rerun them whenever the command is spelled differently). setdefault: a job that parses the Snakefile
+# again (on a cluster node) keeps the values of the process that started the run.
+for _name, _value in provenance.invocation().items():
+    os.environ.setdefault(_name, _value)
+
 MODELS = ["baseline", "hybrid"]
+# The findings pages, whose questions the report's landing page links to (qtlmnist.report.page_questions).
+DOCS_PAGES = sorted(path.as_posix() for path in Path("docs").glob("*.md"))
 SHARDS = list(range(config["quantum"]["shards"]))
 # Both datasets ship the same four idx file names (tested), so one pattern with {dataset} serves both.
 RAW_FILES = {
@@ -148,6 +157,7 @@ def replication_outputs(dataset):
         *expand("results/{dataset}/quantum/{split}.npz", dataset=dataset, split=SPLITS),
         "results/figures/quantum_circuit.png",
         f"results/{dataset}/report_landing.rst",
+        f"results/{dataset}/provenance.json",
     ]
 
 
@@ -192,6 +202,7 @@ def experiment_outputs(dataset):
     return [
         f"results/{dataset}/experiments/replication.md",
         f"results/{dataset}/figures/experiments_controls.png",
+        f"results/{dataset}/experiments/provenance.json",
     ]
 
 
@@ -266,7 +277,54 @@ def systems_outputs():
             system=config["systems"]["run"],
             figure=["learning_curves", "confusion", "circuit"],
         ),
+        "results/systems/provenance.json",
     ]
+
+
+# --- provenance (workflow/rules/provenance.smk) ---
+
+
+def vouched(outputs):
+    """A target's outputs less its provenance file: what the provenance vouches for."""
+    return [path for path in outputs if not path.endswith("provenance.json")]
+
+
+def replication_provenance_inputs(wildcards):
+    """What the default target makes for the dataset, plus the metrics its tables are read from; not the report's
+    landing page, which lists the docs pages' questions: editing a page must not rewrite the provenance."""
+    outputs = vouched(replication_outputs(wildcards.dataset))
+    return [path for path in outputs if not path.endswith("report_landing.rst")] + expand(
+        "results/{dataset}/metrics/{name}.json",
+        dataset=wildcards.dataset,
+        name=["autoencoder", *MODELS],
+    )
+
+
+def experiments_provenance_inputs(wildcards):
+    """Every table and figure of the experiments target for the dataset."""
+    base = f"results/{wildcards.dataset}"
+    return vouched(experiment_outputs(wildcards.dataset)) + [
+        *expand(
+            "{base}/experiments/{name}.csv",
+            base=base,
+            name=[
+                "seeds",
+                "seeds_summary",
+                "shots",
+                "noise",
+                "controls",
+                "replication",
+            ],
+        ),
+        *expand(
+            "{base}/figures/experiments_{name}.png", base=base, name=["seeds", "shots"]
+        ),
+    ]
+
+
+def systems_provenance_inputs(wildcards):
+    """The claims table, every run's row and each system's figures."""
+    return vouched(systems_outputs()) + ["results/systems/runs.csv"]
 
 
 onstart:

@@ -113,6 +113,7 @@ rule report_landing:
     input:
         table="results/{dataset}/replication.csv",
         hybrid="results/{dataset}/metrics/hybrid.json",
+        docs=DOCS_PAGES,
     output:
         "results/{dataset}/report_landing.rst",
     log:

@@ -1,4 +1,5 @@
-"""Rule report_landing: the page `snakemake --report` opens on (headline table, what was run, how to rerun)."""
+"""Rule report_landing: the page `snakemake --report` opens on (headline table, what was run, the findings pages'
+questions, how to rerun)."""
 
 from pathlib import Path
 
@@ -16,5 +17,6 @@ settings = {"test images": test_n, "autoencoder epochs": p.autoencoder_epochs} |
     "classifier epochs": p.classifier_epochs,
     "shots": p.shots,
 }
+pages = report.page_questions({Path(path).stem: Path(path).read_text() for path in snakemake.input.docs})
 with atomic_path(snakemake.output[0]) as tmp:
-    Path(tmp).write_text(report.landing_rst(table, snakemake.wildcards.dataset, p.dataset_title, settings))
+    Path(tmp).write_text(report.landing_rst(table, snakemake.wildcards.dataset, p.dataset_title, settings, pages))

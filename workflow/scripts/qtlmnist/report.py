@@ -138,9 +138,14 @@ MARKDOWN_COLUMNS = ["claim", "source", "paper", "measured", "difference", "toler
 
 def to_markdown(table: pd.DataFrame, dataset_title: str = "MNIST", note: str = CONTRADICTION_NOTE) -> str:
     """The replication table as GitHub markdown (numbers formatted here, and only here), then the note."""
-    columns = MARKDOWN_COLUMNS + (["over seeds (95% CI)"] if "seeds_mean" in table.columns else [])
     heading = f"Sarkar 2024 (paper: MNIST), measured on {dataset_title}\n\n"
-    return heading + markdown_table(columns, [_cells(row) for row in table.itertuples(index=False)]) + f"\n{note}\n"
+    return heading + table_markdown(table) + f"\n{note}\n"
+
+
+def table_markdown(table: pd.DataFrame) -> str:
+    """Only the table (also written into docs/replication.md by `make docs`, tools/docs.py)."""
+    columns = MARKDOWN_COLUMNS + (["over seeds (95% CI)"] if "seeds_mean" in table.columns else [])
+    return markdown_table(columns, [_cells(row) for row in table.itertuples(index=False)])
 
 
 def markdown_table(columns: list[str], rows: list[list]) -> str:
@@ -149,6 +154,35 @@ def markdown_table(columns: list[str], rows: list[list]) -> str:
     rule = "|" + "|".join("---" for _ in columns) + "|"
     body = ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
     return "\n".join([header, rule, *body]) + "\n"
+
+
+# The findings pages (docs/<name>.md) in reading order: the README (`make docs`, tools/docs.py) and the report's
+# landing page list them with their questions, read from each page's first heading, so a question lives only on
+# its page. A page not named here follows, alphabetically.
+DOCS_ORDER = [
+    "replication",
+    "experiments",
+    "systems",
+    "adding-a-system",
+    "module",
+    "hardware",
+    "performance",
+    "reproducibility",
+    "cluster",
+]
+
+
+def page_questions(pages: dict[str, str]) -> list[tuple[str, str]]:
+    """(page name, question) for {page name: its markdown}, in DOCS_ORDER; the question is the page's first line,
+    a `# ` heading (every page opens with its question)."""
+    rank = {name: i for i, name in enumerate(DOCS_ORDER)}
+    found = []
+    for name in sorted(pages, key=lambda n: (rank.get(n, len(rank)), n)):
+        first = pages[name].splitlines()[0] if pages[name] else ""
+        if not first.startswith("# "):
+            raise ValueError(f"docs/{name}.md must open with its question as a '# ' heading, found {first!r}")
+        found.append((name, first[2:].strip()))
+    return found
 
 
 LANDING = """\
@@ -172,6 +206,14 @@ Paper vs measured
 Settings of this run: {settings}. Figures and tables are under the category `{dataset}`_ (left);
 the circuit under `Quantum circuit`_.
 
+Findings, page by page
+----------------------
+
+Each page of the repository's ``docs/`` folder opens with its question and answers it in two sentences; the
+links work where this report sits in its checkout (``results/{dataset}/report.html``).
+
+{pages}
+
 Regenerate
 ----------
 
@@ -188,8 +230,11 @@ Each figure's caption names what it shows; each file's provenance (code, paramet
 """
 
 
-def landing_rst(table: pd.DataFrame, dataset: str, dataset_title: str, settings: dict) -> str:
-    """The report's opening page: what was replicated, the headline paper-vs-measured table, how to regenerate.
+def landing_rst(
+    table: pd.DataFrame, dataset: str, dataset_title: str, settings: dict, pages: list[tuple[str, str]] = ()
+) -> str:
+    """The report's opening page: what was replicated, the headline paper-vs-measured table, the findings pages'
+    questions (`pages`: page_questions), how to regenerate.
 
     reStructuredText (Snakemake renders it, after Jinja2, so it must hold no Jinja braces)."""
     # Four columns fit beside the report's job graph: claim (source), paper, measured, verdict; the CSV has all.
@@ -218,6 +263,7 @@ def landing_rst(table: pd.DataFrame, dataset: str, dataset_title: str, settings:
         settings=", ".join(f"{key} {value}" for key, value in settings.items()),
         dataset=dataset,
         make_dataset=f" DATASET={dataset}" if other else "",
+        pages="\n".join(f"* `{question} <../../docs/{name}.md>`__ (``docs/{name}.md``)" for name, question in pages),
     )
     if "{{" in text or "{%" in text:
         raise ValueError("the landing page would hold Jinja2 syntax")

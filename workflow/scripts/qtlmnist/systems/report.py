@@ -278,8 +278,11 @@ def claims_table(
                 }
             )
     table = pd.DataFrame(rows).reindex(columns=CLAIMS_COLUMNS)
-    integers = ("n_images", "parameters", "n_seeds", "shots", "source_n", "n_trained")
-    return table.astype(dict.fromkeys(integers, "Int64"))
+    return table.astype(CLAIMS_INTEGERS)
+
+
+# Whole numbers that may be missing (a setting not run): nullable integers, also when the CSV is read back.
+CLAIMS_INTEGERS = dict.fromkeys(("n_images", "parameters", "n_seeds", "shots", "source_n", "n_trained"), "Int64")
 
 
 # --- paired comparisons: each quantum setting vs its control ---------------------------------------------
