@@ -40,8 +40,9 @@ for _name, _value in provenance.invocation().items():
     os.environ.setdefault(_name, _value)
 
 MODELS = ["baseline", "hybrid"]
-# The findings pages, whose questions the report's landing page links to (qtlmnist.report.page_questions).
-DOCS_PAGES = sorted(path.as_posix() for path in Path("docs").glob("*.md"))
+# The findings pages, whose questions the report's landing page links to (qtlmnist.report.page_questions):
+# this workflow's own, also when another workflow imports it as a module.
+DOCS_PAGES = sorted(path.as_posix() for path in (REPOSITORY / "docs").glob("*.md"))
 SHARDS = list(range(config["quantum"]["shards"]))
 # Both datasets ship the same four idx file names (tested), so one pattern with {dataset} serves both.
 RAW_FILES = {
