@@ -161,3 +161,33 @@ def test_reduced_experiment_suite_on_ci_config(ci_run):
     assert (replication["seeds_n"] == 2).sum() == 6
     for name in ("seeds", "shots", "controls"):
         assert (ci_run / f"results/mnist/figures/experiments_{name}.png").stat().st_size > 10_000
+    # whole-pipeline seeds: each retrained its own autoencoder, so the seeds' latents differ
+    pipeline = pd.read_csv(out / "pipeline_seeds.csv")
+    assert pipeline["seed"].tolist() == [1, 2]
+    latents = [np.load(out / f"pipeline/seed_{s}/autoencoder/latents_test.npz")["features"] for s in (1, 2)]
+    assert latents[0].shape == latents[1].shape and not np.allclose(latents[0], latents[1])
+    comparison = pd.read_csv(out / "pipeline_comparison.csv").iloc[0]
+    assert comparison["baseline_mean"] > comparison["hybrid_mean"] + 15  # as the main run: floors, not values
+    assert 0 < comparison["p"] <= 1 and comparison["smallest_p"] == 0.5  # sign flip over 2 seeds: 2/2^2
+
+
+def test_pipeline_comparison_pairs_each_seed_and_tests_across_seeds():
+    """Hand-computed: 3 seeds, 4 test images. Seed 1: hybrid right on images 0, 1; baseline on 0, 2, 3 ->
+    only-hybrid 1, only-baseline 2, McNemar p = P(Binom(3, 1/2) <= 1) * 2 = 1. The differences -25, -25, -50 pp
+    all share a sign: the exact sign flip's p is its floor 2/2^3 = 0.25."""
+    from qtlmnist.experiments import pipeline_comparison
+
+    hybrid = [np.array([1, 1, 0, 0], bool), np.array([1, 1, 0, 0], bool), np.array([1, 0, 0, 0], bool)]
+    baseline = [np.array([1, 0, 1, 1], bool), np.array([1, 1, 1, 0], bool), np.array([1, 1, 1, 0], bool)]
+    accuracies = {"hybrid": [c.mean() for c in hybrid], "baseline": [c.mean() for c in baseline]}
+    per_seed, summary = pipeline_comparison(
+        [1, 2, 3], accuracies, {"hybrid": hybrid, "baseline": baseline}, "sign_flip", 0.05
+    )
+    assert per_seed["difference_pp"].tolist() == [-25.0, -25.0, -50.0]
+    assert per_seed[["only_hybrid_right", "only_baseline_right"]].values.tolist() == [[1, 2], [0, 1], [0, 2]]
+    assert per_seed["mcnemar_p"].tolist() == pytest.approx([1.0, 1.0, 0.5])
+    s = summary.iloc[0]
+    assert s["difference_pp_mean"] == pytest.approx(-100 / 3)
+    # t interval by hand: sd of (-25, -25, -50) = 14.434, t(0.975, 2) = 4.3027, half-width 35.86
+    assert s["difference_pp_high"] - s["difference_pp_mean"] == pytest.approx(4.302653 * 14.433757 / 3**0.5, rel=1e-5)
+    assert s["p"] == pytest.approx(0.25) and s["smallest_p"] == pytest.approx(0.25) and not s["significant"]

@@ -259,6 +259,11 @@ REPORT_JOBS = {
                 "experiment_features": 5,
                 "experiment_run": 5,
                 "experiment_tables": 1,
+                # each whole-pipeline seed's counts (3 splits x 2 shards), their hybrid, and the paired table
+                "pipeline_features": 12,
+                "pipeline_gather": 6,
+                "pipeline_classifier": 2,
+                "pipeline_table": 1,
                 "provenance_replication": 1,
                 "provenance_experiments": 1,
             },

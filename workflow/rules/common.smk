@@ -199,9 +199,49 @@ def landing_page():
     )
 
 
+def pipeline_seed(wildcards):
+    """A whole-pipeline seed (experiments.pipeline_seeds) is the seed of every stage it trains again."""
+    return int(wildcards.seed)
+
+
+def pipeline_shards(wildcards):
+    return expand(
+        "results/{dataset}/experiments/pipeline/seed_{seed}/quantum/shards/{split}_{shard}.npz",
+        dataset=wildcards.dataset,
+        seed=wildcards.seed,
+        split=wildcards.split,
+        shard=SHARDS,
+    )
+
+
+def pipeline_classifier_features(wildcards):
+    """As classifier_features, within one whole-pipeline seed's folder."""
+    base = f"results/{wildcards.dataset}/experiments/pipeline/seed_{wildcards.seed}"
+    if wildcards.model == "hybrid":
+        return {split: f"{base}/quantum/{split}.npz" for split in SPLITS}
+    return {split: f"{base}/autoencoder/latents_{split}.npz" for split in SPLITS}
+
+
+def pipeline_runs(wildcards):
+    """Each whole-pipeline seed's metrics and per-image predictions of both models."""
+    base = f"results/{wildcards.dataset}/experiments/pipeline"
+    seeds = config["experiments"]["pipeline_seeds"]
+    return {
+        f"{kind}_{model}": [
+            f"{base}/seed_{seed}/{folder}/{model}{suffix}" for seed in seeds
+        ]
+        for model in MODELS
+        for kind, folder, suffix in (
+            ("metrics", "metrics", ".json"),
+            ("predictions", "classifier", "_predictions.npz"),
+        )
+    }
+
+
 def experiment_outputs(dataset):
     return [
         f"results/{dataset}/experiments/replication.md",
+        f"results/{dataset}/experiments/pipeline.md",
         f"results/{dataset}/figures/experiments_controls.png",
         f"results/{dataset}/experiments/provenance.json",
     ]
@@ -231,7 +271,8 @@ def system_run_mem_mb(wildcards, attempt):
 
 def system_run_runtime(wildcards, attempt):
     """A group job runs every seed of its setting: the measured single-run time per seed (generous: vectorised
-    seeds cost less than that for small circuits), times the attempt as `scheduled` does."""
+    seeds cost less than that for small circuits), times the attempt as `scheduled` does.
+    """
     per_run = resources.declared("system_run", config)["runtime"]
     return per_run * len(system_seeds(wildcards)) * attempt
 
@@ -292,9 +333,12 @@ def vouched(outputs):
 
 def replication_provenance_inputs(wildcards):
     """What the default target makes for the dataset, plus the metrics its tables are read from; not the report's
-    landing page, which lists the docs pages' questions: editing a page must not rewrite the provenance."""
+    landing page, which lists the docs pages' questions: editing a page must not rewrite the provenance.
+    """
     outputs = vouched(replication_outputs(wildcards.dataset))
-    return [path for path in outputs if not path.endswith("report_landing.rst")] + expand(
+    return [
+        path for path in outputs if not path.endswith("report_landing.rst")
+    ] + expand(
         "results/{dataset}/metrics/{name}.json",
         dataset=wildcards.dataset,
         name=["autoencoder", *MODELS],

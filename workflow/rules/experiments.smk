@@ -114,3 +114,134 @@ rule experiments:
     default_target: False
     input:
         experiment_outputs(config["dataset"]),
+
+
+# Whole-pipeline seeds: the autoencoder, the circuit's shot seed and both classifiers trained again per seed
+# (`experiments.pipeline_seeds`; the data split and augmentation stay the main pipeline's), so that the interval
+# over seeds covers what a rerun can show, and hybrid vs baseline is compared per seed on the same test images.
+# The rules are the main pipeline's, their files under results/<dataset>/experiments/pipeline/seed_<seed>/.
+
+
+use rule train_autoencoder as pipeline_autoencoder with:
+    output:
+        weights="results/{dataset}/experiments/pipeline/seed_{seed}/autoencoder/autoencoder.weights.h5",
+        history="results/{dataset}/experiments/pipeline/seed_{seed}/autoencoder/history.csv",
+        metrics="results/{dataset}/experiments/pipeline/seed_{seed}/metrics/autoencoder.json",
+        examples="results/{dataset}/experiments/pipeline/seed_{seed}/autoencoder/reconstruction_examples.npz",
+    log:
+        "results/{dataset}/logs/experiments/pipeline_autoencoder_{seed}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/experiments/pipeline_autoencoder_{seed}.tsv"
+    params:
+        **section("autoencoder", "seed"),
+        seed=pipeline_seed,
+        n_examples=config["report"]["reconstruction_examples"],
+
+
+use rule encode_latents as pipeline_latents with:
+    input:
+        weights="results/{dataset}/experiments/pipeline/seed_{seed}/autoencoder/autoencoder.weights.h5",
+        train="results/{dataset}/data/train.npz",
+        val="results/{dataset}/data/val.npz",
+        test="results/{dataset}/data/test.npz",
+    output:
+        **{
+            split: f"results/{{dataset}}/experiments/pipeline/seed_{{seed}}/autoencoder/latents_{split}.npz"
+            for split in SPLITS
+        },
+    log:
+        "results/{dataset}/logs/experiments/pipeline_latents_{seed}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/experiments/pipeline_latents_{seed}.tsv"
+
+
+use rule quantum_inputs as pipeline_inputs with:
+    input:
+        **{
+            split: f"results/{{dataset}}/experiments/pipeline/seed_{{seed}}/autoencoder/latents_{split}.npz"
+            for split in SPLITS
+        },
+    output:
+        **{
+            split: f"results/{{dataset}}/experiments/pipeline/seed_{{seed}}/quantum/inputs_{split}.npz"
+            for split in SPLITS
+        },
+        reduction="results/{dataset}/experiments/pipeline/seed_{seed}/quantum/reduction.npz",
+    log:
+        "results/{dataset}/logs/experiments/pipeline_inputs_{seed}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/experiments/pipeline_inputs_{seed}.tsv"
+
+
+use rule quantum_features as pipeline_features with:
+    input:
+        "results/{dataset}/experiments/pipeline/seed_{seed}/quantum/inputs_{split}.npz",
+    output:
+        "results/{dataset}/experiments/pipeline/seed_{seed}/quantum/shards/{split}_{shard}.npz",
+    log:
+        "results/{dataset}/logs/experiments/pipeline_features_{seed}_{split}_{shard}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/experiments/pipeline_features_{seed}_{split}_{shard}.tsv"
+    params:
+        shots=config["quantum"]["shots"],
+        shards=config["quantum"]["shards"],
+        chunk_size=config["quantum"]["chunk_size"],
+        seed=pipeline_seed,
+
+
+use rule gather_quantum as pipeline_gather with:
+    input:
+        pipeline_shards,
+    output:
+        "results/{dataset}/experiments/pipeline/seed_{seed}/quantum/{split}.npz",
+    log:
+        "results/{dataset}/logs/experiments/pipeline_gather_{seed}_{split}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/experiments/pipeline_gather_{seed}_{split}.tsv"
+
+
+use rule train_classifier as pipeline_classifier with:
+    input:
+        unpack(pipeline_classifier_features),
+    output:
+        weights="results/{dataset}/experiments/pipeline/seed_{seed}/classifier/{model}.weights.h5",
+        history="results/{dataset}/experiments/pipeline/seed_{seed}/classifier/{model}_history.csv",
+        predictions="results/{dataset}/experiments/pipeline/seed_{seed}/classifier/{model}_predictions.npz",
+        metrics="results/{dataset}/experiments/pipeline/seed_{seed}/metrics/{model}.json",
+    log:
+        "results/{dataset}/logs/experiments/pipeline_classifier_{seed}_{model}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/experiments/pipeline_classifier_{seed}_{model}.tsv"
+    params:
+        **section("classifier", "seed"),
+        seed=pipeline_seed,
+
+
+rule pipeline_table:
+    input:
+        unpack(pipeline_runs),
+    output:
+        seeds="results/{dataset}/experiments/pipeline_seeds.csv",
+        comparison=report(
+            "results/{dataset}/experiments/pipeline_comparison.csv",
+            caption="../report/experiments_pipeline.rst",
+            category="{dataset}",
+            subcategory="Experiments",
+            labels={"experiment": "whole pipeline over seeds", "kind": "table"},
+        ),
+        md="results/{dataset}/experiments/pipeline.md",
+    log:
+        "results/{dataset}/logs/experiments/pipeline_table.log",
+    benchmark:
+        "results/{dataset}/benchmarks/experiments/pipeline_table.tsv"
+    conda:
+        "../../envs/plotting.yaml"
+    resources:
+        **scheduled("experiment_tables"),
+    params:
+        seeds=config["experiments"]["pipeline_seeds"],
+        primary_test=config["verdicts"]["primary_test"],
+        alpha=config["verdicts"]["alpha"],
+        dataset_title=dataset_title,
+    script:
+        "../scripts/pipeline_table.py"

@@ -2,7 +2,9 @@
 their names and the plan of runs), each classified by the same classifier with the same budget, over seeds,
 shot counts, device noise and classical controls.
 
-The autoencoder is trained once (seed in config), so seeds measure the classifier, split and shot noise.
+The feature variants share the main pipeline's autoencoder (trained once, seed in config), so their seeds
+measure the classifier, split and shot noise; the whole-pipeline seeds (`pipeline_comparison`) retrain the
+autoencoder too.
 """
 
 from __future__ import annotations
@@ -121,3 +123,80 @@ def tables(
 def seed_intervals(summary: pd.DataFrame) -> dict[tuple[str, str], tuple[float, float, float, int]]:
     """{(model, metric): (mean, low, high, n)} for the replication table's interval column."""
     return {(r.model, r.metric): (r.mean, r.ci95_low, r.ci95_high, r.n_seeds) for r in summary.itertuples(index=False)}
+
+
+# --- whole-pipeline seeds: hybrid vs baseline, paired ------------------------------------------------------
+
+
+def pipeline_comparison(
+    seeds: list[int],
+    accuracies: dict[str, list[float]],
+    correct: dict[str, list[np.ndarray]],
+    primary_test: str,
+    alpha: float,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hybrid vs baseline when every seed retrains the whole pipeline (autoencoder, shots, classifiers).
+
+    accuracies[model][i], correct[model][i]: seed i's test accuracy and per-image correct/incorrect vector of
+    model "baseline" or "hybrid" (the same test images, in the same order, for both). Returns (per seed: both
+    accuracies in percent, their difference and McNemar's exact test on the images; summary: each model's mean
+    with its t interval, the mean difference hybrid - baseline in points with its interval, the primary test's
+    p across seeds, its smallest reachable p, and whether it is significant at alpha: one comparison per
+    dataset, a family of one, so Holm changes nothing).
+    """
+    from . import stats
+
+    rows = []
+    for i, seed in enumerate(seeds):
+        b, c, p = stats.mcnemar_exact(correct["hybrid"][i], correct["baseline"][i])
+        rows.append(
+            {
+                "seed": seed,
+                "baseline": 100 * accuracies["baseline"][i],
+                "hybrid": 100 * accuracies["hybrid"][i],
+                "difference_pp": 100 * (accuracies["hybrid"][i] - accuracies["baseline"][i]),
+                "only_hybrid_right": b,
+                "only_baseline_right": c,
+                "mcnemar_p": p,
+            }
+        )
+    per_seed = pd.DataFrame(rows)
+    summary = {"n_seeds": len(seeds), "primary_test": primary_test}
+    for column in ("baseline", "hybrid", "difference_pp"):
+        mean, std, low, high = stats.t_interval(per_seed[column].to_numpy())
+        summary |= {f"{column}_mean": mean, f"{column}_std": std, f"{column}_low": low, f"{column}_high": high}
+    # one seed: McNemar's test on its images is the only test
+    p = stats.primary_p(primary_test, per_seed["hybrid"], per_seed["baseline"]) if len(seeds) >= 2 else float("nan")
+    summary |= {"p": p, "smallest_p": stats.smallest_p(primary_test, len(seeds)), "alpha": alpha}
+    summary["significant"] = bool(p <= alpha)
+    return per_seed, pd.DataFrame([summary])
+
+
+def pipeline_markdown(per_seed: pd.DataFrame, summary: pd.DataFrame, dataset_title: str) -> str:
+    """The whole-pipeline seeds as a person reads them."""
+    from .report import markdown_table
+
+    s = summary.iloc[0]
+    rows = [
+        [r.seed, f"{r.baseline:.2f}%", f"{r.hybrid:.2f}%", f"{r.difference_pp:+.2f}",
+         f"{r.only_hybrid_right} / {r.only_baseline_right}", f"{r.mcnemar_p:.2g}"]
+        for r in per_seed.itertuples(index=False)
+    ]  # fmt: skip
+    columns = ["seed", "classical (test)", "hybrid (test)", "hybrid - classical (pp)",
+               "images only hybrid / only classical right", "McNemar p"]  # fmt: skip
+    lines = [
+        f"# {dataset_title}: the whole pipeline over seeds (autoencoder, shots and classifiers retrained)",
+        "",
+        markdown_table(columns, rows),
+        "",
+        f"Over {int(s.n_seeds)} seeds: classical {s.baseline_mean:.2f}% [{s.baseline_low:.2f}, {s.baseline_high:.2f}], "
+        f"hybrid {s.hybrid_mean:.2f}% [{s.hybrid_low:.2f}, {s.hybrid_high:.2f}] (95% t intervals); hybrid - classical "
+        f"{s.difference_pp_mean:+.2f} pp [{s.difference_pp_low:+.2f}, {s.difference_pp_high:+.2f}].",
+        "",
+        f"Primary test across seeds ({s.primary_test}, named in config before any run): p = {s.p:.3g} "
+        f"(smallest reachable over {int(s.n_seeds)} seeds: {s.smallest_p:.3g}); "
+        + ("significant" if s.significant else "not significant")
+        + f" at alpha = {s.alpha:g} (one comparison per dataset: Holm changes nothing).",
+        "",
+    ]
+    return "\n".join(lines)
