@@ -240,7 +240,7 @@ rule pipeline_table:
         **scheduled("experiment_tables"),
     params:
         seeds=config["experiments"]["pipeline_seeds"],
-        primary_test=config["verdicts"]["primary_test"],
+        primary_test=config["experiments"]["pipeline_test"],
         alpha=config["verdicts"]["alpha"],
         dataset_title=dataset_title,
     script:
