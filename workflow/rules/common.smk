@@ -10,9 +10,11 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from qtlmnist import resources, variants
 from qtlmnist import systems as system_registry
-from qtlmnist.config import check_consistency, check_schema
+from qtlmnist.config import check_consistency, check_schema, with_shipped_systems
 from qtlmnist.data import DATASETS, SPLITS
 
+# The systems' values are written once, in config/config.yaml: a caller that skipped it gets them from there.
+with_shipped_systems(config, Path(workflow.basedir) / "config/config.yaml")
 # Our check lists every bad key with what is allowed; validate() then fills in the schema's defaults.
 check_schema(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 validate(config, schema="../schemas/config.schema.yaml")
