@@ -19,7 +19,7 @@ import yaml
 from qiskit.quantum_info import Statevector
 
 from conftest import ROOT, run_snakemake
-from qtlmnist.config import ConfigError, check_consistency, check_schema
+from qtlmnist.config import ConfigError, check_consistency, check_schema, systems_errors, with_shipped_systems
 from qtlmnist.runtime import seed_tensorflow
 from qtlmnist.systems import (
     common,
@@ -580,6 +580,8 @@ def test_shipped_configs_pass_the_systems_checks():
         ({"reuploading": {"settings": {"posted_10": {"seeds": []}}}},
          r"systems\.reuploading\.settings\.posted_10\.seeds = \[\] \(set by the setting\)"),
         ({"reuploading": {"n_layers": 0}}, r"systems\.reuploading\.n_layers = 0: .*minimum of 1"),
+        ({"paradoxical7_qnn": {"settings": {"exact": {"model": "sarkar"}}}},
+         r"settings\.exact\.model = 'sarkar' \(set by the setting\)"),
         ({"reuploading": {"settings": {"sarkar_4": {"model": "pennylane"}}}},
          r"systems\.reuploading\.settings\.sarkar_4\.model = 'pennylane' \(set by the setting\)"),
         ({"reuploading": {"control_hidden": 0}}, r"systems\.reuploading\.control_hidden = 0"),
@@ -601,6 +603,64 @@ def test_shipped_configs_pass_the_systems_checks():
 def test_bad_system_config_fails_naming_the_key(change, expected):
     with pytest.raises(ConfigError, match=expected):
         check(with_systems(change))
+
+
+def test_a_value_missing_from_config_yaml_is_named_with_where_to_write_it():
+    config = copy.deepcopy(DEFAULT)
+    del config["systems"]["quantum_mnist"]["control_hidden"]
+    with pytest.raises(ConfigError, match=r"settings\.hybrid: no value for \['control_hidden'\] \(write each in "
+                       r"systems\.quantum_mnist in config/config\.yaml"):  # fmt: skip
+        check(config)
+
+
+def test_a_system_without_a_schema_section_names_the_schema_file_and_what_to_add(tmp_path):
+    schema = yaml.safe_load(SCHEMA.read_text())
+    del schema["properties"]["systems"]["properties"]["quantum_mnist"]
+    (tmp_path / "schema.yaml").write_text(yaml.safe_dump(schema))
+    problems = systems_errors(copy.deepcopy(DEFAULT), tmp_path / "schema.yaml")
+    assert (
+        "systems.run: system 'quantum_mnist' has no schema section: add `quantum_mnist` with its own keys and "
+        f'`$ref: "#/$defs/system"` to {tmp_path / "schema.yaml"} at properties.systems.properties'
+    ) in problems
+
+
+def test_a_model_without_sarkar_inputs_may_not_run_sarkar(tmp_path):
+    # the schema lets a section offer sarkar; the registry entry must say which files it reads
+    schema = yaml.safe_load(SCHEMA.read_text())
+    schema["properties"]["systems"]["properties"]["quantum_mnist"]["properties"]["model"]["enum"].append("sarkar")
+    (tmp_path / "schema.yaml").write_text(yaml.safe_dump(schema))
+    config = with_systems({"quantum_mnist": {"settings": {"ours": {"model": "sarkar"}}}})
+    expected = "settings.ours.model = 'sarkar': system 'quantum_mnist' registers no model_inputs['sarkar']"
+    assert any(expected in problem for problem in systems_errors(config, tmp_path / "schema.yaml"))
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"seed_document": "007"}, r"seed_document = '007' is not a known seed document \(known: 000, 001, 002, 003, "
+                                   r"004, SEED_DOCUMENTS in qtlmnist/systems/common\.py\); .* seed_document='none'"),
+        ({"seed_document": "none"}, r"seed_document 'none' needs a citation"),
+    ],
+)  # fmt: skip
+def test_a_registry_entry_names_a_known_seed_document_or_a_citation(fields, message):
+    with pytest.raises(ValueError, match=message):
+        common.System(title="t", inputs={"x": "results/x"}, **fields)
+    entry = common.System(seed_document="none", citation="https://example.org/paper", title="t", inputs={})
+    assert entry.citation and set(common.SEED_DOCUMENTS) == {"000", "001", "002", "003", "004"}  # shared/seeds/
+
+
+def test_a_caller_that_skips_config_yaml_gets_the_systems_values_from_it():
+    """A Snakemake module given `config:` skips the module's configfile; the systems' values (written only in
+    config/config.yaml) are filled from there key by key, the caller's own values kept."""
+    caller = {"systems": {"seeds": [9], "quantum_mnist": {"epochs": 2, "settings": {"mine": {"epochs": 1}}}}}
+    filled = with_shipped_systems(copy.deepcopy(caller), ROOT / "config/config.yaml")
+    assert filled["systems"]["seeds"] == [9] and filled["systems"]["run"] == DEFAULT["systems"]["run"]
+    section = filled["systems"]["quantum_mnist"]
+    assert section["epochs"] == 2 and section["batch_size"] == DEFAULT["systems"]["quantum_mnist"]["batch_size"]
+    assert set(section["settings"]) == {"mine", *DEFAULT["systems"]["quantum_mnist"]["settings"]}
+    assert filled["systems"]["reuploading"] == DEFAULT["systems"]["reuploading"]
+    systems_errors(filled)  # the filled config passes the systems checks
+    assert with_shipped_systems(copy.deepcopy(DEFAULT), ROOT / "config/config.yaml") == DEFAULT  # a no-op there
 
 
 # --- integration: the systems target on config/ci.yaml --------------------------------------------------
