@@ -23,7 +23,9 @@ def test_plan_shares_runs_between_experiments():
     ]
     assert plan["shots"] == [("aer16_seed1", 1), ("aer1024_seed1", 1), ("exact", 1)]
     runs = variants.all_runs([1, 2, 3], [16, 1024], 1024)
-    assert len(runs) == len(set(runs)) == 6 + 2 + 1 + 4  # seeds; aer16, exact; noisy; inputs, random, first, chunks
+    # seeds; aer16, exact; noisy; the controls but the hybrid and the two runs the others have (exact, latents)
+    assert len(runs) == len(set(runs)) == 6 + 2 + 1 + len(plan["controls"]) - 3
+    assert plan["controls"][0] == ("aer1024_seed1", 1) and ("chunks_seed1", 1) in plan["controls"]
     assert all(re.fullmatch(variants.PATTERN, v) for v, _ in runs)
 
 
@@ -200,7 +202,13 @@ def test_reduced_experiment_suite_on_ci_config(ci_run):
     assert list(shots["shots"].fillna(0)) == [16, 128, 0] and shots["variant"].iloc[-1] == "exact"
     assert list(pd.read_csv(out / "noise.csv")["setting"]) == ["noiseless", "device noise"]
     controls = pd.read_csv(out / "controls.csv")
-    assert list(controls["n_features"]) == [32, 5, 32, 32, 64, 32, 416]
+    plan = variants.plan([1, 2], [16, 128], 128)  # config/ci.yaml's seeds and shots lists, quantum.shots
+    assert list(controls["variant"]) == [name for name, _ in plan["controls"]]
+    # the width of each run's features as its kind states it (64-d latents, 5 qubits): 32, 5, 32, 32, 64, 32, 416
+    dims = variants.Dims(latent_dim=64, n_qubits=5)
+    assert list(controls["n_features"]) == [
+        variants.Variant.parse(name).n_features(dims) for name, _ in plan["controls"]
+    ]
     assert controls["test_accuracy"].between(0, 1).all()
     replication = pd.read_csv(out / "replication.csv")
     assert (replication["seeds_n"] == 2).sum() == 6
