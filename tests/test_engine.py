@@ -199,7 +199,10 @@ def angle_derivative(expression, parameter, values) -> float:
 def shift_gradient(circuit, inputs, weights, x_row, w, observable):
     """(d<O>/dw, d<O>/dx) for one sample, shifting each gate occurrence's angle in turn. `observable` is an
     operator, or a function of the Statevector that is an expectation (e.g. a linear mix of probabilities)."""
-    measure = observable if callable(observable) else lambda state: state.expectation_value(observable).real
+    if isinstance(observable, SparsePauliOp):  # (an operator is callable too: test its type)
+        measure = lambda state: state.expectation_value(observable).real  # noqa: E731
+    else:
+        measure = observable
     base, values = bound(circuit, inputs, weights, x_row, w)
     symbolic = circuit.remove_final_measurements(inplace=False)
     gradient = dict.fromkeys([*inputs, *weights], 0.0)
