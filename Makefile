@@ -116,10 +116,13 @@ test-slurm: venv-slurm
 	$(SLURM_BIN)/python -m pytest -v -s -m slurm tests/test_slurm.py
 
 # Trainable-circuit systems from the other seed documents: claims vs measured, controls, intervals over seeds
-# (not in `replicate`). SYSTEMS="a b" restricts it to those registered systems.
+# (not in `replicate`). SYSTEMS="a b" restricts it to those registered systems; CONFIG=config/ci.yaml runs the
+# CI-sized values on top of config/config.yaml (minutes, e.g. for a new system: docs/adding-a-system.md).
+# The target comes before --configfile, which reads every following word as a config file.
 SYSTEMS ?=
+CONFIG ?=
 systems: venv
-	$(BIN)/snakemake --cores $(CORES) --show-failed-logs systems $(if $(SYSTEMS),--config 'systems={run: [$(subst $(space),$(comma) ,$(strip $(SYSTEMS)))]}')
+	$(BIN)/snakemake --cores $(CORES) --show-failed-logs systems $(if $(CONFIG),--configfile $(CONFIG)) $(if $(SYSTEMS),--config 'systems={run: [$(subst $(space),$(comma) ,$(strip $(SYSTEMS)))]}')
 
 # requirements.lock is the one place for versions; tools/lockfile.py derives the rest from it.
 # `make lock`: resolve pyproject's dependencies (+ dev extra) in a fresh venv, keeping today's pins as constraints,

@@ -197,7 +197,12 @@ def angle_derivative(expression, parameter, values) -> float:
 
 
 def shift_gradient(circuit, inputs, weights, x_row, w, observable):
-    """(d<O>/dw, d<O>/dx) for one sample, shifting each gate occurrence's angle in turn."""
+    """(d<O>/dw, d<O>/dx) for one sample, shifting each gate occurrence's angle in turn. `observable` is an
+    operator, or a function of the Statevector that is an expectation (e.g. a linear mix of probabilities)."""
+    if isinstance(observable, SparsePauliOp):  # (an operator is callable too: test its type)
+        measure = lambda state: state.expectation_value(observable).real  # noqa: E731
+    else:
+        measure = observable
     base, values = bound(circuit, inputs, weights, x_row, w)
     symbolic = circuit.remove_final_measurements(inplace=False)
     gradient = dict.fromkeys([*inputs, *weights], 0.0)
@@ -211,7 +216,7 @@ def shift_gradient(circuit, inputs, weights, x_row, w, observable):
                 operation = shifted.data[position].operation.to_mutable()
                 operation.params[slot] = float(operation.params[slot]) + shift
                 shifted.data[position] = shifted.data[position].replace(operation=operation)
-                derivative += coefficient * Statevector(shifted).expectation_value(observable).real
+                derivative += coefficient * measure(Statevector(shifted))
             for parameter in expression.parameters:
                 gradient[parameter] += derivative * angle_derivative(expression, parameter, values)
     return np.array([gradient[p] for p in weights]), np.array([gradient[p] for p in inputs])

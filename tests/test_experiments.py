@@ -23,7 +23,9 @@ def test_plan_shares_runs_between_experiments():
     ]
     assert plan["shots"] == [("aer16_seed1", 1), ("aer1024_seed1", 1), ("exact", 1)]
     runs = variants.all_runs([1, 2, 3], [16, 1024], 1024)
-    assert len(runs) == len(set(runs)) == 6 + 2 + 1 + 4  # seeds; aer16, exact; noisy; inputs, random, first, chunks
+    # seeds; aer16, exact; noisy; the controls but the hybrid and the two runs the others have (exact, latents)
+    assert len(runs) == len(set(runs)) == 6 + 2 + 1 + len(plan["controls"]) - 3
+    assert plan["controls"][0] == ("aer1024_seed1", 1) and ("chunks_seed1", 1) in plan["controls"]
     assert all(re.fullmatch(variants.PATTERN, v) for v, _ in runs)
 
 
@@ -59,14 +61,59 @@ def test_labels_and_widths_follow_the_config():
     assert variants.Dims(64, 5).chunk_circuits == 13  # 64 dims padded to 65: 13 circuits of 5
 
 
+def config_values(shots=1024, noise_backend="FakeManilaV2", random_seed=0, n_qubits=5) -> dict:
+    """The config sections variants read, with these values."""
+    return {
+        "quantum": {"shots": shots, "n_qubits": n_qubits},
+        "experiments": {"noise_backend": noise_backend, "random_features_seed": random_seed},
+    }
+
+
 def test_settings_carry_only_what_each_variant_reads():
-    base = dict(shots=1024, noise_backend="FakeManilaV2", random_seed=0, n_qubits=5)
-    changed = dict(base, noise_backend="FakeLimaV2")
+    base, changed = config_values(), config_values(noise_backend="FakeLimaV2")
     for name in ("latents", "inputs", "exact", "random", "aer1024_seed1", "noisy_seed1", "first_seed1", "chunks_seed1"):
         variant = variants.Variant.parse(name)
-        same = variant.settings(**base) == variant.settings(**changed)
+        same = variant.settings(base) == variant.settings(changed)
         assert same == (variant.kind != "noisy"), name
-    assert variants.Variant.parse("aer16_seed1").settings(**base) == {}  # shots and seed are in its name
+    assert variants.Variant.parse("aer16_seed1").settings(base) == {}  # shots and seed are in its name
+    assert variants.Variant.parse("random").settings(base) == {"random_seed": 0, "width": 32}
+
+
+# --- every kind of KINDS, whatever it is (a new feature set is covered by these) ------------------------------
+
+
+def example(kind: str) -> variants.Variant:
+    entry = variants.KINDS[kind]
+    return variants.Variant(
+        kind, shots=256 if "shots" in entry.fields else None, seed=7 if "seed" in entry.fields else None
+    )
+
+
+@pytest.mark.parametrize("kind", list(variants.KINDS))
+def test_every_kind_has_a_name_that_parses_back_and_a_label(kind):
+    variant = example(kind)
+    assert re.fullmatch(variants.PATTERN, variant.name) and variants.Variant.parse(variant.name) == variant
+    dims = variants.Dims(latent_dim=16, n_qubits=5)
+    others = {other: example(other).label(dims) for other in variants.KINDS if other != kind}
+    assert variant.label(dims) and variant.label(dims) not in others.values()  # tables tell the rows apart
+
+
+@pytest.mark.parametrize("kind", list(variants.KINDS))
+def test_every_kind_builds_features_of_its_width_for_every_split_from_its_settings(kind):
+    """Its features from small latents and circuit inputs (the pipeline's shapes), with only the config values
+    its settings carry: one row per image, as many columns as its width says, finite."""
+    rng = np.random.default_rng(2)
+    latents = {s: np.abs(rng.normal(size=(n, 16))) for s, n in (("train", 12), ("val", 4), ("test", 5))}
+    reduction = quantum.fit_reduction(latents["train"], "pca", 5)
+    inputs = {s: quantum.apply_reduction(v, reduction, 5) for s, v in latents.items()}
+    variant = example(kind)
+    config = config_values(shots=64)
+    features = variant.features(latents, inputs, variant.settings(config), threads=1)
+    width = variant.n_features(variants.Dims(latent_dim=16, n_qubits=5))
+    for split, x in latents.items():
+        assert features[split].shape == (len(x), width) and np.isfinite(features[split]).all(), split
+    controls = {variants.Variant.parse(name).kind for name, _ in variants.plan([7], [64], 1024)["controls"]}
+    assert (kind in controls) == (variants.KINDS[kind].control or kind == "aer")  # the paper's hybrid leads them
 
 
 def statevector_probabilities(x):
@@ -81,11 +128,11 @@ def test_variants_from_inputs_and_latents():
     latents = {s: np.abs(rng.normal(size=(n, 64))) for s, n in (("train", 40), ("val", 10), ("test", 12))}
     reduction = quantum.fit_reduction(latents["train"], "pca", 5)
     inputs = {s: quantum.apply_reduction(v, reduction, 5) for s, v in latents.items()}
-    settings = dict(shots=64, noise_backend="FakeManilaV2", random_seed=0, n_qubits=5)
+    settings = config_values(shots=64)
 
     def features(name):
         variant = variants.Variant.parse(name)
-        return experiments.variant_features(variant, latents, inputs, variant.settings(**settings), threads=1)
+        return experiments.variant_features(variant, latents, inputs, variant.settings(settings), threads=1)
 
     np.testing.assert_array_equal(features("inputs")["test"], inputs["test"][:, 0, :])
     np.testing.assert_array_equal(features("latents")["val"], latents["val"])
@@ -155,7 +202,13 @@ def test_reduced_experiment_suite_on_ci_config(ci_run):
     assert list(shots["shots"].fillna(0)) == [16, 128, 0] and shots["variant"].iloc[-1] == "exact"
     assert list(pd.read_csv(out / "noise.csv")["setting"]) == ["noiseless", "device noise"]
     controls = pd.read_csv(out / "controls.csv")
-    assert list(controls["n_features"]) == [32, 5, 32, 32, 64, 32, 416]
+    plan = variants.plan([1, 2], [16, 128], 128)  # config/ci.yaml's seeds and shots lists, quantum.shots
+    assert list(controls["variant"]) == [name for name, _ in plan["controls"]]
+    # the width of each run's features as its kind states it (64-d latents, 5 qubits): 32, 5, 32, 32, 64, 32, 416
+    dims = variants.Dims(latent_dim=64, n_qubits=5)
+    assert list(controls["n_features"]) == [
+        variants.Variant.parse(name).n_features(dims) for name, _ in plan["controls"]
+    ]
     assert controls["test_accuracy"].between(0, 1).all()
     replication = pd.read_csv(out / "replication.csv")
     assert (replication["seeds_n"] == 2).sum() == 6

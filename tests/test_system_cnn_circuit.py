@@ -10,7 +10,7 @@ import pytest
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
 from qtlmnist.runtime import seed_tensorflow
-from qtlmnist.systems import cnn_circuit, engine, shots, training
+from qtlmnist.systems import cnn_circuit, engine, training
 from qtlmnist.systems.common import Task
 
 TOL_VALUES = 1e-10
@@ -57,18 +57,6 @@ def test_circuit_expectations_match_statevector_and_the_closed_form():
         assert abs(values[row, 0] - reference.expectation_value(SparsePauliOp("ZZ")).real) <= TOL_VALUES
     # the docstring's hand derivation: -sin(2 x0) / 2, independent of x1
     np.testing.assert_allclose(values[:, 0], -0.5 * np.sin(2 * angles[:, 0]), rtol=0, atol=TOL_VALUES)
-
-
-def test_circuit_runs_on_aer_with_no_weights():
-    """The shot-based evaluation accepts the weightless circuit; estimates lie within 5 sigma of the exact ones."""
-    spec = cnn_circuit.circuit({})
-    angles, n_shots = random_angles(4, seed=2), 4096
-    _, estimates = shots.aer_estimates(
-        spec.circuit, spec.inputs, spec.weights, angles, np.zeros(0), spec.observables, shots=n_shots, seed=5
-    )
-    exact = -0.5 * np.sin(2 * angles[:, 0])
-    sigma = np.sqrt((1 - exact**2) / n_shots)
-    assert np.all(np.abs(estimates[:, 0] - exact) <= 5 * sigma)
 
 
 # --- models --------------------------------------------------------------------------------------------------

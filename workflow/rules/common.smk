@@ -125,12 +125,7 @@ def dataset_title(wildcards):
 
 def variant_settings(wildcards):
     """Only the config values this variant's features read, so a change elsewhere does not rerun it."""
-    return variants.Variant.parse(wildcards.variant).settings(
-        shots=config["quantum"]["shots"],
-        noise_backend=config["experiments"]["noise_backend"],
-        random_seed=config["experiments"]["random_features_seed"],
-        n_qubits=config["quantum"]["n_qubits"],
-    )
+    return variants.Variant.parse(wildcards.variant).settings(config)
 
 
 def experiment_runs(wildcards):

@@ -29,8 +29,14 @@ def _allowed(schema: dict) -> str:
     return ", ".join(parts)
 
 
+def _schema_location(error) -> str:
+    """Where in the schema file the rejecting keyword sits, e.g. properties.systems (to add a key there)."""
+    return ".".join(str(p) for p in list(error.schema_path)[:-1]) or "(top level)"
+
+
 def schema_errors(config: dict, schema_path: str | Path) -> list[str]:
-    """One line per schema violation: 'quantum.shots = -3: -3 is less than the minimum of 1 (allowed: ...)'."""
+    """One line per schema violation: 'quantum.shots = -3: -3 is less than the minimum of 1 (allowed: ...)'.
+    An unknown key also names where the schema declares that object's keys (to add one there)."""
     import jsonschema
 
     schema = yaml.safe_load(Path(schema_path).read_text())
@@ -38,10 +44,18 @@ def schema_errors(config: dict, schema_path: str | Path) -> list[str]:
     lines = secret_errors(config)
     for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
         key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-        if error.validator == "additionalProperties":
-            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})) - set(SECRET_KEYS))
-            if extra:  # a secret key has its own message above
-                lines.append(f"{key}: unknown key(s) {extra} (allowed: {_allowed(error.schema)})")
+        if error.validator in ("additionalProperties", "unevaluatedProperties"):
+            known = set(error.schema.get("properties", {}))
+            if "$ref" in error.schema:  # a system's section: the shared driver keys too
+                known |= set(_resolve(schema, error.schema["$ref"]).get("properties", {}))
+            extra = sorted(set(error.instance) - known - set(SECRET_KEYS))
+            if not extra:  # a secret key has its own message above
+                continue
+            allowed = f"object, keys {', '.join(sorted(known))}" if "$ref" in error.schema else _allowed(error.schema)
+            lines.append(
+                f"{key}: unknown key(s) {extra} (allowed: {allowed}; a new key is declared in "
+                f"{_relative(schema_path)} at {_schema_location(error)}.properties)"
+            )
         else:
             lines.append(f"{key} = {error.instance!r}: {error.message} (allowed: {_allowed(error.schema)})")
     return lines
@@ -67,6 +81,20 @@ def secret_errors(config, where: str = "") -> list[str]:
             else:
                 problems.extend(secret_errors(value, name))
     return problems
+
+
+def _relative(path: str | Path) -> str:
+    """The schema file as a person finds it in the repository (workflow/schemas/...), else as given."""
+    parts = Path(path).resolve().parts
+    return "/".join(parts[parts.index("workflow") :]) if "workflow" in parts else str(path)
+
+
+def _resolve(schema: dict, ref: str) -> dict:
+    """The subschema of a local $ref ("#/$defs/system")."""
+    node = schema
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return node
 
 
 def _raise(problems: list[str]) -> None:
@@ -133,25 +161,50 @@ SYSTEMS_SHARED = ("run", "seeds", "shots", "threads")
 DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
 
+def system_key_schemas(schema: dict, name: str) -> dict[str, dict]:
+    """A system's value keys (not `settings`, `run_settings`) and their schemas: the shared driver keys of
+    `$defs/system` and the section's own, both applying where a section narrows a shared key."""
+    from .systems import SECTION_KEYS
+
+    section = schema["properties"]["systems"]["properties"][name]
+    shared = _resolve(schema, section["$ref"])["properties"] if "$ref" in section else {}
+    own = section.get("properties", {})
+    keys = {}
+    for key in [*shared, *(k for k in own if k not in shared)]:
+        parts = [part[key] for part in (shared, own) if key in part]
+        keys[key] = parts[0] if len(parts) == 1 else {"allOf": parts}
+    return {key: spec for key, spec in keys.items() if key not in SECTION_KEYS}
+
+
 def systems_errors(config: dict, schema_path: str | Path = DEFAULT_SCHEMA) -> list[str]:
     """Problems of the `systems` section a schema cannot see: names in `systems.run` that are not registered
     or have no section, and each setting's merged values (the section's keys with the setting's overrides)
-    checked against the section's key schemas and the system's own cross-key check, named
-    systems.<system>.settings.<setting>.<key>."""
+    checked against the section's key schemas, for a value of every key, and by the system's own cross-key
+    check, named systems.<system>.settings.<setting>.<key>."""
     import jsonschema
 
-    from .systems import SECTION_KEYS, SYSTEMS, hyperparameters
+    from .systems import PLAN_KEYS, SYSTEMS, hyperparameters
 
-    schema = yaml.safe_load(Path(schema_path).read_text())["properties"]["systems"]["properties"]
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    sections = schema["properties"]["systems"]["properties"]
+    where_schema = f"{_relative(schema_path)} at properties.systems.properties"
     systems = config.get("systems", {})
     problems = []
     for name in systems.get("run", []):
         if name not in SYSTEMS:
-            problems.append(f"systems.run: unknown system {name!r} (registered: {', '.join(SYSTEMS)})")
-        elif name not in systems or name not in schema:
-            problems.append(f"systems.run: system {name!r} has no section systems.{name} in the config and schema")
+            problems.append(
+                f"systems.run: unknown system {name!r} (registered: {', '.join(SYSTEMS)}; a system is a module "
+                "in workflow/scripts/qtlmnist/systems/ that declares SYSTEM, see docs/adding-a-system.md)"
+            )
+        elif name not in sections:
+            problems.append(
+                f"systems.run: system {name!r} has no schema section: add `{name}` with its own keys and "
+                f'`$ref: "#/$defs/system"` to {where_schema}'
+            )
+        elif name not in systems:
+            problems.append(f"systems.run: system {name!r} has no section systems.{name} in config/config.yaml")
     for name, section in systems.items():
-        if name in SYSTEMS_SHARED or name not in schema or name not in SYSTEMS:
+        if name in SYSTEMS_SHARED or name not in sections or name not in SYSTEMS or not isinstance(section, dict):
             continue  # an unknown section is the schema's error
         for setting in section.get("run_settings") or []:
             if setting not in section.get("settings", {}):
@@ -159,25 +212,38 @@ def systems_errors(config: dict, schema_path: str | Path = DEFAULT_SCHEMA) -> li
                     f"systems.{name}.run_settings: {setting!r} is not a setting of systems.{name}.settings "
                     f"(allowed: {', '.join(section.get('settings', {}))})"
                 )
-        keys = {key: spec for key, spec in schema[name]["properties"].items() if key not in SECTION_KEYS}
+        keys = system_key_schemas(schema, name)
         key_schema = {"type": "object", "properties": keys, "additionalProperties": False}
-        defaults = {key: spec["default"] for key, spec in keys.items() if "default" in spec}
         for setting, overrides in section.get("settings", {}).items():
             where = f"systems.{name}.settings.{setting}"
             if not isinstance(overrides, dict):
                 continue  # the schema's error
-            values = defaults | hyperparameters(section) | overrides
+            values = hyperparameters(section) | overrides
             errors = list(jsonschema.Draft202012Validator(key_schema).iter_errors(values))
             for error in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
                 if error.validator == "additionalProperties":
                     extra = sorted(set(error.instance) - set(keys))
-                    problems.append(f"{where}: unknown key(s) {extra} (allowed: {', '.join(keys)})")
+                    problems.append(
+                        f"{where}: unknown key(s) {extra} (allowed: {', '.join(keys)}; a new key is declared in "
+                        f"{where_schema}.{name}.properties)"
+                    )
                     continue
                 key = ".".join(str(p) for p in error.absolute_path)
                 source = "set by the setting" if error.absolute_path[0] in overrides else f"from systems.{name}"
                 problems.append(
                     f"{where}.{key} = {error.instance!r} ({source}): {error.message} "
                     f"(allowed: {_allowed(error.schema)})"
+                )
+            if missing := [key for key in keys if key not in values and key not in PLAN_KEYS]:
+                problems.append(
+                    f"{where}: no value for {missing} (write each in systems.{name} in config/config.yaml, "
+                    "its one place)"
+                )
+                continue
+            if values["model"] == "sarkar" and "sarkar" not in SYSTEMS[name].model_inputs:
+                problems.append(
+                    f"{where}.model = 'sarkar': system {name!r} registers no model_inputs['sarkar'] (the files "
+                    "its Sarkar hybrid reads; allowed: quantum, control)"
                 )
             check = SYSTEMS[name].check
             if not errors and check is not None:

@@ -12,8 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import quantum
-from .data import SPLITS, stratified_split
+from .data import stratified_split
 from .stats import t_interval, wilson_interval
 from .variants import Dims, Variant, plan
 
@@ -33,31 +32,9 @@ def variant_features(
     settings: dict,
     threads: int,
 ) -> dict[str, np.ndarray]:
-    """Features of every split for one variant; `settings` is `variant.settings(...)`, the config it reads."""
-    if variant.kind == "latents":
-        return dict(latents)
-    flat = {split: inputs[split].reshape(len(inputs[split]), -1) for split in SPLITS}
-    if variant.kind == "inputs":
-        return flat
-    if variant.kind == "exact":
-        return {split: quantum.exact_probabilities(flat[split]) for split in SPLITS}
-    if variant.kind == "random":
-        return {split: random_features(flat[split], settings["random_seed"], settings["width"]) for split in SPLITS}
-    circuit_inputs, shots, noise = inputs, variant.shots, None
-    if variant.kind in ("first", "chunks"):
-        reduction = quantum.fit_reduction(latents["train"], variant.kind, settings["n_qubits"])
-        circuit_inputs = {
-            split: quantum.apply_reduction(latents[split], reduction, settings["n_qubits"]) for split in SPLITS
-        }
-        shots = settings["shots"]
-    elif variant.kind == "noisy":
-        shots, noise = settings["shots"], settings["noise_backend"]
-    return {
-        split: quantum.circuit_features(
-            circuit_inputs[split], shots, quantum.split_seed(variant.seed, split), threads=threads, noise_backend=noise
-        )
-        for split in SPLITS
-    }
+    """Features of every split for one variant (its `Kind` in qtlmnist.variants builds them); `settings` is
+    `variant.settings(config)`, the config it reads."""
+    return variant.features(latents, inputs, settings, threads)
 
 
 def resplit(train, val, val_fraction: float, seed: int):

@@ -14,6 +14,8 @@ latents and circuit inputs:
   chunks_seed{K}     Aer counts on all latent dimensions, n_qubits per circuit (reduction `chunks`)
 
 A *run* is (variant, seed): the train/val re-split and the classifier's initialisation both use the seed.
+Each kind is one `Kind` entry of KINDS (its name's numbers, width, label, features, the config it reads, and
+whether the controls experiment runs it): adding a feature set is adding an entry.
 
 This module imports nothing heavy: the Snakefile reads it at parse time to plan jobs.
 """
@@ -22,34 +24,16 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-
-# The grammar: each kind and the numbers its name carries, in the order they are written.
-KINDS: dict[str, tuple[str, ...]] = {
-    "latents": (),
-    "inputs": (),
-    "exact": (),
-    "random": (),
-    "aer": ("shots", "seed"),
-    "noisy": ("seed",),
-    "first": ("seed",),
-    "chunks": ("seed",),
-}
-# Kinds whose features are Aer shot counts (they read the shot count and a shot seed).
-COUNT_KINDS = ("aer", "noisy", "first", "chunks")
 
 
 def _kind_pattern(kind: str, named: bool = True) -> str:
-    fields = KINDS[kind]
+    fields = KINDS[kind].fields
     number = (lambda name: rf"(?P<{name}>\d+)") if named else (lambda name: r"\d+")
     shots = number("shots") if "shots" in fields else ""
     seed = "_seed" + number("seed") if "seed" in fields else ""
     return f"{kind}{shots}{seed}"
-
-
-# A regular expression for every variant name (no named groups: it is also the Snakefile's wildcard constraint).
-PATTERN = "|".join(f"(?:{_kind_pattern(kind, named=False)})" for kind in KINDS)
-_MATCHERS = {kind: re.compile(f"^{_kind_pattern(kind)}$") for kind in KINDS}
 
 
 @dataclass(frozen=True)
@@ -75,9 +59,9 @@ class Variant:
     seed: int | None = None
 
     def __post_init__(self):
-        needed = KINDS.get(self.kind)
-        if needed is None:
+        if self.kind not in KINDS:
             raise ValueError(f"unknown variant kind '{self.kind}' (allowed: {', '.join(KINDS)})")
+        needed = KINDS[self.kind].fields
         for field in ("shots", "seed"):
             if (getattr(self, field) is not None) != (field in needed):
                 raise ValueError(f"variant kind '{self.kind}' takes {needed or 'no numbers'}, got {field}")
@@ -98,36 +82,161 @@ class Variant:
         raise ValueError(f"unknown experiment variant '{name}' (names match: {PATTERN})")
 
     def n_features(self, dims: Dims) -> int:
-        return {
-            "latents": dims.latent_dim,
-            "inputs": dims.n_qubits,
-            "chunks": dims.chunk_circuits * dims.circuit_outcomes,
-        }.get(self.kind, dims.circuit_outcomes)
+        return KINDS[self.kind].width(self, dims)
 
     def label(self, dims: Dims) -> str:
         """Plain words for tables and figures, with the numbers taken from the config."""
-        n, latent = dims.n_qubits, dims.latent_dim
-        return {
-            "latents": f"{latent}-d latents (classical baseline)",
-            "inputs": f"the circuit's {n} inputs, no circuit",
-            "exact": "circuit, exact probabilities (no shot noise)",
-            "random": f"classical random features of the {n} inputs ({dims.circuit_outcomes})",
-            "aer": f"hybrid: circuit counts (Aer, {self.shots} shots)",
-            "noisy": "circuit counts under fake-device noise",
-            "first": f"circuit counts on the first {n} latent dims",
-            "chunks": f"circuit counts on all {latent} dims ({dims.chunk_circuits} circuits, {self.n_features(dims)})",
-        }[self.kind]
+        return KINDS[self.kind].label(self, dims)
 
-    def settings(self, shots: int, noise_backend: str, random_seed: int, n_qubits: int) -> dict:
+    def settings(self, config: dict) -> dict:
         """Exactly the config values this variant's features read (the rule's params: a change in any other key
         must not rerun it)."""
-        if self.kind == "noisy":
-            return {"shots": shots, "noise_backend": noise_backend}
-        if self.kind in ("first", "chunks"):
-            return {"shots": shots, "n_qubits": n_qubits}
-        if self.kind == "random":
-            return {"random_seed": random_seed, "width": 2**n_qubits}
-        return {}  # latents, inputs, exact: nothing; aer: its shots and seed are in its name
+        return KINDS[self.kind].settings(self, config)
+
+    def features(self, latents: dict, inputs: dict, settings: dict, threads: int) -> dict:
+        """Features of every split (`settings`: what `settings(config)` gave); imports Qiskit where it counts."""
+        return KINDS[self.kind].features(self, latents, inputs, settings, threads)
+
+
+# --- the kinds: each feature set in one entry -------------------------------------------------------------
+
+
+def _nothing(variant: Variant, config: dict) -> dict:
+    return {}
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of feature set, all of it here: a new feature set for the classifier is one more entry of
+    KINDS (and, if its features read config values, those keys in `experiments` of config/config.yaml and the
+    schema). tests/test_experiments.py covers every entry (name grammar, width and label against the
+    features it builds).
+
+    fields: the numbers its name carries, in the order written ("shots", "seed"; e.g. aer1024_seed1).
+    width(variant, dims), label(variant, dims): features per image, and plain words for tables and figures.
+    features(variant, latents, inputs, settings, threads) -> {split: (N, width) array}: from the main
+        pipeline's autoencoder latents and circuit inputs of every split; imports what is heavy inside.
+    settings(variant, config) -> the config values its features read, exactly (the rule's params).
+    control: a row of the controls experiment, run with the first seed (and that seed in its name, if any).
+    """
+
+    fields: tuple[str, ...]
+    width: Callable[[Variant, Dims], int]
+    label: Callable[[Variant, Dims], str]
+    features: Callable[[Variant, dict, dict, dict, int], dict]
+    settings: Callable[[Variant, dict], dict] = _nothing
+    control: bool = False
+
+
+def _flat(inputs: dict) -> dict:
+    return {split: inputs[split].reshape(len(inputs[split]), -1) for split in inputs}
+
+
+def _exact(variant, latents, inputs, settings, threads):
+    from . import quantum
+
+    return {split: quantum.exact_probabilities(x) for split, x in _flat(inputs).items()}
+
+
+def _random(variant, latents, inputs, settings, threads):
+    from .experiments import random_features
+
+    return {split: random_features(x, settings["random_seed"], settings["width"]) for split, x in _flat(inputs).items()}
+
+
+def _counts(variant, latents, inputs, settings, threads):
+    """Aer counts of the paper's circuit: on the pipeline's inputs (aer, noisy) or on a reduction of the
+    latents fitted on train (first, chunks); each split with its own seed range."""
+    from . import quantum
+
+    circuit_inputs, shots, noise = inputs, variant.shots, None
+    if variant.kind in ("first", "chunks"):
+        reduction = quantum.fit_reduction(latents["train"], variant.kind, settings["n_qubits"])
+        circuit_inputs = {
+            split: quantum.apply_reduction(x, reduction, settings["n_qubits"]) for split, x in latents.items()
+        }
+        shots = settings["shots"]
+    elif variant.kind == "noisy":
+        shots, noise = settings["shots"], settings["noise_backend"]
+    return {
+        split: quantum.circuit_features(
+            x, shots, quantum.split_seed(variant.seed, split), threads=threads, noise_backend=noise
+        )
+        for split, x in circuit_inputs.items()
+    }
+
+
+def _outcomes(variant: Variant, dims: Dims) -> int:
+    return dims.circuit_outcomes
+
+
+def _shots_and(key: str, source: tuple[str, str]):
+    """settings: the pipeline's shot count and one more config value."""
+
+    def settings(variant: Variant, config: dict) -> dict:
+        return {"shots": config["quantum"]["shots"], key: config[source[0]][source[1]]}
+
+    return settings
+
+
+# In this order the controls experiment lists its rows (after the paper's hybrid).
+KINDS: dict[str, Kind] = {
+    "inputs": Kind(
+        (),
+        lambda v, d: d.n_qubits,
+        lambda v, d: f"the circuit's {d.n_qubits} inputs, no circuit",
+        lambda v, latents, inputs, settings, threads: _flat(inputs),
+        control=True,
+    ),
+    "exact": Kind((), _outcomes, lambda v, d: "circuit, exact probabilities (no shot noise)", _exact, control=True),
+    "random": Kind(
+        (),
+        _outcomes,
+        lambda v, d: f"classical random features of the {d.n_qubits} inputs ({d.circuit_outcomes})",
+        _random,
+        lambda v, config: {
+            "random_seed": config["experiments"]["random_features_seed"],
+            "width": 2 ** config["quantum"]["n_qubits"],
+        },
+        control=True,
+    ),
+    "latents": Kind(
+        (),
+        lambda v, d: d.latent_dim,
+        lambda v, d: f"{d.latent_dim}-d latents (classical baseline)",
+        lambda v, latents, inputs, settings, threads: dict(latents),
+        control=True,
+    ),
+    # aer1024_seed1 is the paper's hybrid; its shots and seed are in its name
+    "aer": Kind(("shots", "seed"), _outcomes, lambda v, d: f"hybrid: circuit counts (Aer, {v.shots} shots)", _counts),
+    "noisy": Kind(
+        ("seed",),
+        _outcomes,
+        lambda v, d: "circuit counts under fake-device noise",
+        _counts,
+        _shots_and("noise_backend", ("experiments", "noise_backend")),
+    ),
+    "first": Kind(
+        ("seed",),
+        _outcomes,
+        lambda v, d: f"circuit counts on the first {d.n_qubits} latent dims",
+        _counts,
+        _shots_and("n_qubits", ("quantum", "n_qubits")),
+        control=True,
+    ),
+    "chunks": Kind(
+        ("seed",),
+        lambda v, d: d.chunk_circuits * d.circuit_outcomes,
+        lambda v, d: f"circuit counts on all {d.latent_dim} dims ({d.chunk_circuits} circuits, {v.n_features(d)})",
+        _counts,
+        _shots_and("n_qubits", ("quantum", "n_qubits")),
+        control=True,
+    ),
+}
+
+# A regular expression for every variant name (no named groups: it is also the Snakefile's wildcard constraint).
+PATTERN = "|".join(f"(?:{_kind_pattern(kind, named=False)})" for kind in KINDS)
+_MATCHERS = {kind: re.compile(f"^{_kind_pattern(kind)}$") for kind in KINDS}
 
 
 def hybrid(shots: int, seed: int) -> Variant:
@@ -145,14 +254,11 @@ def plan(seeds: list[int], shots_list: list[int], shots: int) -> dict[str, list[
         "seeds": [(v, s) for s in seeds for v in ("latents", hybrid(shots, s).name)],
         "shots": [(hybrid(n, first).name, first) for n in shots_list] + [("exact", first)],
         "noise": [(main, first), (Variant("noisy", seed=first).name, first)],
-        "controls": [
-            (main, first),
-            ("inputs", first),
-            ("exact", first),
-            ("random", first),
-            ("latents", first),
-            (Variant("first", seed=first).name, first),
-            (Variant("chunks", seed=first).name, first),
+        "controls": [(main, first)]
+        + [
+            (Variant(kind, seed=first if "seed" in entry.fields else None).name, first)
+            for kind, entry in KINDS.items()
+            if entry.control
         ],
     }
 

@@ -44,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import data
-from .common import Circuit, Claim, Task, dataset_raw
+from .common import CLASS_COUNTS, Circuit, Claim, Pair, System, Task, dataset_raw, raw_files, unknown_classes
 
 # Every task names its own classes (Task.classes): they follow the setting's `dataset` and `classes`.
 CLASS_NAMES = ()
@@ -89,6 +89,43 @@ CLAIMS = (
     _learns(LEARNS, CODE, "fashion_all_as_shipped"),
     _learns(FIXED_LEARNS, OURS, "fashion_all_fixed"),
     Claim(CONTROL, OURS, None, "fashion_all_control", "test"),
+)
+
+
+def check(values: dict) -> list[str]:
+    """The classes are the dataset's, and the files hold as many images of them as the setting asks for."""
+    dataset, classes = values["dataset"], values["classes"]
+    names = data.DATASETS[dataset].class_names
+    if unknown := unknown_classes(dataset, classes):
+        return [f"classes = {classes}: {unknown} are not {dataset} class names (allowed: {', '.join(names)})"]
+    labels = range(len(names)) if classes is None else [names.index(name) for name in classes]
+    problems = []
+    for key, split in (("train_images", "train"), ("test_images", "test")):
+        available = sum(CLASS_COUNTS[dataset][split][label] for label in labels)
+        if values[key] is not None and values[key] > available:
+            problems.append(
+                f"{key} = {values[key]}: the {dataset} {split} file holds {available} images of classes "
+                f"{classes or 'all'} (allowed: <= {available}, or null for all)"
+            )
+    return problems
+
+
+SYSTEM = System(
+    seed_document="002",
+    title="zindaouinihed/Hybrid-Quantum-Classifier: CNN -> weightless 2-qubit circuit -> Linear(1, k)",
+    # a setting reads one of the two datasets (its `dataset`); the names say which
+    inputs={f"{dataset}_{name}": path for dataset in data.DATASETS for name, path in raw_files(dataset).items()},
+    check=check,
+    pairs=tuple(
+        Pair(f"{task}_{variant}", f"{task}_control")
+        for task, variants in (
+            ("mnist_3v5", ("as_shipped", "fixed", "fixed_lr1e_3")),
+            ("fashion_shirts", ("as_shipped", "fixed", "fixed_lr1e_3")),
+            ("mnist_all", ("as_shipped", "fixed")),
+            ("fashion_all", ("as_shipped", "fixed")),
+        )
+        for variant in variants
+    ),
 )
 
 

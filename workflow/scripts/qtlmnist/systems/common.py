@@ -1,6 +1,12 @@
-"""What every trainable system provides, and the small types they exchange (no TensorFlow here).
+"""What every trainable system provides, and the small types they exchange (no TensorFlow, no Qiskit here).
 
-A system module (`qtlmnist.systems.<name>`) implements:
+A system module (`qtlmnist.systems.<name>`, its file name is the system's name) implements:
+
+  SYSTEM                 its registry entry, a `System` (seed document or citation, title, the files it
+                         reads, its cross-key check). The registry (`qtlmnist.systems`) finds every module of
+                         the package that assigns SYSTEM at top level and imports it while the Snakefile is
+                         parsed, so a system module imports nothing heavy at top level (Qiskit, TensorFlow and
+                         Keras inside the functions that need them; tested)
 
   CLASS_NAMES            class index -> name, e.g. ("0", "1"); a task that uses some of them names its own
                          (`Task.classes`)
@@ -14,7 +20,7 @@ A system module (`qtlmnist.systems.<name>`) implements:
                          classifier's learning-rate schedule watches (`training.run_sarkar`)
   circuit(values) -> Circuit
                          its ONE parameterised circuit: drawn, run on Aer with shots and trained (engine)
-  build(keras, values, seed, circuit) -> keras.Model
+  build(keras, values, seed, circuit) -> keras.Model   (one output column per class, or one for two classes)
                          values["model"] == "quantum": a model holding exactly one engine.CircuitLayer built
                          from `circuit` (the object `circuit(values)` returned, which the driver then sends to
                          Aer), optionally followed by training.PrecisionNoise; "control" (circuit None): the
@@ -28,9 +34,116 @@ and figures in `report`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
+
+from ..data import DATASETS, SPLITS
+
+# The documents this project was created from (shared/seeds/<file>, described in shared/seeds/README.md; not
+# part of a clone): the seed documents a system may name. A system from elsewhere names "none" and a citation.
+SEED_DOCUMENTS = MappingProxyType(
+    {
+        "000": "000_c19375c5ca6bfa55.txt",
+        "001": "001_4a0738b341655e62.txt",
+        "002": "002_1d185a870a7f18ab.txt",
+        "003": "003_154766b4a02526c1.txt",
+        "004": "004_40a2c1dfc54fc4c0.txt",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A quantum setting and its classical control of the same inputs and budget, compared run by run: the
+    same seeds, the same images of `eval_set` (per-image predictions, McNemar per seed; per-seed accuracy
+    differences across seeds; see `qtlmnist.systems.report.comparisons_table`)."""
+
+    quantum: str
+    control: str
+    eval_set: str = "test"
+
+
+@dataclass(frozen=True)
+class System:
+    """One system's registry entry, declared by its module as `SYSTEM = System(...)`.
+
+    name: config section `systems.<name>`, results folder, wildcard value; the registry fills it (and
+        `module`) from the module's file name.
+    seed_document: the id of the seed document it comes from (SEED_DOCUMENTS), or "none" with a `citation`.
+    citation: where it comes from (a URL or reference); required with seed_document "none".
+    inputs: input name -> file the run job reads (the keys the module's load_task expects).
+    check: cross-key checks of one setting's merged values: one line per problem, naming the key and what is
+        allowed (the schema checks each key alone).
+    model_inputs: model -> the files its runs read instead of `inputs` (e.g. "sarkar": the circuit counts).
+    pairs: each quantum setting and its control, compared run by run in the claims table (declared here, not in
+        the module's heavy part, so the config check sees them at parse time).
+    """
+
+    seed_document: str
+    title: str
+    inputs: Mapping[str, str]
+    check: Callable[[dict], list[str]] | None = field(default=None, compare=False)
+    model_inputs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    pairs: tuple[Pair, ...] = ()
+    citation: str = ""
+    name: str = ""
+    module: str = ""
+
+    def __post_init__(self):
+        if self.seed_document == "none":
+            if not self.citation:
+                raise ValueError("seed_document 'none' needs a citation (a URL or reference to the source)")
+        elif self.seed_document not in SEED_DOCUMENTS:
+            raise ValueError(
+                f"seed_document = {self.seed_document!r} is not a known seed document (known: "
+                f"{', '.join(SEED_DOCUMENTS)}, SEED_DOCUMENTS in qtlmnist/systems/common.py); a system from "
+                "elsewhere sets seed_document='none' and citation='<URL or reference>'"
+            )
+
+
+# --- the files a system may read (the workflow makes them) ---------------------------------------------------
+
+
+def raw_files(dataset: str) -> Mapping[str, str]:
+    """The four raw idx files of a dataset of `qtlmnist.data.DATASETS` as the workflow's fetch_data writes them
+    (results/<dataset>/raw/<file>), named train_images, train_labels, test_images, test_labels."""
+    names = {}
+    for file in DATASETS[dataset].files:  # e.g. t10k-images-idx3-ubyte -> test_images
+        split, kind = file.split("-")[:2]
+        names[f"{'test' if split == 't10k' else split}_{kind}"] = f"results/{dataset}/raw/{file}"
+    return MappingProxyType(names)
+
+
+MNIST_RAW = raw_files("mnist")
+FASHION_MNIST_RAW = raw_files("fashion_mnist")
+# MNIST's digits 0 and 1: how many images of them each raw file holds (fixed by the files' md5, tested).
+MNIST_01_TRAIN = 12665
+MNIST_01_TEST = 2115
+# The main workflow's Fashion-MNIST outputs, by split: the autoencoder's 64-d latents, and the Sarkar
+# pipeline's circuit-count features of the same images (requesting them runs that pipeline up to there).
+FASHION_LATENTS = MappingProxyType(
+    {split: f"results/fashion_mnist/autoencoder/latents_{split}.npz" for split in SPLITS}
+)
+FASHION_COUNTS = MappingProxyType({split: f"results/fashion_mnist/quantum/{split}.npz" for split in SPLITS})
+# Images per class (label 0..9) in each dataset's training and test file (fixed by the files' md5, tested).
+CLASS_COUNTS = MappingProxyType(
+    {
+        "mnist": {
+            "train": (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949),
+            "test": (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009),
+        },
+        "fashion_mnist": {"train": (6000,) * 10, "test": (1000,) * 10},
+    }
+)
+
+
+def unknown_classes(dataset: str, classes: list[str] | None) -> list[str]:
+    """The names in `classes` (None: all) that are not class names of the dataset (for a system's check)."""
+    return [name for name in classes or () if name not in DATASETS[dataset].class_names]
+
 
 # The evaluation statistics a claim can be measured by.
 STATISTICS = ("final", "best_epoch", "weight_change")

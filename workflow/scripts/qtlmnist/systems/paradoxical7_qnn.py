@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import Circuit, Claim, Task, mnist_raw
+from .common import MNIST_01_TRAIN, MNIST_RAW, Circuit, Claim, Pair, System, Task, mnist_raw
 
 CLASS_NAMES = ("0", "1")
 DIGITS = (0, 1)
@@ -55,6 +55,34 @@ CLAIMS = (
     Claim("96%, without the estimator noise (precision 0)", README, 96.0, "exact", "test"),
     Claim("96%, trained on more images", README, 96.0, "more_data", "test"),
     Claim("Classical control: 11 angles -> 2 tanh -> 1, on more_data's images", "control", None, "control", "test"),
+)
+
+
+def check(values: dict) -> list[str]:
+    """The notebook's images split into train and test; a drawn subset within the training file's 0s and 1s."""
+    if values["data"] == "notebook":
+        first = 2 * values["first_per_class"]
+        if not 0 < values["train_images"] < first:
+            return [
+                f"train_images = {values['train_images']}: with data 'notebook' the first {first} images "
+                f"(first_per_class = {values['first_per_class']} of each digit) are split into train and test "
+                f"(allowed: 1 to {first - 1})"
+            ]
+    elif values["train_images"] > MNIST_01_TRAIN:
+        return [
+            f"train_images = {values['train_images']}: the MNIST training file holds {MNIST_01_TRAIN} images of "
+            f"digits 0 and 1 (allowed: <= {MNIST_01_TRAIN})"
+        ]
+    return []
+
+
+SYSTEM = System(
+    seed_document="001",
+    title="Paradoxical7/QNN: 11-qubit, 24-parameter QNN, MNIST 0 vs 1",
+    inputs=MNIST_RAW,
+    check=check,
+    # the control has more_data's images and budget; as_published and exact (80 images) have none
+    pairs=(Pair("more_data", "control"),),
 )
 
 
