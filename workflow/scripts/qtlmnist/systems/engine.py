@@ -29,6 +29,7 @@ This module imports TensorFlow and Keras: rule scripts call `runtime.seed_tensor
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -172,11 +173,14 @@ class _Gate:
     """One instruction ready to apply: its qubits in ascending order and either a constant matrix or a builder
     of one, indexed sum_j b_{qargs[j]} 2**j (Qiskit's order for that qubit list; for two qubits 2 b_hi + b_lo)."""
 
-    def __init__(self, qargs: tuple[int, ...], const=None, build=None, per_sample: bool = False):
+    def __init__(self, qargs: tuple[int, ...], const=None, build=None, per_sample: bool = False, one_angle=None):
         self.qargs = qargs
         self.const = const
         self.build = build
         self.per_sample = per_sample
+        # (angle function, f, (A, B, C), its Parameter when the angle is one) of a one-angle gate, so that a
+        # layer of them is built in one go
+        self.one_angle = one_angle
 
     def matrix(self, lookup: ParameterLookup):
         return self.const if self.const is not None else self.build(lookup)
@@ -218,7 +222,9 @@ def _make_gate(operation, qargs: tuple[int, ...], by_name, inputs: set, where: s
     f = ANGLE_GATES[name]
     form = tuple(_ascending(m, qargs) for m in _one_angle_form(operation, f))
     (theta,) = angles
-    return _Gate(ascending, build=lambda lookup: _one_angle_matrix(theta(lookup), f, form), per_sample=per_sample)
+    direct = operation.params[0] if isinstance(operation.params[0], Parameter) else None
+    build = lambda lookup: _one_angle_matrix(theta(lookup), f, form)  # noqa: E731
+    return _Gate(ascending, build=build, per_sample=per_sample, one_angle=(theta, f, form, direct))
 
 
 def _monomial(matrix: np.ndarray, qargs: tuple[int, ...], n: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -237,6 +243,80 @@ def _monomial(matrix: np.ndarray, qargs: tuple[int, ...], n: int) -> tuple[np.nd
 
 
 # --- steps of the simulation -----------------------------------------------------------------------------
+
+
+def _in_layer(gate: _Gate) -> bool:
+    """Whether `_layer_matrices` can build the gate together with others: a constant or a one-angle gate."""
+    return len(gate.qargs) == 1 and (gate.const is not None or gate.one_angle is not None)
+
+
+def _layer_matrices(runs: list[list[_Gate]], lookup) -> tf.Tensor:
+    """The product of each run of 1-qubit gates (one run per qubit, in time order), all runs at once: (m, 2, 2),
+    or (batch, m, 2, 2) when an angle depends on the inputs. Every gate is A + cos(f theta) B + sin(f theta) C
+    (a constant: A = its matrix, B = C = 0; a missing one in a shorter run: the identity), so the k-th gates
+    of all runs are built by one set of ops over a stacked angle vector: a few large ops instead of a dozen
+    small ones per gate, which is what a small circuit's step costs."""
+    m, identity, zero = len(runs), np.eye(2, dtype=np.complex128), np.zeros((2, 2), np.complex128)
+    total = None
+    for k in range(max(len(run) for run in runs)):
+        parts = [run[k] if k < len(run) else None for run in runs]
+        forms, f = [], np.zeros(m)
+        direct = {"weight": [], "input": []}  # (position, column) of angles that are a Parameter
+        shared, per_sample = [], []  # (position, angle tensor) of expressions
+        for j, gate in enumerate(parts):
+            if gate is None or gate.const is not None:
+                forms.append((identity if gate is None else gate.const, zero, zero))
+                continue
+            theta, f[j], form, parameter = gate.one_angle
+            forms.append(form)
+            if parameter is not None:
+                kind, column = lookup.index[parameter]
+                direct[kind].append((j, column))
+            else:
+                (per_sample if gate.per_sample else shared).append((j, tf.cast(theta(lookup), tf.float64)))
+        a, b, c = (np.stack([form[i] for form in forms]) for i in range(3))
+        angles = None
+        for kind, source in (("weight", lookup.w), ("input", lookup.x)):
+            if direct[kind]:  # a 0/1 matrix from the parameters to the runs: a dense gradient, unlike a gather
+                select = np.zeros((lookup.sizes[kind], m))
+                for j, column in direct[kind]:
+                    select[column, j] = 1.0
+                term = tf.linalg.matmul(source, select) if kind == "input" else tf.linalg.matvec(select.T, source)
+                angles = term if angles is None else angles + term
+        for found, axis in ((shared, 0), (per_sample, -1)):
+            if found:
+                select = np.zeros((len(found), m))
+                select[np.arange(len(found)), [j for j, _ in found]] = 1.0
+                values = tf.stack([t for _, t in found], axis=axis)
+                term = tf.linalg.matmul(values, select) if axis else tf.linalg.matvec(select.T, values)
+                angles = term if angles is None else angles + term
+        if angles is None:
+            matrix = tf.constant(a)
+        else:
+            cos = _complex(tf.cos(f * angles))[..., None, None]
+            sin = _complex(tf.sin(f * angles))[..., None, None]
+            matrix = cos * b + sin * c + a
+        total = matrix if total is None else tf.linalg.matmul(matrix, total)
+    return total
+
+
+class _OneQubitLayer:
+    """Runs of 1-qubit gates on several qubits (they commute), their matrices built together by
+    `_layer_matrices`, then applied qubit by qubit."""
+
+    def __init__(self, n: int, runs: dict[int, list[_Gate]]):
+        self.qubits = sorted(runs)
+        self.runs = [runs[q] for q in self.qubits]
+        self.views = [(-1, 2 ** (n - 1 - q), 2, 2**q) for q in self.qubits]
+        self.dim = 2**n
+
+    def apply(self, state, lookup):
+        matrices = _layer_matrices(self.runs, lookup)
+        per_sample = matrices.shape.rank == 4
+        for j, view in enumerate(self.views):
+            matrix = matrices[:, j, None] if per_sample else matrices[j]  # (batch, 1, 2, 2) broadcasts over blocks
+            state = tf.reshape(tf.linalg.matmul(matrix, tf.reshape(state, view)), (-1, self.dim))
+        return state
 
 
 class _Permutation:
@@ -299,7 +379,7 @@ class _ProductState:
     """The state after the 1-qubit gates that precede every multi-qubit gate: a Kronecker product of per-qubit
     2-vectors; constant gates at the start of a qubit's list are folded in numpy at compile time."""
 
-    def __init__(self, per_qubit: list[list[_Gate]]):
+    def __init__(self, per_qubit: list[list[_Gate]], together: bool = True):
         self.start, self.rest = [], []
         for gates in per_qubit:
             vector = np.array([1, 0], dtype=np.complex128)
@@ -308,11 +388,18 @@ class _ProductState:
                 gates = gates[1:]
             self.start.append(vector)
             self.rest.append(gates)
+        # together: every qubit's remaining gates built at once (`_layer_matrices`) where they allow it
+        together = together and sum(map(bool, self.rest)) > 1
+        self.together = together and all(_in_layer(g) for gates in self.rest for g in gates)
 
     def state(self, lookup, batch):
+        vectors = self.start
+        if self.together:
+            stacked = tf.linalg.matvec(_layer_matrices(self.rest, lookup), np.stack(self.start))  # (..., n, 2)
+            vectors = tf.unstack(stacked, axis=-2)
         product = np.ones(1, dtype=np.complex128)
-        for vector, gates in zip(self.start, self.rest):  # qubit 0 first: it is the fastest-varying bit
-            for gate in gates:
+        for vector, gates in zip(vectors, self.rest):  # qubit 0 first: it is the fastest-varying bit
+            for gate in [] if self.together else gates:
                 vector = tf.linalg.matvec(gate.matrix(lookup), vector)
             if isinstance(vector, np.ndarray) and isinstance(product, np.ndarray):
                 product = np.kron(vector, product)
@@ -387,6 +474,9 @@ class CompiledCircuit:
                 columns[parameter] = x[:, j] if kind == "input" else w[j]
             return columns[parameter]
 
+        # for `_layer_matrices`: several angles read by one matmul
+        lookup.x, lookup.w, lookup.index = x, w, self._index
+        lookup.sizes = {"input": len(self.input_params), "weight": len(self.weight_params)}
         return lookup
 
     def _check(self, x, w) -> tuple[tf.Tensor, tf.Tensor]:
@@ -462,7 +552,7 @@ def _plan(gates: list[_Gate], n: int, fuse: bool = True) -> list:
     per_qubit: list[list[_Gate]] = [[] for _ in range(n)]
     for gate in gates[:first_multi]:
         per_qubit[gate.qargs[0]].append(gate)
-    steps: list = [_ProductState(per_qubit)]
+    steps: list = [_ProductState(per_qubit, together=fuse)]
     pending: dict[int, list[_Gate]] = {}
 
     def add(gate: _Gate) -> None:
@@ -481,8 +571,19 @@ def _plan(gates: list[_Gate], n: int, fuse: bool = True) -> list:
             raise ValueError(f"{len(gate.qargs)}-qubit gates are supported only as permutations (ccx, cswap)")
 
     def flush(qubits) -> None:
-        for q in sorted(qubits):
-            if run := pending.pop(q, None):
+        runs = {q: run for q in sorted(qubits) if (run := pending.pop(q, None))}
+        layer = {}
+        for q, run in runs.items():
+            gate = _fused(run)
+            monomial = gate.const is not None and _monomial(gate.const, gate.qargs, n) is not None
+            if monomial or not all(map(_in_layer, run)):
+                add(gate)  # a permutation (composed with its neighbours), or a run with a u gate
+            else:
+                layer[q] = run
+        if len(layer) > 1:
+            steps.append(_OneQubitLayer(n, layer))
+        else:
+            for run in layer.values():
                 add(_fused(run))
 
     for gate in gates[first_multi:]:
@@ -742,7 +843,12 @@ class CompiledStep:
         began = time.perf_counter()
         concrete = self.graph.get_concrete_function(*args, **kwargs)
         self.timings["trace"] = time.perf_counter() - began
+        # the variables it captures, and those passed to it as arguments or defaults (inputs, not captures)
+        bound = inspect.signature(self.function).bind(*args, **kwargs)
+        bound.apply_defaults()
         variables = list(concrete.variables)
+        variables += [v for v in tf.nest.flatten(bound.arguments) if hasattr(v, "assign") and hasattr(v, "numpy")]
+        variables = list({id(v): v for v in variables}.values())
         saved = [v.numpy() for v in variables]
         try:
             self.graph(*args, **kwargs)  # first execution costs (allocations) are not a step's
