@@ -236,8 +236,7 @@ def test_peer_routes_give_the_parameter_shift_gradient_for_001(systems_config, r
 def test_tensorcircuit_conversion_of_every_benchmarked_circuit_equals_statevector(systems_config):
     """tensorcircuit-ng's circuit, built gate by gate from the Qiskit one, gives Statevector's outputs."""
     pytest.importorskip("tensorcircuit")
-    pytest.importorskip("jax")
-    import jax
+    jax = pytest.importorskip("jax")
 
     for name, case in bench_systems.cases(systems_config).items():
         spec = bench_systems.circuit_spec(case)
