@@ -46,8 +46,8 @@ $(SLURM_STAMP): requirements.lock requirements-slurm.lock
 venv-slurm: $(SLURM_STAMP)
 
 # .venv plus the libraries the seed code trained with (requirements-bench.lock: qiskit-machine-learning, torch,
-# PennyLane), for the trainable-systems part of `make bench` only; installed in one resolve with the lock, whose
-# pins hold (the bench lock names none of its packages).
+# PennyLane) and the compiled peers (jax, tensorcircuit-ng), for the trainable-systems part of `make bench` only;
+# installed in one resolve with the lock, whose pins hold (the bench lock names none of its packages).
 BENCH_VENV := .venv-bench
 BENCH_BIN := $(BENCH_VENV)/bin
 BENCH_STAMP := $(BENCH_VENV)/.installed
@@ -80,7 +80,8 @@ clean:
 
 # Quantum-stage benchmark (paper loop vs pipeline vs exact limit, scaling) and per-rule costs of the last run
 # (in .venv); then training throughput of each trainable system, our engine vs the seed code's routes (in
-# .venv-bench: qiskit-machine-learning with parameter shift, PennyLane), with their gradients compared.
+# .venv-bench: qiskit-machine-learning with parameter shift, PennyLane under torch and JAX, tensorcircuit-ng on
+# JAX), with their gradients compared and a typical run's total, compile time included.
 bench: venv venv-bench
 	PYTHONPATH=workflow/scripts $(BIN)/python -m tools.bench
 	PYTHONPATH=workflow/scripts $(BENCH_BIN)/python -m tools.bench_systems

@@ -92,9 +92,12 @@ def test_summary_gives_rates_speedups_per_epoch_and_the_table_says_what_did_not_
     case = bench_systems.Case("paradoxical7_qnn", "001", "exact", 1, 80, 30, 0.01, 240)
     grads = {"circuit/circuit_weights": np.array([0.1, -0.2])}
     routes = {
-        "ours": {"samples": 240, "seconds": 1.0, "cpu_seconds": 0.8, "gradients": grads},
+        "ours": {
+            "samples": 240, "seconds": 1.0, "cpu_seconds": 0.8, "first_step_s": 2.0, "first_step_cpu_s": 1.5,
+            "gradients": grads,
+        },
         "qml_shift": {
-            "samples": 20, "seconds": 10.0, "cpu_seconds": 4.0, "capped": True,
+            "samples": 20, "seconds": 10.0, "cpu_seconds": 4.0, "capped": True, "first_step_s": 0.5,
             "gradients": {"circuit/circuit_weights": np.array([0.1, -0.2 + 2e-12])}, "grad_max_abs_diff_float32": 3e-8,
         },
         "pl_shift": {"error": "circuit differs from Statevector by 1.0e-03", "circuit_max_abs_diff": 1e-3},
@@ -108,10 +111,26 @@ def test_summary_gives_rates_speedups_per_epoch_and_the_table_says_what_did_not_
     assert qml["speedup_of_ours"] == 120 and qml["speedup_of_ours_cpu"] == 60
     assert qml["grad_max_abs_diff"] == pytest.approx(2e-12, rel=1e-3)
     assert pl["samples_per_s"] is None and pl["speedup_of_ours"] is None and pl["grad_max_abs_diff"] is None
+    # a typical run: 30 epochs x 80 steps of batch 1 = 2,400 steps, the first one timed apart
+    assert case.steps == 2400
+    assert ours["step_s"] == pytest.approx(1 / 240) and ours["step_cpu_s"] == pytest.approx(0.8 / 240)
+    assert ours["typical_run_s"] == pytest.approx(2.0 + 2399 / 240)
+    assert ours["typical_run_cpu_s"] == pytest.approx(1.5 + 2399 * 0.8 / 240)
+    assert qml["typical_run_s"] == pytest.approx(0.5 + 2399 * 0.5) and qml["typical_run_cpu_s"] is None
+    versus = bench_systems.versus_fastest_peer(summary)
+    ours_total, peer_total = 2.0 + 2399 / 240, 0.5 + 2399 * 0.5
+    assert versus == {
+        "ours": "ours", "ours_s": pytest.approx(ours_total), "fastest_peer": "qml_shift",
+        "peer_s": pytest.approx(peer_total), "peer_over_ours": pytest.approx(peer_total / ours_total),
+    }  # fmt: skip
+    assert bench_systems.versus_fastest_peer(summary, "_cpu")["peer_over_ours"] is None  # qml has no CPU first step
     entry = {"seed_document": "001", "batch": 1, "routes": summary}
     lines = bench_systems.table({"paradoxical7_qnn": entry}).splitlines()
-    assert len(lines) == 2 + 3 and all(line.count("|") == 12 for line in lines)
-    assert "| 001 paradoxical7_qnn | qml_shift | 1 | 20 | 2 | 5 | 16 | 120 | 60 | 2.0e-12 |" in lines[3]
+    assert len(lines) == 2 + 3 and all(line.count("|") == 17 for line in lines)
+    assert (
+        "| 001 paradoxical7_qnn | qml_shift | 1 | 20 | 2 | 5 | 16 | 120 | 60 | 2.0e-12 | 0.5 | 500 | 200 |" in lines[3]
+    )
+    assert "| 1,200 | - |" in lines[3]  # typical run: 0.5 s + 2,399 steps of 0.5 s; no CPU first step
     assert "capped: 20 rows in 10 s" in lines[3] and "float32 gradient: 3.0e-08" in lines[3]
     assert "not timed: circuit differs from Statevector" in lines[4] and "| - | - |" in lines[4]
 
@@ -196,11 +215,12 @@ def test_pennylane_conversion_of_every_benchmarked_circuit_equals_statevector(sy
         assert difference <= bench_systems.CIRCUIT_TOL, name
 
 
-@pytest.mark.parametrize("route", ["qml_shift", "pl_shift", "pl_backprop"])
-def test_seed_routes_give_the_parameter_shift_gradient_for_001(systems_config, route):
-    """Each seed-code route, on 001, gives the independent parameter-shift gradient (and so the engine's)."""
-    pytest.importorskip("torch")
-    pytest.importorskip("qiskit_machine_learning" if route == "qml_shift" else "pennylane")
+@pytest.mark.parametrize("route", ["qml_shift", "pl_shift", "pl_backprop", "pl_jax", "tc_jax"])
+def test_peer_routes_give_the_parameter_shift_gradient_for_001(systems_config, route):
+    """Each peer route, on 001, gives the independent parameter-shift gradient (and so the engine's)."""
+    needs = {"qml_shift": ["torch", "qiskit_machine_learning"], "pl_jax": ["jax", "pennylane"]}
+    for module in needs.get(route, ["jax", "tensorcircuit"] if route == "tc_jax" else ["torch", "pennylane"]):
+        pytest.importorskip(module)
     case, spec, params, x, y = _case_001(systems_config, rows=2)
     cx, w = np.random.default_rng(2).uniform(-np.pi, np.pi, (2, len(spec.inputs))), params["circuit/circuit_weights"]
     check = (cx, w, bench_systems.statevector_outputs(spec, cx, w))
@@ -211,3 +231,25 @@ def test_seed_routes_give_the_parameter_shift_gradient_for_001(systems_config, r
     assert result["samples"] == 2  # a warm-up step and one timed step of the 2 rows
     if route == "qml_shift":
         assert result["grad_max_abs_diff_float32"] < 1e-5  # TorchConnector casts to torch.float
+
+
+def test_tensorcircuit_conversion_of_every_benchmarked_circuit_equals_statevector(systems_config):
+    """tensorcircuit-ng's circuit, built gate by gate from the Qiskit one, gives Statevector's outputs."""
+    pytest.importorskip("tensorcircuit")
+    jax = pytest.importorskip("jax")
+
+    for name, case in bench_systems.cases(systems_config).items():
+        spec = bench_systems.circuit_spec(case)
+        outputs = jax.vmap(bench_systems.tensorcircuit_circuit(spec), in_axes=(0, None))
+        rng = np.random.default_rng(6)
+        x, w = rng.uniform(-np.pi, np.pi, (3, len(spec.inputs))), rng.uniform(-np.pi, np.pi, len(spec.weights))
+        difference = np.abs(np.asarray(outputs(x, w)) - bench_systems.statevector_outputs(spec, x, w)).max()
+        assert difference <= bench_systems.CIRCUIT_TOL, name
+
+
+def test_engine_loss_gradient_under_xla_equals_parameter_shift_for_001(keras, systems_config):
+    case, spec, params, x, y = _case_001(systems_config, rows=2)
+    model = bench_systems.keras_model(keras, case, spec, seed=1, dtype="float64")
+    ours = bench_systems.keras_loss_gradient(keras, model, params, x, y, jit=True)
+    reference = parameter_shift_gradient_001(spec, params, x.astype(np.float64), y)
+    assert bench_systems.gradient_difference(reference, ours) <= bench_systems.GRADIENT_TOL

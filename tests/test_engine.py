@@ -544,3 +544,173 @@ def test_gate_after_measurement_and_bad_observables_are_refused():
         engine.PauliObservables([SparsePauliOp("ZZ")], 3)
     with pytest.raises(ValueError, match="not Hermitian"):
         engine.PauliObservables([SparsePauliOp.from_list([("XZ", 1j)])], 2)
+
+
+# --- fusion and XLA: the same numbers by another plan or compiler, and still Statevector's --------------
+
+
+def reuploading_family():
+    """System 004's circuit (2 layers on 6 qubits): each layer's Rz Ry Rz per qubit is a run to fuse."""
+    from qtlmnist.systems import reuploading
+
+    return reuploading.reuploading_circuit(6, 2)
+
+
+FUSION_FAMILIES = {**FAMILIES, "reuploading": reuploading_family}
+
+
+def one_qubit_applications(compiled) -> int:
+    """How many 2x2 matrices the plan applies to the state after the product state."""
+    steps = compiled._steps
+    return sum(isinstance(s, engine._OneQubit) for s in steps) + sum(
+        len(s.qubits) for s in steps if isinstance(s, engine._OneQubitLayer)
+    )
+
+
+def test_fusion_applies_each_qubits_run_of_one_qubit_gates_as_one_matrix():
+    circuit, inputs, weights, _ = reuploading_family()
+    fused = engine.compile_circuit(circuit, inputs, weights)
+    plain = engine.compile_circuit(circuit, inputs, weights, fuse=False)
+    # after the first layer's entangling CX ring, each qubit's Rz Ry Rz of layer 2 follow that qubit's loading
+    # Ry gates (up to the next CX on it): gate by gate 3 or more matrices, fused one
+    assert one_qubit_applications(plain) - one_qubit_applications(fused) >= 2 * 6
+    assert any(isinstance(step, engine._OneQubitLayer) for step in fused._steps)
+    assert len(fused._steps) < len(plain._steps)
+
+
+def gradient_of_mix(compiled, x_values, w_values, observables):
+    import tensorflow as tf
+
+    mix = np.random.default_rng(5).normal(size=len(observables))
+    x, w = tf.constant(x_values), tf.constant(w_values)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, w])
+        loss = tf.reduce_sum(compiled.expectations(x, w, observables) * mix)
+    return tape.gradient(loss, w).numpy(), tape.gradient(loss, x).numpy()
+
+
+@pytest.mark.parametrize("family", FUSION_FAMILIES)
+def test_fused_plan_equals_the_gate_by_gate_plan_and_statevector(family):
+    circuit, inputs, weights, observables = FUSION_FAMILIES[family]()
+    fused = engine.compile_circuit(circuit, inputs, weights)
+    plain = engine.compile_circuit(circuit, inputs, weights, fuse=False)
+    x, w = random_values(inputs, weights, rows=3, seed=11)
+    states = fused.statevector(x, w).numpy()
+    assert np.abs(states - plain.statevector(x, w).numpy()).max() <= 1e-12
+    for row in range(3):
+        assert np.abs(states[row] - Statevector(bound(circuit, inputs, weights, x[row], w)[0]).data).max() <= TOL_VALUES
+    for a, b in zip(gradient_of_mix(fused, x, w, observables), gradient_of_mix(plain, x, w, observables)):
+        assert np.abs(a - b).max() <= 1e-12 and np.abs(b).max() > 1e-3
+
+
+def test_xla_step_equals_the_graph_step_and_statevector():
+    import tensorflow as tf
+
+    circuit, inputs, weights, observables = six_qubit()
+    compiled = engine.compile_circuit(circuit, inputs, weights)
+    mix = tf.constant(np.random.default_rng(5).normal(size=len(observables)))
+
+    def step(x, w):
+        with tf.GradientTape() as tape:
+            tape.watch(w)
+            values = compiled.expectations(x, w, observables)
+            loss = tf.reduce_sum(values * mix)
+        return values, tape.gradient(loss, w)
+
+    x, w = random_values(inputs, weights, rows=3, seed=13)
+    xla, graph = engine.compile_step(step, jit=True), engine.compile_step(step, jit=False)
+    (values_xla, grad_xla), (values_graph, grad_graph) = xla(tf.constant(x), tf.constant(w)), graph(x, w)
+    assert (xla.mode, graph.mode) == ("xla", "graph")
+    assert np.abs(values_xla.numpy() - values_graph.numpy()).max() <= 1e-12
+    assert np.abs(grad_xla.numpy() - grad_graph.numpy()).max() <= 1e-12 and np.abs(grad_graph.numpy()).max() > 1e-3
+    for row in range(3):
+        reference = Statevector(bound(circuit, inputs, weights, x[row], w)[0])
+        exact = [reference.expectation_value(observable).real for observable in observables]
+        assert np.abs(values_xla.numpy()[row] - exact).max() <= TOL_VALUES
+
+
+def test_keras_training_steps_under_xla_equal_the_graph_steps():
+    """What a custom training loop runs: forward, loss, gradient and Adam, three steps on each path."""
+    import keras
+    import tensorflow as tf
+
+    x, y = toy_data(16)
+    weights = {}
+    for jit in (True, False):
+        keras.utils.set_random_seed(4)
+        keras.config.set_dtype_policy("float64")  # the head in float64 too, so the paths compare to round-off
+        try:
+            model, _ = hybrid_model(keras)
+        finally:
+            keras.config.set_dtype_policy("float32")
+        optimizer = keras.optimizers.Adam(0.05)
+        optimizer.build(model.trainable_weights)
+
+        def train_step(x, y, model=model, optimizer=optimizer):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean((model(x) - y) ** 2)
+            optimizer.apply(tape.gradient(loss, model.trainable_weights), model.trainable_weights)
+            return loss
+
+        step = engine.compile_step(train_step, jit=jit)
+        for rows in (slice(0, 8), slice(8, 16), slice(0, 8)):
+            step(tf.constant(x[rows], tf.float64), tf.constant(y[rows], tf.float64))
+        assert step.mode == ("xla" if jit else "graph")
+        weights[jit] = [np.asarray(v) for v in model.trainable_weights]
+    keras.utils.set_random_seed(4)
+    assert not np.allclose(weights[True][0], hybrid_model(keras)[0].trainable_weights[0])  # they trained
+    for a, b in zip(weights[True], weights[False]):
+        assert np.abs(a - b).max() <= 1e-10
+
+
+def test_a_step_xla_cannot_compile_runs_as_a_graph_after_one_logged_warning(caplog):
+    import logging
+
+    import tensorflow as tf
+
+    def step(x):
+        return 2 * tf.numpy_function(np.sin, [x], tf.float64)  # a Python op: XLA cannot compile it
+
+    compiled = engine.compile_step(step, jit=True)
+    with caplog.at_level(logging.INFO, logger=engine.__name__):
+        first, second = compiled(tf.constant([0.5], tf.float64)), compiled(tf.constant([0.25], tf.float64))
+    assert compiled.mode == "graph"
+    np.testing.assert_allclose([first.numpy()[0], second.numpy()[0]], 2 * np.sin([0.5, 0.25]), rtol=1e-15)
+    assert [record.levelname for record in caplog.records if record.name == engine.__name__] == ["WARNING"]
+    assert "XLA cannot compile step" in caplog.text
+
+
+def test_auto_probes_without_changing_the_variables_and_chooses_by_the_run_length():
+    import tensorflow as tf
+
+    for steps, probed in ((1, {"trace", "graph_step"}), (10**9, {"trace", "graph_step", "xla_compile", "xla_step"})):
+        counter = tf.Variable(0.0, dtype=tf.float64)
+
+        def step(x, counter=counter):
+            counter.assign_add(tf.reduce_sum(x))
+            return counter.read_value()
+
+        compiled = engine.compile_step(step, jit="auto", steps=steps)
+        assert float(compiled(tf.constant([1.0, 2.0], tf.float64))) == 3.0  # the probes' steps were undone
+        assert float(compiled(tf.constant([1.0], tf.float64))) == 4.0
+        assert set(compiled.timings) == probed
+        if steps == 1:  # one step costs less than a tracing: XLA is not even tried
+            assert compiled.mode == "graph"
+
+
+def test_choose_jit_weighs_compile_time_against_the_steps_it_saves():
+    # before XLA is measured: worth measuring only if the run at graph speed costs more than one tracing
+    assert engine.choose_jit(50, {"trace": 1.0, "graph_step": 0.01}) == "graph"
+    assert engine.choose_jit(200, {"trace": 1.0, "graph_step": 0.01}) == "xla"
+    # 5 s compile and 6 ms saved per step: XLA pays from 5 / 0.006 = 833.3 steps on
+    measured = {"trace": 1.0, "graph_step": 0.010, "xla_compile": 5.0, "xla_step": 0.004}
+    assert engine.choose_jit(833, measured) == "graph"
+    assert engine.choose_jit(834, measured) == "xla"
+    assert engine.choose_jit(10**6, measured | {"xla_step": 0.011}) == "graph"  # XLA slower per step
+
+
+def test_compile_step_refuses_an_unknown_jit_and_auto_without_a_step_count():
+    with pytest.raises(ValueError, match="jit must be one of"):
+        engine.compile_step(lambda x: x, jit="fast")
+    with pytest.raises(ValueError, match="step count"):
+        engine.compile_step(lambda x: x, jit="auto")

@@ -4,13 +4,23 @@ seed code used, on the same circuit, batch, initial parameters, loss and optimis
 Routes (one fresh process each, every library on `--threads` threads, 1 by default as `systems.threads`):
   ours         the system's Keras model with its `engine.CircuitLayer` (TensorFlow statevector, autodiff),
                trained by `model.fit` as `training.fit` trains it (without the per-epoch evaluation);
+  ours_graph   the same model trained by one step (forward, loss, gradient, Adam) through
+               `engine.compile_step(jit=False)`: a plain tf.function, as a custom training loop runs it;
+  ours_xla     the same step through `engine.compile_step(jit=True)`: XLA;
   qml_shift    qiskit-machine-learning: `EstimatorQNN` (`SamplerQNN` with parity for 000) built from the same
                QuantumCircuit object, its exact primitives (default_precision 0, shots None) and its default
                parameter-shift gradients, through `TorchConnector` in a torch model with the same classical
                layers (the seed code's route);
   pl_shift     PennyLane `default.qubit`, torch interface, diff_method="parameter-shift", on the same circuit
                converted gate by gate (`pennylane_circuit`);
-  pl_backprop  the same QNode with diff_method="backprop".
+  pl_backprop  the same QNode with diff_method="backprop";
+  pl_jax       PennyLane default.qubit with the JAX interface (backprop), the QNode vmapped over the batch and
+               the whole training step (model, loss, gradient, Adam) under one `jax.jit` (XLA);
+  tc_jax       tensorcircuit-ng on its JAX backend, the circuit built natively gate by gate
+               (`tensorcircuit_circuit`; its `from_qiskit` fails on Qiskit 2's parameter expressions), vmapped,
+               the training step under one `jax.jit` as pl_jax.
+The JAX routes run the system's classical layers and loss in JAX (`_jax_model`), float64 (jax_enable_x64).
+002 (cnn_circuit) is benchmarked as `cnn_circuit_proxy`: the CNN's last Dense layer, the circuit and the head.
 
 Inputs are random (throughput does not depend on their values; no data set is needed): angles for 001, pixels
 for 000, loading angles of random non-negative latents for 004. Before timing, each route (1) evaluates its
@@ -20,10 +30,13 @@ batch from the same initial parameters (those of the system's own seeded Keras m
 float64 (Keras model built with floatx float64; torch in float64; qml through the same QNN's forward and
 backward without TorchConnector's cast to torch.float, whose float32 gradient is reported beside it).
 
-Timing: one warm-up step (TensorFlow tracing and first-call costs; reported as first_step_s), then steps of the
-system's batch over `timed_samples` rows until they are done or the route has run `--cap` seconds of wall time
-(stopping after the step that crosses it). samples/s is samples over wall seconds, and over CPU seconds of the
-route's process (time.process_time); seconds per epoch = the system's training rows per epoch / samples/s.
+Timing: one warm-up step (tracing, XLA's compile where a route compiles, first-call costs; reported as
+first_step_s, wall and CPU), then steps of the system's batch over `timed_samples` rows until they are done or
+the route has run `--cap` seconds of wall time (stopping after the step that crosses it). samples/s is samples
+over wall seconds, and over CPU seconds of the route's process (time.process_time); seconds per epoch = the
+system's training rows per epoch / samples/s. A typical run of the setting = the first step + its other steps
+(`Case.steps`) at the timed seconds per step: extrapolated from the timed steps, not run. Ours against the
+fastest peer: the faster of our routes against the fastest other route by that total, on wall and CPU clocks.
 
 Timings are reported, never asserted: they depend on the machine and its load.
 """
@@ -45,14 +58,21 @@ from pathlib import Path
 
 import numpy as np
 
-ROUTES = ("ours", "qml_shift", "pl_shift", "pl_backprop")
+ROUTES = ("ours", "ours_graph", "ours_xla", "qml_shift", "pl_shift", "pl_backprop", "pl_jax", "tc_jax")
 REFERENCE = "ours"
+OURS = ("ours", "ours_graph", "ours_xla")  # our engine's paths; every other route is a peer
 ROUTE_TITLES = {
-    "ours": "engine.CircuitLayer in Keras (autodiff)",
+    "ours": "engine.CircuitLayer in Keras (autodiff), model.fit",
+    "ours_graph": "engine.CircuitLayer in Keras (autodiff), one step by engine.compile_step(jit=False)",
+    "ours_xla": "engine.CircuitLayer in Keras (autodiff), one step by engine.compile_step(jit=True): XLA",
     "qml_shift": "qiskit-machine-learning QNN + TorchConnector (parameter shift)",
     "pl_shift": "PennyLane default.qubit, torch (parameter shift)",
     "pl_backprop": "PennyLane default.qubit, torch (backprop)",
+    "pl_jax": "PennyLane default.qubit, JAX (backprop, jax.jit + vmap)",
+    "tc_jax": "tensorcircuit-ng, JAX backend (jax.jit + vmap; XLA)",
 }
+JAX_ROUTES = ("pl_jax", "tc_jax")
+TRAINED_INPUTS = ("quantum_mnist", "cnn_circuit")  # layers before the circuit are trained through it
 CHECK_ROWS = 4  # random circuit inputs on which every route's circuit must equal Statevector
 CIRCUIT_TOL = 1e-10
 GRADIENT_TOL = 1e-8
@@ -78,17 +98,25 @@ class Case:
     timed_samples: int
     values: dict = field(default_factory=dict, compare=False)
 
+    @property
+    def steps(self) -> int:
+        """Training steps of a run of the setting: epochs x batches per epoch (the last one may be partial)."""
+        return self.epochs * -(-self.epoch_samples // self.batch)
+
 
 def cases(config: dict) -> dict[str, Case]:
     """The benchmarked systems, shaped as they train: 001 and 000 from their config settings (001's `exact`:
     the as-published 80 rows, batch 1, 30 epochs, without the estimator noise, so gradients compare), 004 from
-    its `posted_4` setting (the post's batch 8, one epoch of the 4-label task)."""
+    its `posted_4` setting (the post's batch 8, one epoch of the 4-label task), 002 from `mnist_3v5_fixed` (batch
+    16, the circuit's input gradients on) as `cnn_circuit_proxy`: its CNN is classical work the peers would
+    rebuild layer by layer, so the benchmark keeps only the CNN's last layer in front of the circuit."""
     from qtlmnist import systems
     from qtlmnist.systems import reuploading
 
     p7 = systems.setting_values(config, "paradoxical7_qnn", "exact")
     qm = systems.setting_values(config, "quantum_mnist", "hybrid")
     rp = systems.setting_values(config, "reuploading", "posted_4")
+    cc = systems.setting_values(config, "cnn_circuit", "mnist_3v5_fixed")
     # 004 trains on every Fashion-MNIST training image of its task's classes
     rp_rows = sum(systems.CLASS_COUNTS["fashion_mnist"]["train"][i] for i in reuploading.class_indices(rp["classes"]))
     return {
@@ -103,6 +131,10 @@ def cases(config: dict) -> dict[str, Case]:
         "reuploading": Case(
             "reuploading", "004", "posted_4", rp["batch_size"], rp_rows,
             rp["epochs"], rp["learning_rate"], timed_samples=80 * rp["batch_size"], values=rp,
+        ),
+        "cnn_circuit": Case(
+            "cnn_circuit", "002", "mnist_3v5_fixed", cc["batch_size"], cc["train_images"], cc["epochs"],
+            cc["learning_rate"], timed_samples=60 * cc["batch_size"], values=cc,
         ),
     }  # fmt: skip
 
@@ -122,7 +154,7 @@ def parity(case: Case) -> np.ndarray | None:
 
 
 def _n_classes(case: Case) -> int:
-    classes = case.values.get("classes") if case.system == "reuploading" else None
+    classes = case.values.get("classes") if case.system in ("reuploading", "cnn_circuit") else None
     return len(classes) if classes else len(_module(case).CLASS_NAMES)
 
 
@@ -132,6 +164,8 @@ def training_data(case: Case, spec, rows: int, seed: int) -> tuple[np.ndarray, n
     labels = rng.integers(0, _n_classes(case), rows)
     if case.system == "quantum_mnist":
         return rng.random((rows, 784)).astype(np.float32), labels
+    if case.system == "cnn_circuit":  # the CNN's hidden ReLU features
+        return np.maximum(rng.normal(size=(rows, case.values["hidden"])), 0.0).astype(np.float32), labels
     if case.system == "reuploading":
         latents = np.maximum(rng.normal(size=(rows, 2**spec.circuit.num_qubits)), 0.0)  # ReLU-like
         return _module(case).loading_angles(latents), labels
@@ -181,13 +215,16 @@ def gradient_difference(reference: dict[str, np.ndarray], other: dict[str, np.nd
 
 
 def summarise(case: Case, routes: dict[str, dict]) -> dict[str, dict]:
-    """Per route: rates, seconds per epoch and per training, speed-ups of ours over it (wall and CPU), and the
-    largest gradient difference to ours. A route's dict holds samples, seconds, cpu_seconds and gradients (or
-    an error); derived numbers are None where a route did not run."""
+    """Per route: rates, seconds per epoch and per training, speed-ups of ours over it (wall and CPU), the
+    largest gradient difference to ours, and a typical run's wall time: the first step (tracing, compiling and
+    one step: compile_s) plus the setting's other steps at the timed seconds per step (step_s). A route's dict
+    holds samples, seconds, cpu_seconds, first_step_s and gradients (or an error); derived numbers are None
+    where a route did not run."""
     reference = routes.get(REFERENCE, {})
     summary = {}
     for name, run in routes.items():
         row = {k: run.get(k) for k in ("samples", "seconds", "cpu_seconds", "first_step_s", "capped", "error")}
+        row["first_step_cpu_s"] = run.get("first_step_cpu_s")
         row |= {k: run.get(k) for k in ("circuit_max_abs_diff", "grad_max_abs_diff_float32")}
         timed = bool(run.get("samples")) and bool(run.get("seconds"))
         row["samples_per_s"] = run["samples"] / run["seconds"] if timed else None
@@ -196,6 +233,12 @@ def summarise(case: Case, routes: dict[str, dict]) -> dict[str, dict]:
             rate = row[key]
             row[f"s_per_epoch{clock}"] = case.epoch_samples / rate if rate else None
             row[f"s_per_training{clock}"] = case.epochs * case.epoch_samples / rate if rate else None
+        row["step_s"] = run["seconds"] / -(-run["samples"] // case.batch) if timed else None
+        row["step_cpu_s"] = run["cpu_seconds"] / -(-run["samples"] // case.batch) if timed else None
+        row["compile_s"] = run.get("first_step_s") if timed else None
+        row["typical_run_s"] = row["compile_s"] + (case.steps - 1) * row["step_s"] if timed else None
+        cpu_timed = timed and row["first_step_cpu_s"] is not None
+        row["typical_run_cpu_s"] = row["first_step_cpu_s"] + (case.steps - 1) * row["step_cpu_s"] if cpu_timed else None
         summary[name] = row
     for name, row in summary.items():
         for clock, key in (("", "samples_per_s"), ("_cpu", "samples_per_cpu_s")):
@@ -210,6 +253,23 @@ def summarise(case: Case, routes: dict[str, dict]) -> dict[str, dict]:
             gradient_difference(reference["gradients"], grads) if grads and has_reference else None
         )
     return summary
+
+
+def versus_fastest_peer(summary: dict[str, dict], clock: str = "") -> dict:
+    """Ours (the faster of our routes by a typical run's time) against the fastest peer: their totals and
+    peer / ours (>= 1: ours is at least as fast). clock "" is wall time, "_cpu" the route's CPU time (what
+    counts on a loaded machine, where wall time also holds the waits for a core). None where either side did
+    not run."""
+    key = f"typical_run{clock}_s"
+
+    def fastest(names):
+        timed = [(summary[n][key], n) for n in names if summary[n].get(key) is not None]
+        return min(timed) if timed else (None, None)
+
+    ours_s, ours = fastest([n for n in summary if n in OURS])
+    peer_s, peer = fastest([n for n in summary if n not in OURS])
+    ratio = peer_s / ours_s if ours_s and peer_s else None
+    return {"ours": ours, "ours_s": ours_s, "fastest_peer": peer, "peer_s": peer_s, "peer_over_ours": ratio}
 
 
 def _number(value, digits: int = 3) -> str:
@@ -236,9 +296,10 @@ def table(results: dict[str, dict]) -> str:
     """Markdown table of every system's routes (`results`: system -> its entry in systems.json)."""
     header = (
         "| system | route | batch | rows timed | samples/s (wall) | samples/s (CPU) | s/epoch (CPU) "
-        "| ours is x faster (wall) | ours is x faster (CPU) | max abs grad diff vs ours | note |"
+        "| ours is x faster (wall) | ours is x faster (CPU) | max abs grad diff vs ours | first step s (compile) "
+        "| ms/step (wall) | ms/step (CPU) | typical run s (wall) | typical run s (CPU) | note |"
     )
-    lines = [header, "|" + "---|" * 11]
+    lines = [header, "|" + "---|" * 16]
     for system, entry in results.items():
         for route, row in entry["routes"].items():
             cells = [
@@ -252,6 +313,11 @@ def table(results: dict[str, dict]) -> str:
                 _number(row["speedup_of_ours"]),
                 _number(row["speedup_of_ours_cpu"]),
                 "-" if row["grad_max_abs_diff"] is None else f"{row['grad_max_abs_diff']:.1e}",
+                _number(row["compile_s"]),
+                _number(None if row["step_s"] is None else 1e3 * row["step_s"]),
+                _number(None if row["step_cpu_s"] is None else 1e3 * row["step_cpu_s"]),
+                _number(row["typical_run_s"]),
+                _number(row["typical_run_cpu_s"]),
                 notes(row),
             ]
             lines.append("| " + " | ".join(cells) + " |")
@@ -367,9 +433,9 @@ def pennylane_circuit(spec):
 
 def _time_steps(step, n_rows: int, batch: int, cap: float) -> dict:
     """One warm-up step on rows [0, batch), then steps over [0, n_rows) until done or `cap` seconds passed."""
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     step(0, batch)
-    first = time.perf_counter() - start
+    first, first_cpu = time.perf_counter() - start, time.process_time() - cpu
     start, cpu = time.perf_counter(), time.process_time()
     done = 0
     while done < n_rows:
@@ -383,8 +449,23 @@ def _time_steps(step, n_rows: int, batch: int, cap: float) -> dict:
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
         "first_step_s": first,
+        "first_step_cpu_s": first_cpu,
         "capped": done < n_rows,
     }
+
+
+def cnn_circuit_proxy(keras, case: Case, spec, seed: int):
+    """002 as benchmarked: the CNN's hidden features -> its last Dense(2) ("cnn_angles", PyTorch's
+    initialisation) -> the circuit (input gradients on, as `mnist_3v5_fixed`) -> the system's head."""
+    from qtlmnist.systems import cnn_circuit
+    from qtlmnist.systems.engine import CircuitLayer
+
+    hidden = case.values["hidden"]
+    features = keras.Input((hidden,), name="features")
+    init = cnn_circuit._torch_uniform(keras, hidden, seed, layer=102)
+    angles = keras.layers.Dense(2, name="cnn_angles", **init)(features)
+    layer = CircuitLayer(spec.circuit, spec.inputs, spec.weights, spec.observables, seed=seed, name="circuit")
+    return keras.Model(features, cnn_circuit._head(keras, layer(angles), _n_classes(case), seed), name="proxy")
 
 
 def keras_model(keras, case: Case, spec, seed: int, dtype: str = "float32"):
@@ -400,7 +481,10 @@ def keras_model(keras, case: Case, spec, seed: int, dtype: str = "float32"):
     keras.config.set_floatx(dtype)  # inputs and initialisers
     keras.config.set_dtype_policy(dtype)  # layers (Keras caches the policy at its first use)
     try:
-        model = module.build(keras, case.values, seed, spec)
+        if case.system == "cnn_circuit":
+            model = cnn_circuit_proxy(keras, case, spec, seed)
+        else:
+            model = module.build(keras, case.values, seed, spec)
         optimizer = keras.optimizers.Adam(case.learning_rate, epsilon=training.ADAM_EPSILON)
         model.compile(optimizer=optimizer, loss=module.LOSS)
         return model
@@ -415,23 +499,32 @@ def circuit_layer(model):
     return next(layer for layer in model.layers if isinstance(layer, CircuitLayer))
 
 
-def keras_loss_gradient(keras, model, params: dict, x: np.ndarray, y: np.ndarray) -> dict:
+def keras_loss_gradient(keras, model, params: dict, x: np.ndarray, y: np.ndarray, jit: bool = False) -> dict:
     """d(mean loss over the rows)/d(every trainable weight) at `params` (path -> array), as model.fit's
-    step computes it (loss reduction sum_over_batch_size), as float64 arrays by path."""
+    step computes it (loss reduction sum_over_batch_size), as float64 arrays by path; jit: under XLA."""
     import tensorflow as tf
 
     for variable in model.trainable_weights:
         variable.assign(params[variable.path])
     loss = keras.losses.get(model.loss)
-    with tf.GradientTape() as tape:
-        value = keras.ops.mean(loss(np.asarray(y), model(np.asarray(x, np.float64), training=True)))
-    gradients = tape.gradient(value, model.trainable_weights)
+
+    def gradient(x, y):
+        with tf.GradientTape() as tape:
+            value = keras.ops.mean(loss(y, model(x, training=True)))
+        return tape.gradient(value, model.trainable_weights)
+
+    if jit:
+        gradient = tf.function(gradient, jit_compile=True)
+    gradients = gradient(tf.constant(np.asarray(x, np.float64)), tf.constant(np.asarray(y)))
     return {v.path: np.asarray(g, dtype=np.float64) for v, g in zip(model.trainable_weights, gradients)}
 
 
-def _route_ours(case, spec, check, data, start, cap, seed):
+def _route_ours(case, spec, check, data, start, cap, seed, jit: bool | None = None):
     """The system's Keras model as built and compiled for training (float32 head) is timed; a float64 copy
-    with the same initial weights gives the gradient, and its engine the circuit check."""
+    with the same initial weights gives the gradient (jit True: under XLA), and its engine the circuit check.
+    jit None: trained by model.fit (Keras leaves XLA off: op determinism is on); True / False: by one training
+    step (forward, loss, gradient, the model's Adam) run through `engine.compile_step` with that jit, as a
+    custom training loop runs it (the first step's time is then mostly XLA's compile)."""
     import keras
 
     model = keras_model(keras, case, spec, seed)
@@ -448,7 +541,10 @@ def _route_ours(case, spec, check, data, start, cap, seed):
     circuit_diff = float(np.max(np.abs(out - reference)))
 
     x, y = data
-    gradients = keras_loss_gradient(keras, exact, initial, x[: case.batch], y[: case.batch])
+    gradients = keras_loss_gradient(keras, exact, initial, x[: case.batch], y[: case.batch], bool(jit))
+    if jit is not None:
+        timing = _time_steps(_keras_step(keras, model, jit, case.steps, x, y), len(x), case.batch, cap)
+        return {"gradients": gradients, "circuit_max_abs_diff": circuit_diff, **timing}
 
     class Cap(keras.callbacks.Callback):
         """Counts the rows trained and stops after the step that passes `cap` seconds."""
@@ -466,13 +562,14 @@ def _route_ours(case, spec, check, data, start, cap, seed):
         model.fit(x[:rows], y[:rows], batch_size=case.batch, epochs=1, shuffle=False, verbose=0, callbacks=[counter])
         return min(counter.rows, rows)
 
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     fit(case.batch)  # warm-up: traces the training step once, as the first epoch of a run does
-    first = time.perf_counter() - began
+    first, first_cpu = time.perf_counter() - began, time.process_time() - cpu
     began, cpu = time.perf_counter(), time.process_time()
     rows = fit(len(x))  # one fit over every timed row, as training.fit runs an epoch
     seconds, cpu_seconds = time.perf_counter() - began, time.process_time() - cpu
     timing = {"samples": rows, "seconds": seconds, "cpu_seconds": cpu_seconds, "first_step_s": first}
+    timing["first_step_cpu_s"] = first_cpu
     return {
         "initial": initial,
         "adam_epsilon": float(model.optimizer.epsilon),
@@ -481,6 +578,31 @@ def _route_ours(case, spec, check, data, start, cap, seed):
         "capped": rows < len(x),
         **timing,
     }
+
+
+def _keras_step(keras, model, jit: bool, steps: int, x: np.ndarray, y: np.ndarray):
+    """step(a, b): one training step of `model` on rows [a, b), compiled by `engine.compile_step`."""
+    import tensorflow as tf
+
+    from qtlmnist.systems import engine
+
+    loss = keras.losses.get(model.loss)
+    variables = model.trainable_weights
+    model.optimizer.build(variables)  # its moments exist before the step is traced
+
+    def train_step(x, y):
+        with tf.GradientTape() as tape:
+            value = keras.ops.mean(loss(y, model(x, training=True)))
+        model.optimizer.apply(tape.gradient(value, variables), variables)
+        return value
+
+    step = engine.compile_step(train_step, jit, steps)
+    x, y = tf.constant(x), tf.constant(y)
+
+    def run(a, b):
+        step(x[a:b], y[a:b]).numpy()
+
+    return run
 
 
 class _TorchModel:
@@ -493,8 +615,14 @@ class _TorchModel:
 
         self.case, self.circuit = case, circuit
         self.before = self.after = None
-        self.names = {"circuit/circuit_weights": circuit.weight}
-        if case.system == "paradoxical7_qnn":  # <Z> -> Linear(1, 1)
+        # a weightless circuit (002) has no trainable circuit weights in Keras either
+        self.names = {"circuit/circuit_weights": circuit.weight} if len(spec.weights) else {}
+        if case.system == "cnn_circuit":  # hidden features -> Linear(hidden, 2) -> <ZZ> -> Linear(1, 1) -> [0, z]
+            self.before = torch.nn.Linear(case.values["hidden"], len(spec.inputs), dtype=dtype)
+            self.after = torch.nn.Linear(1, 1, dtype=dtype)
+            self.names |= {"cnn_angles/kernel": self.before.weight, "cnn_angles/bias": self.before.bias}
+            self.names |= {"head/kernel": self.after.weight, "head/bias": self.after.bias}
+        elif case.system == "paradoxical7_qnn":  # <Z> -> Linear(1, 1)
             self.after = torch.nn.Linear(1, 1, dtype=dtype)
             self.names |= {"linear/kernel": self.after.weight, "linear/bias": self.after.bias}
         elif case.system == "quantum_mnist":  # Linear(784, 4) encoder -> circuit -> parity
@@ -522,6 +650,10 @@ class _TorchModel:
             return F.mse_loss(out, y)
         if self.case.system == "quantum_mnist":  # cross-entropy on the parity probabilities (Keras from_logits=False)
             return F.nll_loss(out.log(), y)
+        if self.case.system == "cnn_circuit":  # softmax over [0, z], as cnn_circuit._head
+            import torch
+
+            return F.cross_entropy(torch.cat([torch.zeros_like(out), out], dim=1), y)
         return F.cross_entropy(out, y)  # Dense softmax, then cross-entropy
 
     def load(self, params: dict) -> None:
@@ -575,7 +707,7 @@ def _qnn(case: Case, spec):
     from qiskit_machine_learning.neural_networks import EstimatorQNN, SamplerQNN
     from qiskit_machine_learning.primitives import QMLEstimator, QMLSampler
 
-    train_inputs = case.system == "quantum_mnist"
+    train_inputs = case.system in TRAINED_INPUTS
     if spec.output == "probabilities":
         return SamplerQNN(
             circuit=spec.circuit,
@@ -625,6 +757,8 @@ def _route_qml(case, spec, check, data, start, cap, seed):
             input_grad, weight_grad = qnn.backward(x.detach().numpy(), w.detach().numpy())
             g = grad_output.detach().numpy()
             dx = None if input_grad is None else torch.as_tensor(np.einsum("bo,boi->bi", g, input_grad))
+            if weight_grad is None:  # a weightless circuit (002)
+                return dx, torch.zeros_like(w)
             return dx, torch.as_tensor(np.einsum("bo,bow->w", g, weight_grad))
 
     class Exact(torch.nn.Module):
@@ -664,7 +798,7 @@ def _route_pennylane(method: str):
             qfunc(x, w)
             return measure()
 
-        if method == "parameter-shift" and case.system == "quantum_mnist":
+        if method == "parameter-shift" and case.system in TRAINED_INPUTS:
             # its inputs are trained (encoder): parameter shift cannot differentiate broadcast parameters, so
             # the batch is split into one tape per row
             qnode = qml.transforms.broadcast_expand(qnode)
@@ -701,11 +835,184 @@ def _route_pennylane(method: str):
     return route
 
 
+# --- the compiled peers: PennyLane and tensorcircuit-ng on JAX (jax.jit + vmap, XLA) ---------------------
+
+
+def _jax_float64() -> None:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # float64 angles and complex128 states, as ours
+
+
+def _pennylane_jax_circuit(spec):
+    """(x_row, w) -> outputs: PennyLane default.qubit with the JAX interface and backprop, as converted by
+    `pennylane_circuit`."""
+    import jax.numpy as jnp
+    import pennylane as qml
+
+    _jax_float64()
+    qfunc, measure = pennylane_circuit(spec)
+
+    @qml.qnode(qml.device("default.qubit", wires=spec.circuit.num_qubits), interface="jax", diff_method="backprop")
+    def qnode(x, w):
+        qfunc(x, w)
+        return measure()
+
+    def outputs(x, w):
+        out = qnode(x, w)
+        return out if spec.output == "probabilities" else jnp.stack(list(out))
+
+    return outputs
+
+
+# Qiskit gate -> tensorcircuit-ng gate with the same matrix (phase is Qiskit's p; rz is exp(-i theta Z / 2))
+TENSORCIRCUIT_GATES = {
+    "h": "h", "x": "x", "y": "y", "z": "z", "s": "s", "t": "t",
+    "rx": "rx", "ry": "ry", "rz": "rz", "p": "phase", "cx": "cnot", "cz": "cz", "swap": "swap",
+}  # fmt: skip
+
+
+def tensorcircuit_circuit(spec):
+    """(x_row, w) -> outputs: `spec.circuit` built natively in tensorcircuit-ng (its `from_qiskit` fails on
+    Qiskit 2's parameter expressions), gate by gate. tensorcircuit's qubit 0 is the most significant bit of
+    its state index, so Qiskit's qubit q is its qubit n-1-q and the state index is Qiskit's."""
+    import jax.numpy as jnp
+    import tensorcircuit as tc
+    from qiskit.quantum_info import SparsePauliOp
+
+    _jax_float64()
+    tc.set_backend("jax")
+    tc.set_dtype("complex128")
+    circuit, n = spec.circuit, spec.circuit.num_qubits
+    by_name = {p.name: p for p in (*spec.inputs, *spec.weights)}
+    columns = {p: ("x", j) for j, p in enumerate(spec.inputs)} | {p: ("w", j) for j, p in enumerate(spec.weights)}
+    steps = []
+    for position, instruction in enumerate(circuit.data):
+        name = instruction.operation.name
+        if name in PENNYLANE_SKIPPED:
+            continue
+        if name not in TENSORCIRCUIT_GATES:
+            raise ValueError(f"instruction {position} ('{name}') has no tensorcircuit-ng counterpart here")
+        wires = [n - 1 - circuit.find_bit(q).index for q in instruction.qubits]
+        angles = [_angle_function(p, by_name) for p in instruction.operation.params]
+        steps.append((TENSORCIRCUIT_GATES[name], angles, wires))
+    terms = []  # per observable: (coefficient, {"x": [...], "y": [...], "z": [...]}) on tensorcircuit qubits
+    for observable in spec.observables:
+        pauli = []
+        for label, coefficient in SparsePauliOp(observable).to_list():
+            where = {k: [n - 1 - q for q, letter in enumerate(reversed(label)) if letter == k.upper()] for k in "xyz"}
+            pauli.append((float(np.real(coefficient)), where))
+        terms.append(pauli)
+
+    def outputs(x, w):
+        def lookup(parameter):
+            kind, j = columns[parameter]
+            return x[j] if kind == "x" else w[j]
+
+        c = tc.Circuit(n)
+        for gate, angles, wires in steps:
+            values = [angle(lookup) for angle in angles]
+            getattr(c, gate)(*wires, **({"theta": values[0]} if values else {}))
+        if spec.output == "probabilities":
+            return jnp.abs(c.state()) ** 2
+        return jnp.stack([sum(k * jnp.real(c.expectation_ps(**where)) for k, where in pauli) for pauli in terms])
+
+    return outputs
+
+
+def _jax_model(case: Case, spec, circuit_outputs):
+    """(loss(params, x, y), forward(params, x)): the system's classical layers in JAX around the vmapped
+    circuit, with the Keras model's parameter paths and layouts (kernel (in, out))."""
+    import jax
+    import jax.numpy as jnp
+
+    batched = jax.vmap(circuit_outputs, in_axes=(0, None))
+    parity_matrix = parity(case)
+
+    def forward(params, x):
+        w = params.get("circuit/circuit_weights", jnp.zeros(0))
+        if case.system == "quantum_mnist":
+            return batched(x @ params["encoder/kernel"] + params["encoder/bias"], w) @ parity_matrix
+        if case.system == "cnn_circuit":
+            z = batched(x @ params["cnn_angles/kernel"] + params["cnn_angles/bias"], w)
+            z = z @ params["head/kernel"] + params["head/bias"]
+            return jnp.concatenate([jnp.zeros_like(z), z], axis=1)  # logits; softmax over [0, z]
+        z = batched(x, w)
+        if case.system == "paradoxical7_qnn":
+            return z @ params["linear/kernel"] + params["linear/bias"]
+        return z @ params["softmax/kernel"] + params["softmax/bias"]  # logits
+
+    def loss(params, x, y):
+        out = forward(params, x)
+        if case.system == "paradoxical7_qnn":
+            return jnp.mean((out - y) ** 2)
+        if case.system == "quantum_mnist":  # probabilities
+            return -jnp.mean(jnp.log(jnp.take_along_axis(out, y[:, None], axis=1)))
+        return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(out), y[:, None], axis=1))
+
+    return loss, forward
+
+
+def _route_jax(build_circuit):
+    def route(case, spec, check, data, start, cap, seed):
+        import jax
+        import jax.numpy as jnp
+
+        circuit_outputs = build_circuit(spec)
+        circuit_x, circuit_w, reference = check
+        out = np.asarray(jax.vmap(circuit_outputs, in_axes=(0, None))(jnp.asarray(circuit_x), jnp.asarray(circuit_w)))
+        out = out @ parity(case) if parity(case) is not None else out
+        circuit_diff = float(np.max(np.abs(out - reference)))
+        if not circuit_diff <= CIRCUIT_TOL:  # before any timing: a wrong conversion is not benchmarked
+            return {
+                "circuit_max_abs_diff": circuit_diff,
+                "error": f"circuit differs from Statevector by {circuit_diff:.1e}",
+            }
+        params, epsilon = start
+        params = {name: jnp.asarray(value) for name, value in params.items()}
+        loss, _ = _jax_model(case, spec, circuit_outputs)
+        x, y = data
+        x = jnp.asarray(np.asarray(x, np.float64))
+        y = jnp.asarray(np.asarray(y, np.float64 if case.system == "paradoxical7_qnn" else np.int32))
+        gradients = jax.grad(loss)(params, x[: case.batch], y[: case.batch])
+        gradients = {name: np.asarray(g, np.float64) for name, g in gradients.items()}
+
+        beta1, beta2, rate = 0.9, 0.999, case.learning_rate  # Keras' Adam
+
+        @jax.jit
+        def step(params, moments, t, x, y):
+            value, grads = jax.value_and_grad(loss)(params, x, y)
+            m, v = moments
+            m = jax.tree.map(lambda m, g: beta1 * m + (1 - beta1) * g, m, grads)
+            v = jax.tree.map(lambda v, g: beta2 * v + (1 - beta2) * g * g, v, grads)
+            scale = rate * jnp.sqrt(1 - beta2**t) / (1 - beta1**t)
+            params = jax.tree.map(lambda p, m, v: p - scale * m / (jnp.sqrt(v) + epsilon), params, m, v)
+            return params, (m, v), value
+
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        state = {"params": params, "moments": (zeros, zeros), "t": 0}
+
+        def train_step(a, b):
+            state["t"] += 1
+            params, moments, value = step(state["params"], state["moments"], float(state["t"]), x[a:b], y[a:b])
+            value.block_until_ready()  # JAX dispatches asynchronously: a step ends when its result exists
+            state["params"], state["moments"] = params, moments
+
+        timing = _time_steps(train_step, len(x), case.batch, cap)
+        return {"gradients": gradients, "circuit_max_abs_diff": circuit_diff, **timing}
+
+    return route
+
+
 ROUTE_FUNCTIONS = {
     "ours": _route_ours,
+    "ours_graph": functools.partial(_route_ours, jit=False),
+    "ours_xla": functools.partial(_route_ours, jit=True),
     "qml_shift": _route_qml,
     "pl_shift": _route_pennylane("parameter-shift"),
     "pl_backprop": _route_pennylane("backprop"),
+    "pl_jax": _route_jax(_pennylane_jax_circuit),
+    "tc_jax": _route_jax(tensorcircuit_circuit),
 }
 
 
@@ -715,13 +1022,15 @@ def _run_route(route, case, check, data, start, cap, seed, threads):
 
     # before TensorFlow or torch is imported (BLAS reads the variables the parent set before starting the child)
     runtime.limit_threads(threads)
+    if route in JAX_ROUTES:  # JAX's XLA CPU runtime: Eigen single-threaded, an intra-op pool of `threads`
+        os.environ["XLA_FLAGS"] = f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}"
     try:
-        if route != "ours":
+        if route in OURS:
+            runtime.seed_tensorflow(seed, threads)
+        elif route not in JAX_ROUTES:
             import torch
 
             torch.set_num_threads(threads)
-        else:
-            runtime.seed_tensorflow(seed, threads)
         result = ROUTE_FUNCTIONS[route](case, circuit_spec(case), check, data, start, cap, seed)
         return result | {"versions": versions()}
     except Exception as error:
@@ -742,6 +1051,9 @@ def versions() -> dict:
         "qiskit-machine-learning",
         "torch",
         "pennylane",
+        "jax",
+        "jaxlib",
+        "tensorcircuit-ng",
     ):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):  # a route's library not installed
             found[name] = importlib.metadata.version(name)
@@ -784,7 +1096,10 @@ def run_case(case: Case, routes, cap: float, seed: int, threads: int) -> dict:
             "weights": len(spec.weights),
             "gates": dict(spec.circuit.count_ops()),
         },
-        "routes": summarise(case, results),
+        "steps": case.steps,
+        "routes": (summary := summarise(case, results)),
+        "versus_fastest_peer": versus_fastest_peer(summary),
+        "versus_fastest_peer_cpu": versus_fastest_peer(summary, "_cpu"),
         "versions": {route: result.get("versions") for route, result in results.items()},
     }
 
@@ -845,6 +1160,14 @@ def main(argv: list[str] | None = None) -> None:
             f"{entry['seed_document']} {name}: ours {ours['s_per_epoch_cpu']:.2f} CPU s per epoch of "
             f"{entry['epoch_samples']} rows ({ours['s_per_training_cpu']:.1f} s for {entry['epochs']} epochs)"
         )
+        for clock in ("", "_cpu"):
+            versus = entry[f"versus_fastest_peer{clock}"]
+            if versus["peer_over_ours"] is not None:
+                print(
+                    f"  typical run of {entry['steps']} steps with compilation ({'CPU' if clock else 'wall'}): "
+                    f"ours ({versus['ours']}) {versus['ours_s']:.1f} s, fastest peer ({versus['fastest_peer']}) "
+                    f"{versus['peer_s']:.1f} s: peer / ours = {versus['peer_over_ours']:.2f}"
+                )
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ DISTRIBUTIONS = {
     "qiskit_aer": ("qiskit-aer",),
     "qiskit_ibm_runtime": ("qiskit-ibm-runtime",),
     "PIL": ("pillow",),
+    "tensorcircuit": ("tensorcircuit-ng",),
 }
 
 

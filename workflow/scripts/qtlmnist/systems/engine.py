@@ -29,6 +29,9 @@ This module imports TensorFlow and Keras: rule scripts call `runtime.seed_tensor
 
 from __future__ import annotations
 
+import inspect
+import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 
 import keras
@@ -58,6 +61,11 @@ IGNORED = ("barrier", "measure")
 SUPPORTED_GATES = tuple(sorted((*FIXED_GATES, *ANGLE_GATES, U_GATE, *IGNORED)))
 
 ParameterLookup = Callable[[Parameter], tf.Tensor]
+JIT_CHOICES = ("auto", True, False)
+# steps `compile_step(jit="auto")` times on each path before it chooses (variables restored after)
+PROBE_STEPS = 3
+
+log = logging.getLogger(__name__)
 
 
 # --- gate angles: Parameter / ParameterExpression -> TF ------------------------------------------------------
@@ -165,11 +173,14 @@ class _Gate:
     """One instruction ready to apply: its qubits in ascending order and either a constant matrix or a builder
     of one, indexed sum_j b_{qargs[j]} 2**j (Qiskit's order for that qubit list; for two qubits 2 b_hi + b_lo)."""
 
-    def __init__(self, qargs: tuple[int, ...], const=None, build=None, per_sample: bool = False):
+    def __init__(self, qargs: tuple[int, ...], const=None, build=None, per_sample: bool = False, one_angle=None):
         self.qargs = qargs
         self.const = const
         self.build = build
         self.per_sample = per_sample
+        # (angle function, f, (A, B, C), its Parameter when the angle is one) of a one-angle gate, so that a
+        # layer of them is built in one go
+        self.one_angle = one_angle
 
     def matrix(self, lookup: ParameterLookup):
         return self.const if self.const is not None else self.build(lookup)
@@ -211,7 +222,9 @@ def _make_gate(operation, qargs: tuple[int, ...], by_name, inputs: set, where: s
     f = ANGLE_GATES[name]
     form = tuple(_ascending(m, qargs) for m in _one_angle_form(operation, f))
     (theta,) = angles
-    return _Gate(ascending, build=lambda lookup: _one_angle_matrix(theta(lookup), f, form), per_sample=per_sample)
+    direct = operation.params[0] if isinstance(operation.params[0], Parameter) else None
+    build = lambda lookup: _one_angle_matrix(theta(lookup), f, form)  # noqa: E731
+    return _Gate(ascending, build=build, per_sample=per_sample, one_angle=(theta, f, form, direct))
 
 
 def _monomial(matrix: np.ndarray, qargs: tuple[int, ...], n: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -230,6 +243,80 @@ def _monomial(matrix: np.ndarray, qargs: tuple[int, ...], n: int) -> tuple[np.nd
 
 
 # --- steps of the simulation -----------------------------------------------------------------------------
+
+
+def _in_layer(gate: _Gate) -> bool:
+    """Whether `_layer_matrices` can build the gate together with others: a constant or a one-angle gate."""
+    return len(gate.qargs) == 1 and (gate.const is not None or gate.one_angle is not None)
+
+
+def _layer_matrices(runs: list[list[_Gate]], lookup) -> tf.Tensor:
+    """The product of each run of 1-qubit gates (one run per qubit, in time order), all runs at once: (m, 2, 2),
+    or (batch, m, 2, 2) when an angle depends on the inputs. Every gate is A + cos(f theta) B + sin(f theta) C
+    (a constant: A = its matrix, B = C = 0; a missing one in a shorter run: the identity), so the k-th gates
+    of all runs are built by one set of ops over a stacked angle vector: a few large ops instead of a dozen
+    small ones per gate, which is what a small circuit's step costs."""
+    m, identity, zero = len(runs), np.eye(2, dtype=np.complex128), np.zeros((2, 2), np.complex128)
+    total = None
+    for k in range(max(len(run) for run in runs)):
+        parts = [run[k] if k < len(run) else None for run in runs]
+        forms, f = [], np.zeros(m)
+        direct = {"weight": [], "input": []}  # (position, column) of angles that are a Parameter
+        shared, per_sample = [], []  # (position, angle tensor) of expressions
+        for j, gate in enumerate(parts):
+            if gate is None or gate.const is not None:
+                forms.append((identity if gate is None else gate.const, zero, zero))
+                continue
+            theta, f[j], form, parameter = gate.one_angle
+            forms.append(form)
+            if parameter is not None:
+                kind, column = lookup.index[parameter]
+                direct[kind].append((j, column))
+            else:
+                (per_sample if gate.per_sample else shared).append((j, tf.cast(theta(lookup), tf.float64)))
+        a, b, c = (np.stack([form[i] for form in forms]) for i in range(3))
+        angles = None
+        for kind, source in (("weight", lookup.w), ("input", lookup.x)):
+            if direct[kind]:  # a 0/1 matrix from the parameters to the runs: a dense gradient, unlike a gather
+                select = np.zeros((lookup.sizes[kind], m))
+                for j, column in direct[kind]:
+                    select[column, j] = 1.0
+                term = tf.linalg.matmul(source, select) if kind == "input" else tf.linalg.matvec(select.T, source)
+                angles = term if angles is None else angles + term
+        for found, axis in ((shared, 0), (per_sample, -1)):
+            if found:
+                select = np.zeros((len(found), m))
+                select[np.arange(len(found)), [j for j, _ in found]] = 1.0
+                values = tf.stack([t for _, t in found], axis=axis)
+                term = tf.linalg.matmul(values, select) if axis else tf.linalg.matvec(select.T, values)
+                angles = term if angles is None else angles + term
+        if angles is None:
+            matrix = tf.constant(a)
+        else:
+            cos = _complex(tf.cos(f * angles))[..., None, None]
+            sin = _complex(tf.sin(f * angles))[..., None, None]
+            matrix = cos * b + sin * c + a
+        total = matrix if total is None else tf.linalg.matmul(matrix, total)
+    return total
+
+
+class _OneQubitLayer:
+    """Runs of 1-qubit gates on several qubits (they commute), their matrices built together by
+    `_layer_matrices`, then applied qubit by qubit."""
+
+    def __init__(self, n: int, runs: dict[int, list[_Gate]]):
+        self.qubits = sorted(runs)
+        self.runs = [runs[q] for q in self.qubits]
+        self.views = [(-1, 2 ** (n - 1 - q), 2, 2**q) for q in self.qubits]
+        self.dim = 2**n
+
+    def apply(self, state, lookup):
+        matrices = _layer_matrices(self.runs, lookup)
+        per_sample = matrices.shape.rank == 4
+        for j, view in enumerate(self.views):
+            matrix = matrices[:, j, None] if per_sample else matrices[j]  # (batch, 1, 2, 2) broadcasts over blocks
+            state = tf.reshape(tf.linalg.matmul(matrix, tf.reshape(state, view)), (-1, self.dim))
+        return state
 
 
 class _Permutation:
@@ -292,7 +379,7 @@ class _ProductState:
     """The state after the 1-qubit gates that precede every multi-qubit gate: a Kronecker product of per-qubit
     2-vectors; constant gates at the start of a qubit's list are folded in numpy at compile time."""
 
-    def __init__(self, per_qubit: list[list[_Gate]]):
+    def __init__(self, per_qubit: list[list[_Gate]], together: bool = True):
         self.start, self.rest = [], []
         for gates in per_qubit:
             vector = np.array([1, 0], dtype=np.complex128)
@@ -301,11 +388,18 @@ class _ProductState:
                 gates = gates[1:]
             self.start.append(vector)
             self.rest.append(gates)
+        # together: every qubit's remaining gates built at once (`_layer_matrices`) where they allow it
+        together = together and sum(map(bool, self.rest)) > 1
+        self.together = together and all(_in_layer(g) for gates in self.rest for g in gates)
 
     def state(self, lookup, batch):
+        vectors = self.start
+        if self.together:
+            stacked = tf.linalg.matvec(_layer_matrices(self.rest, lookup), np.stack(self.start))  # (..., n, 2)
+            vectors = tf.unstack(stacked, axis=-2)
         product = np.ones(1, dtype=np.complex128)
-        for vector, gates in zip(self.start, self.rest):  # qubit 0 first: it is the fastest-varying bit
-            for gate in gates:
+        for vector, gates in zip(vectors, self.rest):  # qubit 0 first: it is the fastest-varying bit
+            for gate in [] if self.together else gates:
                 vector = tf.linalg.matvec(gate.matrix(lookup), vector)
             if isinstance(vector, np.ndarray) and isinstance(product, np.ndarray):
                 product = np.kron(vector, product)
@@ -324,11 +418,15 @@ class CompiledCircuit:
     circuit: the QuantumCircuit (the same object that is drawn and run on Aer).
     inputs: the per-sample parameters in data-column order (a ParameterVector or a list of Parameters).
     weights: the trainable parameters in weight-vector order.
+    fuse: apply each qubit's runs of 1-qubit gates as one matrix (see `_plan`); False is the gate-by-gate
+        reference.
     Raises ValueError, before any simulation, on an unsupported gate, a parameter that is neither input nor
     weight, or a measurement followed by another gate on the same qubit.
     """
 
-    def __init__(self, circuit: QuantumCircuit, inputs: Iterable[Parameter], weights: Iterable[Parameter]):
+    def __init__(
+        self, circuit: QuantumCircuit, inputs: Iterable[Parameter], weights: Iterable[Parameter], fuse: bool = True
+    ):
         self.circuit = circuit
         self.num_qubits = n = circuit.num_qubits
         self.input_params = tuple(inputs)
@@ -357,7 +455,7 @@ class CompiledCircuit:
             gates.append(_make_gate(operation, qargs, by_name, input_set, where))
         # (qubit, clbit) pairs, in clbit order
         self.measured_qubits = tuple(sorted(measured.items(), key=lambda pair: pair[1]))
-        self._steps = _plan(gates, n)
+        self._steps = _plan(gates, n, fuse)
         phase = circuit.global_phase
         if isinstance(phase, ParameterExpression) and phase.parameters:
             evaluate, _ = _angle(phase, by_name, "the circuit's global phase")
@@ -376,6 +474,9 @@ class CompiledCircuit:
                 columns[parameter] = x[:, j] if kind == "input" else w[j]
             return columns[parameter]
 
+        # for `_layer_matrices`: several angles read by one matmul
+        lookup.x, lookup.w, lookup.index = x, w, self._index
+        lookup.sizes = {"input": len(self.input_params), "weight": len(self.weight_params)}
         return lookup
 
     def _check(self, x, w) -> tuple[tf.Tensor, tf.Tensor]:
@@ -414,9 +515,11 @@ class CompiledCircuit:
         return observables.from_state(self.statevector(x, w))
 
 
-def compile_circuit(circuit: QuantumCircuit, inputs: Iterable[Parameter], weights: Iterable[Parameter]):
+def compile_circuit(
+    circuit: QuantumCircuit, inputs: Iterable[Parameter], weights: Iterable[Parameter], fuse: bool = True
+):
     """Check `circuit` and compile it for the engine (see `CompiledCircuit`)."""
-    return CompiledCircuit(circuit, inputs, weights)
+    return CompiledCircuit(circuit, inputs, weights, fuse)
 
 
 def _parameter_index(circuit, inputs: tuple, weights: tuple) -> dict[Parameter, tuple[str, int]]:
@@ -436,14 +539,23 @@ def _parameter_index(circuit, inputs: tuple, weights: tuple) -> dict[Parameter, 
     return index
 
 
-def _plan(gates: list[_Gate], n: int) -> list:
-    """The product-state prefix, then the remaining gates with runs of constant permutations composed."""
+def _plan(gates: list[_Gate], n: int, fuse: bool = True) -> list:
+    """The product-state prefix, then the remaining gates with runs of constant permutations composed.
+
+    fuse: each qubit's 1-qubit gates are held back until a multi-qubit gate touches that qubit (gates on other
+    qubits commute with them) and applied as one 2x2 matrix, their product; fewer, larger steps, because a
+    small circuit's step costs per op, not per flop. When one qubit's run must be applied, every held-back
+    run is, so that the multi-qubit permutations after them still compose into one (flushing only the touched
+    qubits would split a CX ladder at each qubit). False applies every gate as written (the reference the
+    tests compare the fused plan with)."""
     first_multi = next((k for k, gate in enumerate(gates) if len(gate.qargs) > 1), len(gates))
     per_qubit: list[list[_Gate]] = [[] for _ in range(n)]
     for gate in gates[:first_multi]:
         per_qubit[gate.qargs[0]].append(gate)
-    steps: list = [_ProductState(per_qubit)]
-    for gate in gates[first_multi:]:
+    steps: list = [_ProductState(per_qubit, together=fuse)]
+    pending: dict[int, list[_Gate]] = {}
+
+    def add(gate: _Gate) -> None:
         monomial = _monomial(gate.const, gate.qargs, n) if gate.const is not None else None
         if monomial is not None:
             permutation = _Permutation(*monomial)
@@ -457,7 +569,57 @@ def _plan(gates: list[_Gate], n: int) -> list:
             steps.append(_TwoQubit(n, gate))
         else:
             raise ValueError(f"{len(gate.qargs)}-qubit gates are supported only as permutations (ccx, cswap)")
+
+    def flush(qubits) -> None:
+        runs = {q: run for q in sorted(qubits) if (run := pending.pop(q, None))}
+        layer = {}
+        for q, run in runs.items():
+            gate = _fused(run)
+            monomial = gate.const is not None and _monomial(gate.const, gate.qargs, n) is not None
+            if monomial or not all(map(_in_layer, run)):
+                add(gate)  # a permutation (composed with its neighbours), or a run with a u gate
+            else:
+                layer[q] = run
+        if len(layer) > 1:
+            steps.append(_OneQubitLayer(n, layer))
+        else:
+            for run in layer.values():
+                add(_fused(run))
+
+    for gate in gates[first_multi:]:
+        if fuse and len(gate.qargs) == 1:
+            pending.setdefault(gate.qargs[0], []).append(gate)
+            continue
+        if any(q in pending for q in gate.qargs):
+            flush(list(pending))
+        add(gate)
+    flush(list(pending))
     return steps
+
+
+def _fused(run: list[_Gate]) -> _Gate:
+    """One gate for a run of 1-qubit gates on one qubit, in time order: the product g_k ... g_2 g_1, with
+    neighbouring constant matrices multiplied now."""
+    if len(run) == 1:
+        return run[0]
+    parts: list[_Gate] = []
+    for gate in run:
+        if gate.const is not None and parts and parts[-1].const is not None:
+            parts[-1] = _Gate(gate.qargs, const=gate.const @ parts[-1].const)
+        else:
+            parts.append(gate)
+    if len(parts) == 1:
+        return parts[0]
+
+    def build(lookup):
+        matrix = None
+        for part in parts:
+            m = part.matrix(lookup)
+            m = tf.constant(m) if isinstance(m, np.ndarray) else m
+            matrix = m if matrix is None else tf.linalg.matmul(m, matrix)  # (batch,) 2x2 broadcast
+        return matrix
+
+    return _Gate(run[0].qargs, build=build, per_sample=any(part.per_sample for part in parts))
 
 
 def _probabilities(state: tf.Tensor) -> tf.Tensor:
@@ -624,3 +786,130 @@ class CircuitLayer(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         width = 2**self.engine.num_qubits if self.output_kind == "probabilities" else self.observables.count
         return (input_shape[0], width)
+
+
+# --- compiling a training step: graph or XLA ---------------------------------------------------------------
+
+
+class CompiledStep:
+    """A step function run as a `tf.function`, with XLA (`jit_compile=True`) or without; see `compile_step`.
+
+    mode: "xla" or "graph" once chosen (None before the first call); timings: what "auto" measured (seconds:
+    trace, graph_step, xla_compile, xla_step), empty for an explicit choice.
+    """
+
+    def __init__(self, function: Callable, jit, steps: int | None):
+        if jit not in JIT_CHOICES:
+            raise ValueError(f"jit must be one of {JIT_CHOICES}, got {jit!r}")
+        if jit == "auto" and (steps is None or steps < 1):
+            raise ValueError("jit='auto' needs the run's step count (steps >= 1) to weigh XLA's compile time")
+        self.function, self.jit, self.steps = function, jit, steps
+        self.graph = tf.function(function)
+        self.xla = tf.function(function, jit_compile=True)
+        self.mode: str | None = None
+        self.timings: dict[str, float] = {}
+        self._run = None
+
+    def __call__(self, *args, **kwargs):
+        if self._run is not None:
+            return self._run(*args, **kwargs)
+        if self.jit is False:
+            self.mode, self._run = "graph", self.graph
+        elif self.jit is True:
+            try:  # the first call compiles; a compile failure raises before the step changes any variable
+                result = self.xla(*args, **kwargs)
+            except tf.errors.OpError as error:
+                self._fallback(error)
+            else:
+                self.mode, self._run = "xla", self.xla
+                return result
+        else:
+            self._auto(args, kwargs)
+        return self._run(*args, **kwargs)
+
+    def _fallback(self, error: Exception) -> None:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        log.warning("XLA cannot compile %s (%s); running it as a plain tf.function", self._name(), message[:200])
+        self.mode, self._run = "graph", self.graph
+
+    def _name(self) -> str:
+        return getattr(self.function, "__name__", "the step")
+
+    def _auto(self, args, kwargs) -> None:
+        """Time PROBE_STEPS graph steps and XLA's compile and PROBE_STEPS XLA steps on the first call's
+        arguments, restore every variable the step touches, and pick the path of the shorter total
+        (compile + steps x step time). The steps run here leave the variables as they were, so the run starts
+        from the same state (random numbers drawn outside variables, e.g. by tf.random ops, would move on)."""
+        began = time.perf_counter()
+        concrete = self.graph.get_concrete_function(*args, **kwargs)
+        self.timings["trace"] = time.perf_counter() - began
+        # the variables it captures, and those passed to it as arguments or defaults (inputs, not captures)
+        bound = inspect.signature(self.function).bind(*args, **kwargs)
+        bound.apply_defaults()
+        variables = list(concrete.variables)
+        variables += [v for v in tf.nest.flatten(bound.arguments) if hasattr(v, "assign") and hasattr(v, "numpy")]
+        variables = list({id(v): v for v in variables}.values())
+        saved = [v.numpy() for v in variables]
+        try:
+            self.graph(*args, **kwargs)  # first execution costs (allocations) are not a step's
+            self.timings["graph_step"] = self._time(self.graph, args, kwargs)
+            if choose_jit(self.steps, self.timings) == "graph":  # too short a run to try XLA's compile
+                self.mode, self._run = "graph", self.graph
+                log.info("%s: graph for %d steps (%.2f ms/step, not worth an XLA compile)", self._name(),
+                         self.steps, 1e3 * self.timings["graph_step"])  # fmt: skip
+                return
+            began = time.perf_counter()
+            try:
+                self.xla(*args, **kwargs)
+            except tf.errors.OpError as error:
+                self._fallback(error)
+                return
+            self.timings["xla_compile"] = time.perf_counter() - began
+            self.timings["xla_step"] = self._time(self.xla, args, kwargs)
+        finally:
+            for variable, value in zip(variables, saved):
+                variable.assign(value)
+        self.mode = choose_jit(self.steps, self.timings)
+        self._run = self.xla if self.mode == "xla" else self.graph
+        graph_total = self.steps * self.timings["graph_step"]
+        xla_total = self.timings["xla_compile"] + self.steps * self.timings["xla_step"]
+        log.info(
+            "%s: %s for %d steps (graph %.2f ms/step; XLA %.2f ms/step after %.1f s compile: %.1f s vs %.1f s)",
+            self._name(), self.mode, self.steps, 1e3 * self.timings["graph_step"], 1e3 * self.timings["xla_step"],
+            self.timings["xla_compile"], xla_total, graph_total,
+        )  # fmt: skip
+
+    @staticmethod
+    def _time(function, args, kwargs) -> float:
+        began = time.perf_counter()
+        for _ in range(PROBE_STEPS):
+            function(*args, **kwargs)  # CPU: TensorFlow returns when the step is done
+        return (time.perf_counter() - began) / PROBE_STEPS
+
+
+def choose_jit(steps: int, timings: dict[str, float]) -> str:
+    """ "xla" or "graph" for a run of `steps` steps, from measured seconds: trace (the graph's tracing),
+    graph_step, and once measured xla_compile and xla_step. Before XLA is measured: "graph" when the whole
+    run at graph speed costs no more than one tracing (XLA's compile traces too, and then compiles), else
+    "xla" (worth measuring). After: the path whose compile + steps x step time is shorter (the graph's
+    tracing is paid either way, by the XLA path's fallback and by auto's own probe)."""
+    if "xla_compile" not in timings:
+        return "graph" if steps * timings["graph_step"] <= timings["trace"] else "xla"
+    xla_total = timings["xla_compile"] + steps * timings["xla_step"]
+    return "xla" if xla_total < steps * timings["graph_step"] else "graph"
+
+
+def compile_step(function: Callable, jit="auto", steps: int | None = None) -> CompiledStep:
+    """`function` (a training or evaluation step on tensors) as a `tf.function`, with or without XLA.
+
+    jit True: XLA (`jit_compile=True`); False: a plain tf.function (graph); "auto": on the first call, time both
+    on that call's arguments (PROBE_STEPS steps each, every variable the step touches restored afterwards) and
+    keep the one whose compile + `steps` x step time is shorter (`choose_jit`), logged in one line. XLA pays
+    when a run is long enough to repay its compile time (seconds to a minute and more for the larger
+    circuits); Keras' model.fit leaves it off here, as it does whenever op determinism is on
+    (`runtime.seed_tensorflow`). Where XLA cannot compile the function, it runs as the plain tf.function after
+    one logged warning, never an error. Auto's choice depends on measured times, so on a loaded machine it may
+    differ between reruns of a close case; XLA and graph results may differ in the last bits (fused kernels
+    round differently), so a run that must rerun bit for bit fixes jit to True or False.
+    """
+    return CompiledStep(function, jit, steps)
