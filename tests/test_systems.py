@@ -335,6 +335,31 @@ def test_a_seed_trains_in_its_group_as_it_trains_alone(keras, name):
     assert not np.allclose(together[0]["loss"], together[1]["loss"])  # each seed its own data and weights
 
 
+def test_the_group_step_under_xla_equals_the_graph_step(keras):
+    """jit true compiles the group's step with XLA: the same training as the plain graph, to round-off (000's
+    control: no circuit, so XLA compiles in seconds)."""
+    from qtlmnist.systems import training
+
+    rng = np.random.default_rng(14)
+    tasks = []
+    for _ in range(2):
+        labels = rng.integers(0, 2, 16)
+        tasks.append(
+            common.Task(train=((rng.uniform(0, 1, (16, 784)) * (1 + labels[:, None])).astype(np.float32), labels))
+        )
+    values = {"model": "control", "control_hidden": 2, "epochs": 3, "batch_size": 8, "learning_rate": 0.02}
+    values |= {"shuffle": True, "history_sets": []}
+    trained = {}
+    for jit in (False, True):
+        models = training.build_models(qm, values, [1, 2], None)
+        trained[jit] = (training.fit_group(qm, models, tasks, values | {"jit": jit}, [1, 2]), models)
+    for graph, xla in zip(trained[False][0], trained[True][0]):
+        np.testing.assert_allclose(xla["loss"], graph["loss"], rtol=0, atol=1e-10)
+    for graph, xla in zip(trained[False][1], trained[True][1]):
+        for a, b in zip(graph.get_weights(), xla.get_weights()):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
+
+
 def test_the_group_step_equals_keras_fit(keras):
     """A second implementation: one seed trained by fit_group and by Keras' own `fit` (Adam with the same
     epsilon, the system's loss, rows in file order) end with the same weights. On 000's control: its hybrid's

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .common import Circuit, Task, accuracy, confusion
-from .engine import CircuitLayer
+from .engine import CircuitLayer, compile_step
 from .shots import aer_estimates
 
 log = logging.getLogger(__name__)
@@ -225,7 +225,6 @@ def fit_group(system, models: list, tasks: list[Task], values: dict, seeds: list
     x = np.stack([task.train[0] for task in tasks])
     y = np.stack([system.targets(task.train[1]) for task in tasks])
 
-    @tf.function
     def step(xs, ys):
         with tf.GradientTape() as tape:
             outputs = stack.call(xs, training=True)
@@ -246,6 +245,10 @@ def fit_group(system, models: list, tasks: list[Task], values: dict, seeds: list
     def predict(xs):
         return stack.call(xs, training=False)
 
+    steps_per_epoch = -(-n_rows // values["batch_size"])
+    # XLA where the setting asks for it (`jit`: its compile pays on long runs), else a plain graph; an XLA
+    # failure falls back to the graph with one logged line (engine.compile_step)
+    step = compile_step(step, values.get("jit", False), values["epochs"] * steps_per_epoch)
     tracked = [name for name in tasks[0].sets() if name in values["history_sets"]]
     generators = [np.random.default_rng(seed) for seed in seeds]
     seed_index = np.arange(len(seeds))[:, None]
