@@ -338,6 +338,29 @@ _MATH = ("sin", "cos", "tan", "arcsin", "arccos", "arctan", "exp", "log", "abs",
 _SYMPY_MATH = dict(zip(("sin", "cos", "tan", "asin", "acos", "atan", "exp", "log", "Abs", "sign"), _MATH))
 
 
+def _columns(spec) -> dict:
+    """Each circuit parameter's place: ("x", j) for input j, ("w", j) for weight j."""
+    return {p: ("x", j) for j, p in enumerate(spec.inputs)} | {p: ("w", j) for j, p in enumerate(spec.weights)}
+
+
+def _gate_steps(spec, supported: dict, library: str, wire) -> list[tuple]:
+    """(gate name, angle functions, wires) per instruction of the circuit for a gate-by-gate converter: the
+    instructions PENNYLANE_SKIPPED names are left out, a gate the library lacks (`supported`) is refused, and
+    `wire` maps a Qiskit qubit index to the library's wire."""
+    circuit = spec.circuit
+    by_name = {p.name: p for p in (*spec.inputs, *spec.weights)}
+    steps = []
+    for position, instruction in enumerate(circuit.data):
+        name = instruction.operation.name
+        if name in PENNYLANE_SKIPPED:
+            continue
+        if name not in supported:
+            raise ValueError(f"instruction {position} ('{name}') has no {library} counterpart in the converter")
+        wires = [wire(circuit.find_bit(q).index) for q in instruction.qubits]
+        steps.append((name, [_angle_function(p, by_name) for p in instruction.operation.params], wires))
+    return steps
+
+
 def _angle_function(value, by_name: dict):
     """A function of the parameter lookup giving a gate angle: a Parameter, an expression (via sympy, evaluated
     with PennyLane's math so torch tensors keep their graph), or a number."""
@@ -397,18 +420,11 @@ def pennylane_circuit(spec):
     import pennylane as qml
 
     circuit = spec.circuit
-    by_name = {p.name: p for p in (*spec.inputs, *spec.weights)}
-    columns = {p: ("x", j) for j, p in enumerate(spec.inputs)} | {p: ("w", j) for j, p in enumerate(spec.weights)}
-    steps = []
-    for position, instruction in enumerate(circuit.data):
-        name = instruction.operation.name
-        if name in PENNYLANE_SKIPPED:
-            continue
-        if name not in PENNYLANE_GATES:
-            raise ValueError(f"instruction {position} ('{name}') has no PennyLane counterpart in the converter")
-        wires = [circuit.find_bit(q).index for q in instruction.qubits]
-        angles = [_angle_function(p, by_name) for p in instruction.operation.params]
-        steps.append((getattr(qml, PENNYLANE_GATES[name]), angles, wires))
+    columns = _columns(spec)
+    steps = [
+        (getattr(qml, PENNYLANE_GATES[name]), angles, wires)
+        for name, angles, wires in _gate_steps(spec, PENNYLANE_GATES, "PennyLane", lambda q: q)
+    ]
     observables = [_pennylane_observable(o) for o in spec.observables]
     n = circuit.num_qubits
 
@@ -883,19 +899,12 @@ def tensorcircuit_circuit(spec):
     _jax_float64()
     tc.set_backend("jax")
     tc.set_dtype("complex128")
-    circuit, n = spec.circuit, spec.circuit.num_qubits
-    by_name = {p.name: p for p in (*spec.inputs, *spec.weights)}
-    columns = {p: ("x", j) for j, p in enumerate(spec.inputs)} | {p: ("w", j) for j, p in enumerate(spec.weights)}
-    steps = []
-    for position, instruction in enumerate(circuit.data):
-        name = instruction.operation.name
-        if name in PENNYLANE_SKIPPED:
-            continue
-        if name not in TENSORCIRCUIT_GATES:
-            raise ValueError(f"instruction {position} ('{name}') has no tensorcircuit-ng counterpart here")
-        wires = [n - 1 - circuit.find_bit(q).index for q in instruction.qubits]
-        angles = [_angle_function(p, by_name) for p in instruction.operation.params]
-        steps.append((TENSORCIRCUIT_GATES[name], angles, wires))
+    n = spec.circuit.num_qubits
+    columns = _columns(spec)
+    steps = [
+        (TENSORCIRCUIT_GATES[name], angles, wires)
+        for name, angles, wires in _gate_steps(spec, TENSORCIRCUIT_GATES, "tensorcircuit-ng", lambda q: n - 1 - q)
+    ]
     terms = []  # per observable: (coefficient, {"x": [...], "y": [...], "z": [...]}) on tensorcircuit qubits
     for observable in spec.observables:
         pauli = []
