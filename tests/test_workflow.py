@@ -304,11 +304,12 @@ def test_fashion_mnist_runs_beside_mnist_without_touching_it(ci_run):
 
 
 def scheduled_models() -> dict[str, str]:
-    """Each rule's resource model, as its `resources: **scheduled("...")` line names it in workflow/rules."""
+    """Each rule's resource model, as its `resources: **scheduled("...")` (or `scheduled_per_seed`) line names it
+    in workflow/rules."""
     models = {}
     for path in (ROOT / "workflow/rules").glob("*.smk"):
         for rule, body in re.findall(r"(?ms)^rule (\w+):\n(.*?)(?=^rule |\Z)", path.read_text()):
-            found = re.search(r'scheduled\("(\w+)"\)', body)
+            found = re.search(r'scheduled(?:_per_seed)?\("(\w+)"\)', body)
             if found:
                 models[rule] = found.group(1)
     return models

@@ -229,7 +229,7 @@ def experiments_shots(reader: Reader, *names: str) -> str:
 def systems_claims(reader: Reader) -> str:
     """Each claim of the trainable systems' sources against what we measure (make systems)."""
     text = systems_report.claims_markdown(reader.csv("systems/claims.csv", dtype=systems_report.CLAIMS_INTEGERS))
-    return text.split("\n", 2)[2]  # without its page heading
+    return text.split("\n", 2)[2].split("\n## ")[0]  # without its page heading, and the claims table only
 
 
 # The headline: each source's main claim. Sarkar's from the seeds experiment's replication table (claim names:

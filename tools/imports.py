@@ -167,7 +167,9 @@ def file_imports(path: Path) -> set[str]:
     module = _module_name(path)
     summary = _summarise(path, module, is_package=path.stem == "__init__")
     imported = set(summary.top.imports).union(*(code.imports for code in summary.functions.values()))
-    return _third_party(imported, own=module.split(".")[0])
+    # a module beside the file (a test importing a helper module of tests/) is the project's own
+    beside = {sibling.stem for sibling in path.parent.glob("*.py")}
+    return {name for name in _third_party(imported, own=module.split(".")[0]) if name not in beside}
 
 
 _RULE = re.compile(r"^rule (\w+):", re.MULTILINE)

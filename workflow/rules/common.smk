@@ -97,6 +97,21 @@ def scheduled(rule):
     return resources.by_attempt(resources.declared(rule, config))
 
 
+def scheduled_per_seed(rule):
+    """As `scheduled`, for a rule whose job runs every seed of a setting as one group (system_run): its runtime
+    is the measured single run's times the setting's seeds (generous: vectorised seeds cost less than that for
+    small circuits), times the attempt."""
+    declared = resources.declared(rule, config)
+
+    def mem_mb(wildcards, attempt):
+        return declared["mem_mb"] * attempt
+
+    def runtime(wildcards, attempt):
+        return declared["runtime"] * len(system_seeds(wildcards)) * attempt
+
+    return {"mem_mb": mem_mb, "runtime": runtime}
+
+
 def section(name, *leave_out):
     """A config section as rule params, less the keys the job does not read (threads are a resource, not a
     parameter: a different thread count must not rerun a job)."""
@@ -258,18 +273,6 @@ def system_values(wildcards):
 def system_seeds(wildcards):
     """The setting's seeds: one group, so a changed list reruns the setting's job (every seed in it)."""
     return system_registry.setting_seeds(config, wildcards.system, wildcards.setting)
-
-
-def system_run_mem_mb(wildcards, attempt):
-    return resources.declared("system_run", config)["mem_mb"] * attempt
-
-
-def system_run_runtime(wildcards, attempt):
-    """A group job runs every seed of its setting: the measured single-run time per seed (generous: vectorised
-    seeds cost less than that for small circuits), times the attempt as `scheduled` does.
-    """
-    per_run = resources.declared("system_run", config)["runtime"]
-    return per_run * len(system_seeds(wildcards)) * attempt
 
 
 def system_circuit_values(wildcards):

@@ -17,8 +17,7 @@ rule system_run:
         "../../envs/systems.yaml"
     threads: config["systems"]["threads"]
     resources:
-        mem_mb=system_run_mem_mb,
-        runtime=system_run_runtime,
+        **scheduled_per_seed("system_run"),
     params:
         values=system_values,
         seeds=system_seeds,

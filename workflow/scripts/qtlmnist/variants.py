@@ -95,7 +95,9 @@ class Variant:
 
     def features(self, latents: dict, inputs: dict, settings: dict, threads: int) -> dict:
         """Features of every split (`settings`: what `settings(config)` gave); imports Qiskit where it counts."""
-        return KINDS[self.kind].features(self, latents, inputs, settings, threads)
+        # the builder by its name (Kind.features): code that only plans or labels variants (the classifier's
+        # and the tables' jobs, whose envs have no Qiskit) then reaches no builder (tools/imports.py)
+        return globals()[KINDS[self.kind].features](self, latents, inputs, settings, threads)
 
 
 # --- the kinds: each feature set in one entry -------------------------------------------------------------
@@ -114,8 +116,9 @@ class Kind:
 
     fields: the numbers its name carries, in the order written ("shots", "seed"; e.g. aer1024_seed1).
     width(variant, dims), label(variant, dims): features per image, and plain words for tables and figures.
-    features(variant, latents, inputs, settings, threads) -> {split: (N, width) array}: from the main
-        pipeline's autoencoder latents and circuit inputs of every split; imports what is heavy inside.
+    features: the name of this module's function (variant, latents, inputs, settings, threads) -> {split:
+        (N, width) array}: from the main pipeline's autoencoder latents and circuit inputs of every split;
+        imports what is heavy inside. A name, not the function: see Variant.features.
     settings(variant, config) -> the config values its features read, exactly (the rule's params).
     control: a row of the controls experiment, run with the first seed (and that seed in its name, if any).
     """
@@ -123,13 +126,21 @@ class Kind:
     fields: tuple[str, ...]
     width: Callable[[Variant, Dims], int]
     label: Callable[[Variant, Dims], str]
-    features: Callable[[Variant, dict, dict, dict, int], dict]
+    features: str
     settings: Callable[[Variant, dict], dict] = _nothing
     control: bool = False
 
 
 def _flat(inputs: dict) -> dict:
     return {split: inputs[split].reshape(len(inputs[split]), -1) for split in inputs}
+
+
+def _inputs(variant, latents, inputs, settings, threads):
+    return _flat(inputs)
+
+
+def _latents(variant, latents, inputs, settings, threads):
+    return dict(latents)
 
 
 def _exact(variant, latents, inputs, settings, threads):
@@ -185,15 +196,15 @@ KINDS: dict[str, Kind] = {
         (),
         lambda v, d: d.n_qubits,
         lambda v, d: f"the circuit's {d.n_qubits} inputs, no circuit",
-        lambda v, latents, inputs, settings, threads: _flat(inputs),
+        "_inputs",
         control=True,
     ),
-    "exact": Kind((), _outcomes, lambda v, d: "circuit, exact probabilities (no shot noise)", _exact, control=True),
+    "exact": Kind((), _outcomes, lambda v, d: "circuit, exact probabilities (no shot noise)", "_exact", control=True),
     "random": Kind(
         (),
         _outcomes,
         lambda v, d: f"classical random features of the {d.n_qubits} inputs ({d.circuit_outcomes})",
-        _random,
+        "_random",
         lambda v, config: {
             "random_seed": config["experiments"]["random_features_seed"],
             "width": 2 ** config["quantum"]["n_qubits"],
@@ -204,23 +215,23 @@ KINDS: dict[str, Kind] = {
         (),
         lambda v, d: d.latent_dim,
         lambda v, d: f"{d.latent_dim}-d latents (classical baseline)",
-        lambda v, latents, inputs, settings, threads: dict(latents),
+        "_latents",
         control=True,
     ),
     # aer1024_seed1 is the paper's hybrid; its shots and seed are in its name
-    "aer": Kind(("shots", "seed"), _outcomes, lambda v, d: f"hybrid: circuit counts (Aer, {v.shots} shots)", _counts),
+    "aer": Kind(("shots", "seed"), _outcomes, lambda v, d: f"hybrid: circuit counts (Aer, {v.shots} shots)", "_counts"),
     "noisy": Kind(
         ("seed",),
         _outcomes,
         lambda v, d: "circuit counts under fake-device noise",
-        _counts,
+        "_counts",
         _shots_and("noise_backend", ("experiments", "noise_backend")),
     ),
     "first": Kind(
         ("seed",),
         _outcomes,
         lambda v, d: f"circuit counts on the first {d.n_qubits} latent dims",
-        _counts,
+        "_counts",
         _shots_and("n_qubits", ("quantum", "n_qubits")),
         control=True,
     ),
@@ -228,7 +239,7 @@ KINDS: dict[str, Kind] = {
         ("seed",),
         lambda v, d: d.chunk_circuits * d.circuit_outcomes,
         lambda v, d: f"circuit counts on all {d.latent_dim} dims ({d.chunk_circuits} circuits, {v.n_features(d)})",
-        _counts,
+        "_counts",
         _shots_and("n_qubits", ("quantum", "n_qubits")),
         control=True,
     ),
