@@ -173,6 +173,7 @@ def test_bench_systems_table_holds_the_numbers_of_its_json(tmp_path):
     bench.mkdir(parents=True)
     ours = {"samples": 80, "samples_per_s": 219.4, "samples_per_cpu_s": 230.1, "s_per_epoch_cpu": 0.3712}
     ours |= {"speedup_of_ours": 1.0, "speedup_of_ours_cpu": 1.0, "grad_max_abs_diff": None}
+    ours |= {"compile_s": 4.2, "step_s": 0.0042, "step_cpu_s": 0.0039, "typical_run_s": 14.3, "typical_run_cpu_s": 13.6}
     shift = {"samples": 12, "samples_per_s": 5.081, "samples_per_cpu_s": 5.33, "s_per_epoch_cpu": 15.83}
     shift |= {
         "speedup_of_ours": 38.52,
@@ -180,6 +181,11 @@ def test_bench_systems_table_holds_the_numbers_of_its_json(tmp_path):
         "grad_max_abs_diff": 5.04e-16,
         "capped": True,
         "seconds": 60.2,
+        "compile_s": None,  # a route without a compiled first step
+        "step_s": 0.197,
+        "step_cpu_s": 0.188,
+        "typical_run_s": 472.8,
+        "typical_run_cpu_s": 451.2,
     }
     entry = {"seed_document": "001", "batch": 1, "routes": {"ours": ours, "qml_shift": shift}}
     (bench / "systems.json").write_text(json.dumps({"systems": {"paradoxical7_qnn": entry}}))
@@ -192,7 +198,9 @@ def test_bench_systems_table_holds_the_numbers_of_its_json(tmp_path):
         for cell, key in zip(row[4:9], ("samples_per_s", "samples_per_cpu_s", "s_per_epoch_cpu", "speedup_of_ours")):
             shown, value = numbers(cell)[0], route[key]
             assert abs(shown - value) <= (0.5 if value >= 100 else 0.005 * value), (key, cell)
-    assert numbers(rows[1][9]) == [5.0e-16] and "capped" in rows[1][10]
+        for cell, key in zip(row[13:15], ("typical_run_s", "typical_run_cpu_s")):
+            assert abs(numbers(cell)[0] - route[key]) <= 0.005 * route[key], (key, cell)
+    assert numbers(rows[1][9]) == [5.0e-16] and "capped" in rows[1][-1]
 
 
 # --- the generator on the CI run -------------------------------------------------------------------------------
