@@ -312,6 +312,9 @@ def scheduled_models() -> dict[str, str]:
             found = re.search(r'scheduled(?:_per_seed)?\("(\w+)"\)', body)
             if found:
                 models[rule] = found.group(1)
+    for path in (ROOT / "workflow/rules").glob("*.smk"):  # a reused rule keeps its original's resources
+        for original, name in re.findall(r"(?m)^use rule (\w+) as (\w+) with:", path.read_text()):
+            models[name] = models[original]
     return models
 
 

@@ -177,10 +177,13 @@ def stage_times(benchmarks: Path, rules: list[str]):
 
 
 def rule_names(rules_dir: Path) -> list[str]:
-    """Every `rule NAME:` in the workflow's rule files."""
+    """Every `rule NAME:` in the workflow's rule files, and every `use rule X as NAME with:` (a rule reused
+    under another name, e.g. the experiments' whole-pipeline seeds)."""
     import re
 
-    return sorted({m for path in rules_dir.glob("*.smk") for m in re.findall(r"^rule (\w+):", path.read_text(), re.M)})
+    pattern = r"^(?:rule (\w+):|use rule \w+ as (\w+) with:)"
+    found = (a or b for path in rules_dir.glob("*.smk") for a, b in re.findall(pattern, path.read_text(), re.M))
+    return sorted(set(found))
 
 
 def versions() -> dict:

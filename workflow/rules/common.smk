@@ -98,18 +98,10 @@ def scheduled(rule):
 
 
 def scheduled_per_seed(rule):
-    """As `scheduled`, for a rule whose job runs every seed of a setting as one group (system_run): its runtime
-    is the measured single run's times the setting's seeds (generous: vectorised seeds cost less than that for
+    """As `scheduled`, for system_run, whose job runs every seed of a setting as one group. Its runtime is the
+    measured single run's times the setting's seeds (generous, since vectorised seeds cost less than that for
     small circuits), times the attempt."""
-    declared = resources.declared(rule, config)
-
-    def mem_mb(wildcards, attempt):
-        return declared["mem_mb"] * attempt
-
-    def runtime(wildcards, attempt):
-        return declared["runtime"] * len(system_seeds(wildcards)) * attempt
-
-    return {"mem_mb": mem_mb, "runtime": runtime}
+    return resources.per_seed(resources.declared(rule, config), system_seeds)
 
 
 def section(name, *leave_out):

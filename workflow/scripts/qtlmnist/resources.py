@@ -163,3 +163,17 @@ def _times_attempt(value: int) -> Callable[..., int]:
         return value * attempt
 
     return scaled
+
+
+def per_seed(declared: dict[str, int], seeds_of: Callable) -> dict[str, Callable[..., int]]:
+    """`by_attempt` for a job that runs a group of seeds (rule system_run: a setting's seeds as one job): its
+    runtime is the single run's declaration times the group's seeds (`seeds_of(wildcards)`), its memory that of
+    one run (the seeds share one process and small models)."""
+
+    def mem_mb(wildcards, attempt: int) -> int:
+        return declared["mem_mb"] * attempt
+
+    def runtime(wildcards, attempt: int) -> int:
+        return declared["runtime"] * len(seeds_of(wildcards)) * attempt
+
+    return {"mem_mb": mem_mb, "runtime": runtime}
