@@ -338,6 +338,17 @@ _MATH = ("sin", "cos", "tan", "arcsin", "arccos", "arctan", "exp", "log", "abs",
 _SYMPY_MATH = dict(zip(("sin", "cos", "tan", "asin", "acos", "atan", "exp", "log", "Abs", "sign"), _MATH))
 
 
+def _circuit_check(case, out: np.ndarray, reference: np.ndarray) -> tuple[float, dict | None]:
+    """(max abs difference, error row or None) of a route's circuit outputs, read out as the system reads them
+    (through the parity, if any), against Statevector's: an error row when they differ by more than
+    CIRCUIT_TOL."""
+    out = out @ parity(case) if parity(case) is not None else out
+    diff = float(np.max(np.abs(out - reference)))
+    if diff <= CIRCUIT_TOL:
+        return diff, None
+    return diff, {"circuit_max_abs_diff": diff, "error": f"circuit differs from Statevector by {diff:.1e}"}
+
+
 def _columns(spec) -> dict:
     """Each circuit parameter's place: ("x", j) for input j, ("w", j) for weight j."""
     return {p: ("x", j) for j, p in enumerate(spec.inputs)} | {p: ("w", j) for j, p in enumerate(spec.weights)}
@@ -833,13 +844,9 @@ def _route_pennylane(method: str):
         with torch.no_grad():
             circuit.weight.copy_(torch.as_tensor(circuit_w))
             out = circuit(torch.as_tensor(circuit_x)).numpy()
-        out = out @ parity(case) if parity(case) is not None else out
-        circuit_diff = float(np.max(np.abs(out - reference)))
-        if not circuit_diff <= CIRCUIT_TOL:  # before any timing: a wrong conversion is not benchmarked
-            return {
-                "circuit_max_abs_diff": circuit_diff,
-                "error": f"circuit differs from Statevector by {circuit_diff:.1e}",
-            }
+        circuit_diff, mismatch = _circuit_check(case, out, reference)
+        if mismatch:  # before any timing: a wrong conversion is not benchmarked
+            return mismatch
         params, epsilon = start
         model = _TorchModel(case, spec, circuit, torch.float64, parity(case))
         model.load(params)
@@ -970,13 +977,9 @@ def _route_jax(build_circuit):
         circuit_outputs = build_circuit(spec)
         circuit_x, circuit_w, reference = check
         out = np.asarray(jax.vmap(circuit_outputs, in_axes=(0, None))(jnp.asarray(circuit_x), jnp.asarray(circuit_w)))
-        out = out @ parity(case) if parity(case) is not None else out
-        circuit_diff = float(np.max(np.abs(out - reference)))
-        if not circuit_diff <= CIRCUIT_TOL:  # before any timing: a wrong conversion is not benchmarked
-            return {
-                "circuit_max_abs_diff": circuit_diff,
-                "error": f"circuit differs from Statevector by {circuit_diff:.1e}",
-            }
+        circuit_diff, mismatch = _circuit_check(case, out, reference)
+        if mismatch:  # before any timing: a wrong conversion is not benchmarked
+            return mismatch
         params, epsilon = start
         params = {name: jnp.asarray(value) for name, value in params.items()}
         loss, _ = _jax_model(case, spec, circuit_outputs)
