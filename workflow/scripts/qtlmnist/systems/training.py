@@ -250,6 +250,9 @@ def fit_group(system, models: list, tasks: list[Task], values: dict, seeds: list
     # failure falls back to the graph with one logged line (engine.compile_step)
     step = compile_step(step, values.get("jit", False), values["epochs"] * steps_per_epoch)
     tracked = [name for name in tasks[0].sets() if name in values["history_sets"]]
+    # each tracked set of every seed stacked once, not every epoch: (seeds, rows, ...) and the seeds' labels
+    tracked_x = {name: np.stack([task.sets()[name][0] for task in tasks]) for name in tracked}
+    tracked_y = {name: [task.sets()[name][1] for task in tasks] for name in tracked}
     generators = [np.random.default_rng(seed) for seed in seeds]
     seed_index = np.arange(len(seeds))[:, None]
     histories = [[] for _ in seeds]
@@ -260,12 +263,12 @@ def fit_group(system, models: list, tasks: list[Task], values: dict, seeds: list
             totals += step(x[seed_index, picked], y[seed_index, picked]).numpy() * picked.shape[1]
         accuracies = {}
         for name in tracked:
-            stacked = np.stack([task.sets()[name][0] for task in tasks])
+            stacked = tracked_x[name]
             outputs = np.concatenate(
                 [predict(stacked[:, i : i + EVAL_BATCH]).numpy() for i in range(0, stacked.shape[1], EVAL_BATCH)],
                 axis=1,
             )
-            accuracies[name] = [accuracy(task.sets()[name][1], system.decide(out)) for task, out in zip(tasks, outputs)]
+            accuracies[name] = [accuracy(y, system.decide(out)) for y, out in zip(tracked_y[name], outputs)]
         for k, seed in enumerate(seeds):
             row = {"epoch": epoch + 1, "loss": float(totals[k] / n_rows)}
             row |= {f"{name}_accuracy": accuracies[name][k] for name in tracked}
