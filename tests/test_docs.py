@@ -210,6 +210,7 @@ def test_bench_systems_table_holds_the_numbers_of_its_json(tmp_path):
 CI_MARKERS = {
     "experiments_controls mnist fashion_mnist": "experiments_controls mnist",
     "experiments_shots mnist fashion_mnist": "experiments_shots mnist",
+    "experiments_paired mnist fashion_mnist": "experiments_paired mnist",
     " experiments:fashion_mnist ": " ",
 }
 NOT_ON_CI = {"bench_quantum", "bench_systems"}
@@ -253,6 +254,7 @@ def test_docs_generated_from_the_ci_run_hold_the_numbers_of_the_files_they_read(
     check_replication(generated["replication_seeds mnist"], results / "mnist/experiments/replication.csv")
     check_datasets(generated["datasets mnist fashion_mnist"], results)
     check_experiments(generated["experiments_controls mnist"], generated["experiments_shots mnist"], results)
+    check_paired(generated["experiments_paired mnist"], results)
     check_systems(generated["systems_claims"], results / "systems/claims.csv")
     check_headline(generated["headline"], results)
     check_costs(generated[next(s for s in generated if s.startswith("costs"))], results)
@@ -339,6 +341,22 @@ def check_experiments(controls_body: str, shots_body: str, results: Path):
     for row, r in zip(shot_rows, shots.itertuples(index=False)):
         assert row[0] == ("exact (infinite shots)" if pd.isna(r.shots) else str(int(r.shots)))
         check_interval(row[1], r.test_accuracy, r.ci95_low, r.ci95_high)
+
+
+def check_paired(body: str, results: Path):
+    out = results / "mnist/experiments"
+    rows = {row[0]: row[1] for row in markdown_rows(body)}
+    paired = 0
+    for file in ("noise", "controls"):
+        for r in pd.read_csv(out / f"{file}.csv").itertuples(index=False):
+            if pd.isna(r.mcnemar_p):
+                continue
+            paired += 1
+            label = r.control if file == "controls" else f"circuit counts, {r.setting} ({r.variant})"
+            only_this, only_hybrid, p, holm = numbers(rows[label])
+            assert (only_this, only_hybrid) == (r.only_this_right, r.only_hybrid_right), label
+            assert (p, holm) == (float(f"{r.mcnemar_p:.2g}"), float(f"{r.mcnemar_p_holm:.2g}")), label
+    assert len(rows) == paired
 
 
 def check_systems(body: str, csv: Path):

@@ -244,3 +244,43 @@ def test_pipeline_comparison_pairs_each_seed_and_tests_across_seeds():
     # t interval by hand: sd of (-25, -25, -50) = 14.434, t(0.975, 2) = 4.3027, half-width 35.86
     assert s["difference_pp_high"] - s["difference_pp_mean"] == pytest.approx(4.302653 * 14.433757 / 3**0.5, rel=1e-5)
     assert s["p"] == pytest.approx(0.25) and s["smallest_p"] == pytest.approx(0.25) and not s["significant"]
+
+
+def test_single_runs_are_paired_with_the_hybrid_by_mcnemar_and_holm_per_table():
+    """Hand-computed: 10 test images; the paper's hybrid (first seed, configured shots) is right on images 0-4.
+    One control is right on all 10 (5 images only it gets right, none only the hybrid): McNemar's exact p =
+    2 * (1/2)^5 = 0.0625; every other run predicts as the hybrid does (no disagreement: p = 1). Holm over the
+    table's m non-reference rows multiplies the smallest p by m."""
+    from qtlmnist.experiments import tables
+
+    seeds, shots_list, shots = [1], [16, 128], 128
+    dims = variants.Dims(latent_dim=64, n_qubits=5)
+    labels = list(range(10))
+    as_hybrid = labels[:5] + [(y + 1) % 10 for y in labels[5:]]
+    plan = variants.plan(seeds, shots_list, shots)
+    better = plan["controls"][1][0]  # the first control after the hybrid itself
+
+    def run(name):
+        predictions = labels if name == better else as_hybrid
+        accuracy = float(np.mean(np.array(predictions) == labels))
+        scores = {"train_accuracy": 1.0, "val_accuracy": 1.0, "test_accuracy": accuracy, "test_n": 10}
+        return {"n_features": 5, **scores, "test_predictions": predictions, "test_labels": labels}
+
+    runs = {(name, seed): run(name) for name, seed in variants.all_runs(seeds, shots_list, shots)}
+    out = tables(runs, seeds, shots_list, shots, dims, alpha=0.05)
+    controls = out["controls"]
+    assert pd.isna(controls["mcnemar_p"].iloc[0])  # the hybrid itself: the reference
+    row = controls[controls["variant"] == better].iloc[0]
+    assert (row["only_this_right"], row["only_hybrid_right"]) == (5, 0)
+    assert row["mcnemar_p"] == pytest.approx(0.0625)
+    m = len(controls) - 1
+    assert row["mcnemar_p_holm"] == pytest.approx(min(1.0, 0.0625 * m))
+    others = controls[(controls["variant"] != better) & controls["mcnemar_p"].notna()]
+    assert (others["mcnemar_p"] == 1.0).all() and (others["mcnemar_p_holm"] == 1.0).all()
+    assert not controls["significant"].fillna(False).any()
+    for name in ("shots", "noise"):  # every row but the reference predicts as the hybrid
+        table = out[name]
+        assert table["mcnemar_p"].isna().sum() == 1 and (table["mcnemar_p"].dropna() == 1.0).all()
+    runs[plan["noise"][1]].pop("test_predictions")
+    with pytest.raises(ValueError, match="no per-image test predictions"):
+        tables(runs, seeds, shots_list, shots, dims)

@@ -210,6 +210,30 @@ def experiments_controls(reader: Reader, *names: str) -> str:
     )
 
 
+def experiments_paired(reader: Reader, *names: str) -> str:
+    """Each single-run feature set against the paper's hybrid of the same seed on the same test images:
+    McNemar's exact test, Holm-adjusted within its table (qtlmnist.experiments.paired)."""
+    tables = {}
+    for d in names:
+        rows = {}
+        for file, label in (("noise", lambda r: f"circuit counts, {r.setting} ({r.variant})"), ("controls", None)):
+            for r in reader.csv(f"{d}/experiments/{file}.csv").itertuples(index=False):
+                if pd.isna(r.mcnemar_p):
+                    continue  # the hybrid itself
+                verdict = "significant" if r.significant else "not significant"
+                rows[r.control if label is None else label(r)] = (
+                    f"{r.only_this_right} / {r.only_hybrid_right}; p = {r.mcnemar_p:.2g}, Holm {r.mcnemar_p_holm:.2g} "
+                    f"({verdict})"
+                )
+        tables[d] = rows
+    labels = list(dict.fromkeys(label for rows in tables.values() for label in rows))
+    columns = [
+        "feature set vs the hybrid (images only it / only the hybrid gets right; McNemar p, Holm-adjusted)",
+        *(DATASETS[d].title for d in names),
+    ]
+    return report.markdown_table(columns, [[label, *(tables[d].get(label, "") for d in names)] for label in labels])
+
+
 def experiments_shots(reader: Reader, *names: str) -> str:
     """Test accuracy against shots per image (seed 1), and the exact limit."""
     tables = {}
@@ -424,6 +448,7 @@ BLOCKS: dict[str, Callable[..., str]] = {
     "datasets": datasets,
     "experiments_controls": experiments_controls,
     "experiments_shots": experiments_shots,
+    "experiments_paired": experiments_paired,
     "systems_claims": systems_claims,
     "stage_costs": stage_costs,
     "bench_quantum": bench_quantum,

@@ -101,6 +101,7 @@ rule experiment_tables:
         seeds=config["experiments"]["seeds"],
         shots_list=config["experiments"]["shots"],
         shots=config["quantum"]["shots"],
+        alpha=config["verdicts"]["alpha"],
         accuracy_tolerance_pp=config["report"]["accuracy_tolerance_pp"],
         mse_tolerance=config["report"]["mse_tolerance"],
         latent_dim=config["autoencoder"]["latent_dim"],

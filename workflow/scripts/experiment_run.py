@@ -15,7 +15,8 @@ train, val, test = (load_dataset(path) for path in snakemake.input)
 train, val = resplit(train, val, p.val_fraction, seed)
 model, _ = classifier.train_configured(keras, train, val, dict(p.items()), seed)
 data = {"train": train, "val": val, "test": test}
-per_split = {split: evaluate.metrics(classifier.predict(model, x), y) for split, (x, y) in data.items()}
+probabilities = {split: classifier.predict(model, x) for split, (x, _) in data.items()}
+per_split = {split: evaluate.metrics(probabilities[split], y) for split, (_, y) in data.items()}
 metrics = {
     "variant": snakemake.wildcards.variant,
     "seed": seed,
@@ -23,4 +24,7 @@ metrics = {
     **{k: v for k, v in evaluate.summary(per_split).items() if not k.endswith(("confusion", "per_class_accuracy"))},
 }
 logging.info("%s", metrics)
+# per test image, so that experiment_tables pairs every single run with the hybrid (McNemar) with no rerun
+metrics["test_predictions"] = probabilities["test"].argmax(axis=1).tolist()
+metrics["test_labels"] = test[1].astype(int).tolist()
 save_json(snakemake.output[0], metrics)

@@ -10,7 +10,7 @@ from qtlmnist.variants import Dims
 setup_logging(snakemake.log[0])
 p = snakemake.params
 runs = {(variant, seed): load_json(path) for (variant, seed), path in zip(p.runs, snakemake.input.runs)}
-tables = experiments.tables(runs, p.seeds, p.shots_list, p.shots, Dims(p.latent_dim, p.n_qubits))
+tables = experiments.tables(runs, p.seeds, p.shots_list, p.shots, Dims(p.latent_dim, p.n_qubits), p.alpha)
 for name, table in tables.items():
     save_csv(snakemake.output[name], table)
 metrics = {name: load_json(snakemake.input[name]) for name in ("autoencoder", "baseline", "hybrid")}

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .data import stratified_split
 from .stats import t_interval, wilson_interval
-from .variants import Dims, Variant, plan
+from .variants import Dims, Variant, hybrid, plan
 
 
 def random_features(x: np.ndarray, seed: int, width: int) -> np.ndarray:
@@ -49,10 +49,19 @@ def resplit(train, val, val_fraction: float, seed: int):
 
 
 def tables(
-    runs: dict[tuple[str, int], dict], seeds: list[int], shots_list: list[int], shots: int, dims: Dims
+    runs: dict[tuple[str, int], dict],
+    seeds: list[int],
+    shots_list: list[int],
+    shots: int,
+    dims: Dims,
+    alpha: float = 0.05,
 ) -> dict[str, pd.DataFrame]:
     """The experiments' CSV tables from the runs' metrics (keyed by (variant name, seed)); numbers stay numbers
-    (the exact-probability row of the shots table has no shot count: NaN)."""
+    (the exact-probability row of the shots table has no shot count: NaN).
+
+    The shots, noise and controls tables are single runs (the first seed): each row is compared with the
+    paper's hybrid of that seed on the same test images by McNemar's exact test alone (no spread over seeds to
+    test), Holm-adjusted over the table's other rows (one family per table, fixed by the plan: `paired`)."""
     p = plan(seeds, shots_list, shots)
     accuracies = ("train_accuracy", "val_accuracy", "test_accuracy")
     rows = []
@@ -82,6 +91,7 @@ def tables(
             }
         )
 
+    reference = (hybrid(shots, seeds[0]).name, seeds[0])
     shots_rows = [single(name, seed, shots=Variant.parse(name).shots) for name, seed in p["shots"]]
     noise_rows = [
         single(name, seed, setting="device noise" if Variant.parse(name).kind == "noisy" else "noiseless")
@@ -91,10 +101,53 @@ def tables(
     return {
         "seeds": seed_runs,
         "seeds_summary": pd.DataFrame(summary),
-        "shots": pd.DataFrame(shots_rows).astype({"shots": "Int64"}),
-        "noise": pd.DataFrame(noise_rows),
-        "controls": pd.DataFrame(control_rows),
+        "shots": paired(pd.DataFrame(shots_rows).astype({"shots": "Int64"}), p["shots"], runs, reference, alpha),
+        "noise": paired(pd.DataFrame(noise_rows), p["noise"], runs, reference, alpha),
+        "controls": paired(pd.DataFrame(control_rows), p["controls"], runs, reference, alpha),
     }
+
+
+def correct_per_image(run: dict, name: str) -> np.ndarray:
+    """A run's per-test-image correct/incorrect vector, from the predictions experiment_run stores."""
+    if "test_predictions" not in run or "test_labels" not in run:
+        raise ValueError(
+            f"experiment run {name} has no per-image test predictions (test_predictions, test_labels): it was "
+            "written by an older version of experiment_run; rerun it (snakemake --forcerun experiment_run)"
+        )
+    return np.asarray(run["test_predictions"]) == np.asarray(run["test_labels"])
+
+
+def paired(
+    table: pd.DataFrame, names: list[tuple[str, int]], runs: dict, reference: tuple[str, int], alpha: float
+) -> pd.DataFrame:
+    """`table` (one row per run of `names`) with each run compared with the `reference` run (the paper's
+    hybrid at the same seed) on the same test images: images only this run / only the hybrid gets right,
+    McNemar's exact p, and its Holm-adjusted p over the table's rows other than the reference itself (the
+    family), significant where the adjusted p <= alpha. The reference row's columns are empty."""
+    from . import stats
+
+    hybrid_correct = correct_per_image(runs[reference], reference[0])
+    rows = []
+    for name, seed in names:
+        if (name, seed) == reference:
+            rows.append((pd.NA, pd.NA, np.nan))
+            continue
+        correct = correct_per_image(runs[(name, seed)], name)
+        if correct.shape != hybrid_correct.shape or not np.array_equal(
+            runs[(name, seed)]["test_labels"], runs[reference]["test_labels"]
+        ):
+            raise ValueError(f"experiment run {name} was tested on other images than {reference[0]}: not paired")
+        rows.append(stats.mcnemar_exact(correct, hybrid_correct))
+    out = table.copy()
+    out["only_this_right"] = pd.array([r[0] for r in rows], dtype="Int64")
+    out["only_hybrid_right"] = pd.array([r[1] for r in rows], dtype="Int64")
+    out["mcnemar_p"] = [r[2] for r in rows]
+    family = out["mcnemar_p"].notna().to_numpy()
+    adjusted = np.full(len(out), np.nan)
+    adjusted[family] = stats.holm(out["mcnemar_p"][family].to_numpy())
+    out["mcnemar_p_holm"] = adjusted
+    out["significant"] = pd.array([pd.NA if np.isnan(a) else bool(a <= alpha) for a in adjusted], dtype="boolean")
+    return out
 
 
 def seed_intervals(summary: pd.DataFrame) -> dict[tuple[str, str], tuple[float, float, float, int]]:
