@@ -306,6 +306,20 @@ def test_a_run_repeats_bit_for_bit_with_its_seed(keras, monkeypatch):
         np.testing.assert_array_equal(a, b)
 
 
+def test_each_system_builds_its_classical_layers_in_its_floatx(keras):
+    """002's CNN computes in float32 (System.floatx), 000's encoder in float64 (the default); the global
+    policy is restored after building; and a dtype outside FLOAT_TYPES is refused."""
+    from qtlmnist.systems import cnn_circuit, training
+
+    values = dict(setting_values(DEFAULT, "cnn_circuit", "mnist_3v5_fixed"), model="control")
+    (cnn,) = training.build_models(cnn_circuit, values, [1], None)
+    (encoder,) = training.build_models(qm, {"model": "control", "control_hidden": 2}, [1], None)
+    assert {w.dtype for w in cnn.weights} == {"float32"} and {w.dtype for w in encoder.weights} == {"float64"}
+    assert keras.config.dtype_policy().name == "float32"
+    with pytest.raises(ValueError, match="floatx = 'float16'"):
+        common.System(seed_document="000", title="t", inputs={}, floatx="float16")
+
+
 @pytest.mark.parametrize("name", ["paradoxical7_qnn", "quantum_mnist"])
 def test_a_seed_trains_in_its_group_as_it_trains_alone(keras, name):
     """Seed-parallel training: over 20 steps (20 epochs of one batch each, so every step's loss is recorded),

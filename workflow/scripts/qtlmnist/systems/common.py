@@ -55,6 +55,9 @@ SEED_DOCUMENTS = MappingProxyType(
 )
 
 
+FLOAT_TYPES = ("float64", "float32")
+
+
 @dataclass(frozen=True)
 class Pair:
     """A quantum setting and its classical control of the same inputs and budget, compared run by run: the
@@ -80,6 +83,10 @@ class System:
     model_inputs: model -> the files its runs read instead of `inputs` (e.g. "sarkar": the circuit counts).
     pairs: each quantum setting and its control, compared run by run in the claims table (declared here, not in
         the module's heavy part, so the config check sees them at parse time).
+    floatx: the dtype of its classical layers (the circuit is always simulated in complex128): float64 by
+        default, so that a seed trains in a vectorised group as it would alone to 1e-9 and chaotic trainings
+        depend less on the CPU's code path; float32 for a system whose run is bound by classical compute that
+        float64 makes slow (002's CNN: its convolutions cost about twice as much per step in float64 on CPU).
     """
 
     seed_document: str
@@ -89,10 +96,13 @@ class System:
     model_inputs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     pairs: tuple[Pair, ...] = ()
     citation: str = ""
+    floatx: str = "float64"
     name: str = ""
     module: str = ""
 
     def __post_init__(self):
+        if self.floatx not in FLOAT_TYPES:
+            raise ValueError(f"floatx = {self.floatx!r}: a system's classical layers compute in one of {FLOAT_TYPES}")
         if self.seed_document == "none":
             if not self.citation:
                 raise ValueError("seed_document 'none' needs a citation (a URL or reference to the source)")

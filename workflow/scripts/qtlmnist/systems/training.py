@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 # Adam's epsilon as torch.optim.Adam's (both originals are PyTorch); Keras' default is 1e-7.
 ADAM_EPSILON = 1e-8
 
-# The systems' classical layers compute in float64, like the circuit (complex128): seeds vectorised over a
+# The systems' classical layers compute in float64 (a system may declare float32: System.floatx), like the
+# circuit (complex128): seeds vectorised over a
 # leading axis (SeedStack) then train as each would alone to 1e-9 (in float32 a batched matmul and a plain one
 # differ in the last bits, and chaotic trainings, e.g. 000's encoder feeding ZZ phases, amplify that within a
 # few steps), and runs depend far less on the CPU's code path (AVX2 vs AVX-512). The sources trained in
@@ -379,11 +380,13 @@ def _metrics(system, values: dict, seed: int, task: Task, model, history: pd.Dat
 
 
 def build_models(system, values: dict, seeds: list[int], circuit: Circuit | None) -> list:
-    """One model per seed, in FLOATX, each built right after seeding Keras with its seed (so its initial
-    weights are those of a run of that seed alone, wherever it stands in the group)."""
+    """One model per seed, in the system's floatx (FLOATX unless its System says otherwise), each built right
+    after seeding Keras with its seed (so its initial weights are those of a run of that seed alone, wherever
+    it stands in the group)."""
+    entry = getattr(system, "SYSTEM", None)
     # the dtype policy, not floatx: Keras fixes its global policy from floatx once, when it is first read
     policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(FLOATX)
+    keras.config.set_dtype_policy(entry.floatx if entry is not None else FLOATX)
     try:
         models = []
         for seed in seeds:
