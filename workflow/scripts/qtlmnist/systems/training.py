@@ -31,6 +31,7 @@ import pandas as pd
 
 from .common import Circuit, Task, accuracy, confusion
 from .engine import CircuitLayer, compile_step
+from .separable import setting_circuit
 from .shots import aer_estimates
 
 log = logging.getLogger(__name__)
@@ -397,9 +398,11 @@ def build_models(system, values: dict, seeds: list[int], circuit: Circuit | None
 def train_and_evaluate(system, tasks: list[Task], values: dict, seeds: list[int], threads: int) -> list[tuple]:
     """The system's circuit model (model "quantum") or its classical control, one per seed: built
     (`build_models`), trained together by `fit_group` and `evaluate`d seed by seed; [(model, history,
-    evaluation)] in seed order. The circuit is compiled (and an unsupported gate refused) when the first model
-    is built, before any training."""
-    circuit = system.circuit(values) if values["model"] == "quantum" else None
+    evaluation)] in seed order. The circuit is the setting's (`separable.setting_circuit`: the system's circuit,
+    or its separable or product version by the setting's `entanglement`), the one object built into the model
+    and sent to Aer; it is compiled (and an unsupported gate refused) when the first model is built, before
+    any training."""
+    circuit = setting_circuit(system, values) if values["model"] == "quantum" else None
     models = build_models(system, values, seeds, circuit)
     rows = len(tasks[0].train[1])
     log.info("model %s: %s parameters; %d training rows", values["model"], count_parameters(models[0]), rows)
