@@ -326,6 +326,6 @@ def test_a_separable_setting_trains_and_is_evaluated_on_its_own_circuit(keras, m
         (layer,) = [layer for layer in model.layers if isinstance(layer, CircuitLayer)]
         assert layer.engine.circuit.name == "quantum_mnist_separable"
         assert layer.engine.circuit.count_ops()["cx"] == 24  # the ZZ map's; the ansatz's 9 are gone
-        assert len(history) == 2 and metrics["parameters"]["circuit"] == 16
+        assert len(history) == 2 and metrics["parameters"]["circuit"] == 16 and metrics["entanglement"] == "separable"
         test = metrics["sets"]["test"]
         assert test["accuracy_shots"] is not None and abs(test["accuracy_shots"] - test["accuracy_exact"]) <= 0.25

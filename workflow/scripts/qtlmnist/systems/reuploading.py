@@ -19,6 +19,11 @@ consecutive amplitudes (j = the value of wires 0..k-1). A UCRy is block diagonal
 operator (which is what re-uploading applies to a state that is no longer |0>) is fixed by these angles alone,
 whatever circuit realises it. Uploads sit before every layer, [U, SEL_1, U, SEL_2, ..., U, SEL_L]: with the
 derivative's single layer (n_layers=1) there is no re-upload at all, only the initial state preparation.
+Config `reupload: false` loads once for any n_layers, [U, SEL_1, ..., SEL_L] ("no re-upload").
+
+Entanglement removed (config `entanglement`, qtlmnist.systems.separable): "separable" drops the SEL layers' 6
+CX each and keeps every load (whose 62 CX build the state); "product" also replaces each load by one rotation
+per loading angle, Ry and Rz alternating over the qubits (`product_encoding`).
 
 SEL layer l (0-based) with weights w[l, i] = (phi, theta, omega): Rot(phi, theta, omega) = RZ(omega) RY(theta)
 RZ(phi) on every wire i, then CNOT(i, (i + r) mod 6) for i = 0..5 in turn, r = l mod 5 + 1 (PennyLane's default

@@ -372,6 +372,7 @@ def _metrics(system, values: dict, seed: int, task: Task, model, history: pd.Dat
         "parameters": count_parameters(model),
         "shots": values["shots"] if values["model"] in ("quantum", "sarkar") else None,
         "precision": float(values.get("precision", 0.0)) if quantum else None,
+        "entanglement": values.get("entanglement", "entangled") if quantum else None,  # the circuit variant
         "train_rows": len(task.train[1]),
         "final_loss": float(history["loss"].iloc[-1]),
         **evaluation,
