@@ -553,7 +553,7 @@ def reuploading_family():
     """System 004's circuit (2 layers on 6 qubits): each layer's Rz Ry Rz per qubit is a run to fuse."""
     from qtlmnist.systems import reuploading
 
-    return reuploading.reuploading_circuit(6, 2)
+    return reuploading.reuploading_circuit(6, 2)[:4]  # (circuit, inputs, weights, observables)
 
 
 FUSION_FAMILIES = {**FAMILIES, "reuploading": reuploading_family}

@@ -173,7 +173,7 @@ def test_loading_gate_counts_and_refusals():
 
 @pytest.mark.parametrize("n_layers", [1, 2, 3])
 def test_circuit_expectations_match_the_pennylane_order_reference(n_layers):
-    circuit, inputs, weights, observables = reuploading.reuploading_circuit(N, n_layers)
+    circuit, inputs, weights, observables, _ = reuploading.reuploading_circuit(N, n_layers)
     assert len(inputs) == 63 and len(weights) == 18 * n_layers and len(observables) == N
     counts = circuit.count_ops()
     assert (counts["ry"], counts["rz"], counts["cx"]) == (69 * n_layers, 12 * n_layers, 68 * n_layers)

@@ -245,10 +245,35 @@ def systems_errors(config: dict, schema_path: str | Path = DEFAULT_SCHEMA) -> li
                     f"{where}.model = 'sarkar': system {name!r} registers no model_inputs['sarkar'] (the files "
                     "its Sarkar hybrid reads; allowed: quantum, control)"
                 )
+            problems.extend(f"{where}.{problem}" for problem in entanglement_errors(name, values))
             check = SYSTEMS[name].check
             if not errors and check is not None:
                 problems.extend(f"{where}: {problem}" for problem in check(values))
     return problems
+
+
+def entanglement_errors(system: str, values: dict) -> list[str]:
+    """A setting's `entanglement` against its system (qtlmnist.systems.separable): a value other than
+    "entangled" only for model quantum (a control has no circuit), and "product" only for a system whose
+    encoding entangles (its module defines the product-encoding hook). Each line starts with the key."""
+    from .systems import load
+    from .systems.separable import ENTANGLEMENTS, PRODUCT_HOOK, choices
+
+    entanglement = values.get("entanglement", "entangled")
+    if entanglement == "entangled" or entanglement not in ENTANGLEMENTS:
+        return []  # an unknown value is the schema's error
+    if values.get("model") != "quantum":
+        return [
+            f"entanglement = {entanglement!r}: model {values.get('model')!r} has no circuit to remove gates from "
+            "(allowed with it: entangled; separable and product are variants of model quantum)"
+        ]
+    allowed = choices(load(system))
+    if entanglement not in allowed:
+        return [
+            f"entanglement = {entanglement!r}: system {system!r} has no entangling data encoding to replace (its "
+            f"module defines no {PRODUCT_HOOK}; allowed: {', '.join(allowed)})"
+        ]
+    return []
 
 
 def _seeds_key(config: dict, system: str, setting: str) -> str:

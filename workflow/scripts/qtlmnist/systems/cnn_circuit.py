@@ -34,6 +34,10 @@ initial CNN and head:
     model control                          the circuit replaced by a parameter-free classical stand-in
                                            (see `build_control`)
 
+Entanglement removed (config `entanglement`, qtlmnist.systems.separable): "separable" drops the CX, CZ and
+CX, leaving the product state Ry(2 x0) H|0> (x) Ry(2 x1) H|0> and the output sin(2 x0) sin(2 x1) (tested). The
+encoding (H, Ry) is a product already, so there is no "product" variant.
+
 Layers are initialised as PyTorch's defaults (weights and biases uniform on +-1/sqrt(fan_in)), because as
 shipped the frozen random CNN *is* the feature, so its scale is part of the system; and the two-class head is
 the original's Linear(1, 1) on BCE-with-logits, written as a softmax over [0, z] (see `_head`).
@@ -166,7 +170,8 @@ def circuit(values: dict | None = None) -> Circuit:
     qc.ry(x[0], 0)  # "second quantum layer": the same inputs again, not new weights
     qc.ry(x[1], 1)
     qc.cx(1, 0)  # "stronger entanglement"
-    return Circuit(qc, tuple(x), tuple(w), "expectations", (SparsePauliOp("ZZ"),))
+    # the encoding: H and Ry(x) (instructions 0-3), Ry(x) again (6-7); the CX, CZ, CX are its fixed layers
+    return Circuit(qc, tuple(x), tuple(w), "expectations", (SparsePauliOp("ZZ"),), ((0, 4), (6, 8)))
 
 
 # --- models --------------------------------------------------------------------------------------------------

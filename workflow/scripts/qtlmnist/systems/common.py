@@ -166,6 +166,10 @@ class Circuit:
     """A system's circuit with its parameters split into per-sample inputs and trained weights.
 
     output: "expectations" of `observables` (SparsePauliOps), or "probabilities" of the 2**n outcomes.
+    encoding: where the data enters, as spans (start, stop) of `circuit.data` (instruction indices, stop
+        excluded), one span per upload of the data, in circuit order: every instruction with an input parameter
+        lies in one, no instruction with a weight does. The rest is the trainable (variational) part, whose
+        multi-qubit gates `separable.separable` removes; None = not declared (that function then refuses).
     """
 
     circuit: object  # qiskit QuantumCircuit
@@ -173,12 +177,21 @@ class Circuit:
     weights: tuple
     output: str = "expectations"
     observables: tuple = ()
+    encoding: tuple[tuple[int, int], ...] | None = None
 
     def __post_init__(self):
         if self.output not in ("expectations", "probabilities"):
             raise ValueError(f"output must be 'expectations' or 'probabilities', got {self.output!r}")
         if self.output == "expectations" and not self.observables:
             raise ValueError("output 'expectations' needs observables")
+        if self.encoding is not None:
+            spans = [tuple(span) for span in self.encoding]
+            ends = [bound for span in spans for bound in span]
+            if any(len(span) != 2 or span[0] >= span[1] for span in spans) or ends != sorted(ends) or ends[:1] < [0]:
+                raise ValueError(f"encoding must be ordered, disjoint, non-empty spans (start, stop), got {spans}")
+            if ends and ends[-1] > (size := len(self.circuit.data)):
+                raise ValueError(f"encoding span {spans[-1]} ends past the circuit's {size} instructions")
+            object.__setattr__(self, "encoding", tuple(spans))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ What its notebook does, and this module again:
             x_{6+j} = pi * mean(a[64 + 12 j : 64 + 12 j + 12]) for j < 5 (pixels 60-63 are never used).
   circuit   |psi(x, w)> = RA_full(w) (prod_q Ry(x_q) on qubit q) |0>^11, RA_full = RealAmplitudes(11, reps=1,
             entanglement="full"): Ry(w_q) on every qubit, CX(i, j) for all i < j, Ry(w_{11+q}); 22 weights.
+  separable (config `entanglement`, qtlmnist.systems.separable) drops RA_full's 55 CX: a product state. The
+            encoding is a product already, so there is no "product" variant.
   readout   f(x) = a <psi|Z_10|psi> + b: SparsePauliOp("Z" + "I"*10) is Z on qubit 10 (the notebook's comment
             says qubit 0), then nn.Linear(1, 1): 22 + 2 = 24 parameters. EstimatorQNN's default precision
             1/64 adds Gaussian noise to every forward pass (training and evaluation); config `precision`.
@@ -164,7 +166,9 @@ def circuit(values: dict | None = None) -> Circuit:
     for q in range(N_QUBITS):
         qc.ry(x[q], q)
     qc.compose(ansatz, inplace=True)
-    return Circuit(qc, tuple(x), tuple(ansatz.parameters), "expectations", (SparsePauliOp("Z" + "I" * (N_QUBITS - 1)),))
+    observable = SparsePauliOp("Z" + "I" * (N_QUBITS - 1))
+    # the encoding: the first N_QUBITS instructions, Ry(x_q)
+    return Circuit(qc, tuple(x), tuple(ansatz.parameters), "expectations", (observable,), ((0, N_QUBITS),))
 
 
 def build(keras, values: dict, seed: int, spec: Circuit | None):

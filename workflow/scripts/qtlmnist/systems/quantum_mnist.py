@@ -10,6 +10,9 @@ RealAmplitudes(4), read out by parity, trained end to end on MNIST 0 vs 1; it re
   readout   P(class c) = sum over outcomes i with popcount(i) mod 2 = c of |<i|psi>|^2 (SamplerQNN's
             interpret=parity), cross-entropy against the digit, Adam.
   control   the same encoder, then a classical head of the same 16 parameters: 4 -> 2 (tanh) -> 2 (softmax).
+  entanglement removed (config `entanglement`, qtlmnist.systems.separable): "separable" drops the ansatz's 9
+            CX (Ry layers only), the ZZ map kept; "product" also replaces the ZZ map by its product part, the
+            Z feature map of the same inputs (H, P(2 z_i), twice; `product_encoding`).
 
 Deviation, by design: the SamplerQNN samples 1024 shots in every forward pass and parameter-shift gradient of
 training; here training is exact (the engine's statevector and autodiff), and the trained model is evaluated
@@ -25,6 +28,7 @@ from .common import MNIST_RAW, Circuit, Claim, Pair, System, Task, mnist_raw
 CLASS_NAMES = ("0", "1")
 DIGITS = (0, 1)
 N_QUBITS = 4
+FEATURE_MAP_REPS = 2  # zz_feature_map's (Qiskit's default, as the original's ZZFeatureMap(4))
 LOSS = "sparse_categorical_crossentropy"  # on the parity probabilities (not logits)
 
 CLAIMS = (
@@ -56,15 +60,31 @@ def load_task(inputs, values: dict, seed: int) -> Task:
 
 
 def circuit(values: dict | None = None) -> Circuit:
-    """zz_feature_map(4) then real_amplitudes(4), all qubits measured; outcome probabilities."""
+    """zz_feature_map(4) then real_amplitudes(4), all qubits measured; outcome probabilities. The encoding is
+    the feature map (the first instructions), the trainable part the ansatz."""
     from qiskit.circuit.library import real_amplitudes, zz_feature_map
 
-    feature_map = zz_feature_map(N_QUBITS, parameter_prefix="z")
+    feature_map = zz_feature_map(N_QUBITS, reps=FEATURE_MAP_REPS, parameter_prefix="z")
     ansatz = real_amplitudes(N_QUBITS, parameter_prefix="w")
     qc = feature_map.compose(ansatz)
     qc.name = "quantum_mnist"
     qc.measure_all()
-    return Circuit(qc, tuple(feature_map.parameters), tuple(ansatz.parameters), "probabilities")
+    encoding = ((0, len(feature_map.data)),)
+    return Circuit(qc, tuple(feature_map.parameters), tuple(ansatz.parameters), "probabilities", encoding=encoding)
+
+
+def product_encoding(spec: Circuit):
+    """entanglement "product" (qtlmnist.systems.separable): the ZZ feature map without its pair terms, i.e. the
+    Z feature map of the same 4 inputs (Havlicek et al. 2019), rep for rep: H then P(2 z_i) on every qubit,
+    FEATURE_MAP_REPS times. A product state; each qubit carries its own input."""
+    from qiskit.circuit import QuantumCircuit
+
+    qc = QuantumCircuit(N_QUBITS, name="z_map")
+    for _ in range(FEATURE_MAP_REPS):
+        for qubit, z in enumerate(spec.inputs):
+            qc.h(qubit)
+            qc.p(2 * z, qubit)
+    return qc
 
 
 def parity_matrix(n_qubits: int = N_QUBITS) -> np.ndarray:

@@ -19,6 +19,11 @@ consecutive amplitudes (j = the value of wires 0..k-1). A UCRy is block diagonal
 operator (which is what re-uploading applies to a state that is no longer |0>) is fixed by these angles alone,
 whatever circuit realises it. Uploads sit before every layer, [U, SEL_1, U, SEL_2, ..., U, SEL_L]: with the
 derivative's single layer (n_layers=1) there is no re-upload at all, only the initial state preparation.
+Config `reupload: false` loads once for any n_layers, [U, SEL_1, ..., SEL_L] ("no re-upload").
+
+Entanglement removed (config `entanglement`, qtlmnist.systems.separable): "separable" drops the SEL layers' 6
+CX each and keeps every load (whose 62 CX build the state); "product" also replaces each load by one rotation
+per loading angle, Ry and Rz alternating over the qubits (`product_encoding`).
 
 SEL layer l (0-based) with weights w[l, i] = (phi, theta, omega): Rot(phi, theta, omega) = RZ(omega) RY(theta)
 RZ(phi) on every wire i, then CNOT(i, (i + r) mod 6) for i = 0..5 in turn, r = l mod 5 + 1 (PennyLane's default
@@ -186,21 +191,27 @@ def wire_qubit(wire: int, n_qubits: int = N_QUBITS) -> int:
     return n_qubits - 1 - wire
 
 
-def reuploading_circuit(n_qubits: int, n_layers: int):
-    """(QuantumCircuit, inputs: 2**n - 1 loading angles, weights: n_layers * n * 3, observables: Z per wire).
+def reuploading_circuit(n_qubits: int, n_layers: int, reupload: bool = True):
+    """(QuantumCircuit, inputs: 2**n - 1 loading angles, weights: n_layers * n * 3, observables: Z per wire,
+    encoding: the (start, stop) instruction spans of the uploads).
 
-    [U(x), SEL_1, U(x), SEL_2, ..., U(x), SEL_L]; weight index (l * n + i) * 3 + c is PennyLane's
-    weights[l, i, c] (c: phi, theta, omega of Rot on wire i). Observable i is Z on wire i (qubit n-1-i).
+    [U(x), SEL_1, U(x), SEL_2, ..., U(x), SEL_L]; reupload False: [U(x), SEL_1, SEL_2, ..., SEL_L], the data
+    uploaded once. Weight index (l * n + i) * 3 + c is PennyLane's weights[l, i, c] (c: phi, theta, omega of
+    Rot on wire i). Observable i is Z on wire i (qubit n-1-i).
     """
     from qiskit.circuit import ParameterVector, QuantumCircuit
     from qiskit.quantum_info import SparsePauliOp
 
     load, x = loading_circuit(n_qubits)
     w = ParameterVector("w", n_layers * n_qubits * 3)
-    qc = QuantumCircuit(n_qubits, name=f"reuploading_{n_layers}")
+    qc = QuantumCircuit(n_qubits, name=f"reuploading_{n_layers}" if reupload else f"upload_once_{n_layers}")
+    encoding = []
     for layer, r in enumerate(sel_ranges(n_qubits, n_layers)):
-        qc.compose(load, inplace=True)
-        qc.barrier()
+        if reupload or layer == 0:
+            start = len(qc.data)
+            qc.compose(load, inplace=True)
+            encoding.append((start, len(qc.data)))
+            qc.barrier()
         for i in range(n_qubits):  # Rot(phi, theta, omega) = RZ(omega) RY(theta) RZ(phi): phi acts first
             phi, theta, omega = w[(layer * n_qubits + i) * 3 : (layer * n_qubits + i) * 3 + 3]
             qc.rz(phi, wire_qubit(i, n_qubits))
@@ -210,13 +221,32 @@ def reuploading_circuit(n_qubits: int, n_layers: int):
             qc.cx(wire_qubit(i, n_qubits), wire_qubit((i + r) % n_qubits, n_qubits))
         qc.barrier()
     observables = [SparsePauliOp("I" * i + "Z" + "I" * (n_qubits - 1 - i)) for i in range(n_qubits)]
-    return qc, list(x), list(w), observables
+    return qc, list(x), list(w), observables, tuple(encoding)
 
 
 def circuit(values: dict) -> Circuit:
-    """The system's one circuit: `reuploading_circuit` on 6 qubits with values["n_layers"] layers."""
-    qc, inputs, weights, observables = reuploading_circuit(N_QUBITS, values["n_layers"])
-    return Circuit(qc, tuple(inputs), tuple(weights), "expectations", tuple(observables))
+    """The system's one circuit: `reuploading_circuit` on 6 qubits with values["n_layers"] layers, the data
+    re-uploaded before each (values["reupload"], absent: true) or loaded once."""
+    qc, inputs, weights, observables, encoding = reuploading_circuit(
+        N_QUBITS, values["n_layers"], values.get("reupload", True)
+    )
+    return Circuit(qc, tuple(inputs), tuple(weights), "expectations", tuple(observables), encoding)
+
+
+def product_encoding(spec: Circuit):
+    """entanglement "product" (qtlmnist.systems.separable): each upload U(x), whose CX gates build the
+    amplitude-encoded state, replaced by one rotation per loading angle on its own qubit: angle j on qubit
+    j mod n, Ry in the even rounds (j // n even) and Rz in the odd ones, so each qubit gets Ry Rz Ry ...
+    A product state of the same inputs. The rotations alternate because Ry(a) Ry(b) = Ry(a + b): Ry alone
+    would load only n sums of the 2**n - 1 angles. (No product state of n qubits holds 2**n - 1 numbers
+    exactly, 2 n at most: the trainable layers and the re-uploads see the rest only through this map.)"""
+    from qiskit.circuit import QuantumCircuit
+
+    n = spec.circuit.num_qubits
+    qc = QuantumCircuit(n, name="product_load")
+    for j, x in enumerate(spec.inputs):
+        (qc.ry if (j // n) % 2 == 0 else qc.rz)(x, j % n)
+    return qc
 
 
 # --- models ---------------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ import pandas as pd
 
 from .common import Circuit, Task, accuracy, confusion
 from .engine import CircuitLayer, compile_step
+from .separable import setting_circuit
 from .shots import aer_estimates
 
 log = logging.getLogger(__name__)
@@ -372,6 +373,7 @@ def _metrics(system, values: dict, seed: int, task: Task, model, history: pd.Dat
         "parameters": count_parameters(model),
         "shots": values["shots"] if values["model"] in ("quantum", "sarkar") else None,
         "precision": float(values.get("precision", 0.0)) if quantum else None,
+        "entanglement": values.get("entanglement", "entangled") if quantum else None,  # the circuit variant
         "train_rows": len(task.train[1]),
         "final_loss": float(history["loss"].iloc[-1]),
         **evaluation,
@@ -400,9 +402,11 @@ def build_models(system, values: dict, seeds: list[int], circuit: Circuit | None
 def train_and_evaluate(system, tasks: list[Task], values: dict, seeds: list[int], threads: int) -> list[tuple]:
     """The system's circuit model (model "quantum") or its classical control, one per seed: built
     (`build_models`), trained together by `fit_group` and `evaluate`d seed by seed; [(model, history,
-    evaluation)] in seed order. The circuit is compiled (and an unsupported gate refused) when the first model
-    is built, before any training."""
-    circuit = system.circuit(values) if values["model"] == "quantum" else None
+    evaluation)] in seed order. The circuit is the setting's (`separable.setting_circuit`: the system's circuit,
+    or its separable or product version by the setting's `entanglement`), the one object built into the model
+    and sent to Aer; it is compiled (and an unsupported gate refused) when the first model is built, before
+    any training."""
+    circuit = setting_circuit(system, values) if values["model"] == "quantum" else None
     models = build_models(system, values, seeds, circuit)
     rows = len(tasks[0].train[1])
     log.info("model %s: %s parameters; %d training rows", values["model"], count_parameters(models[0]), rows)
