@@ -91,3 +91,29 @@ def test_a_failed_job_is_retried_asking_for_twice_as_much(tmp_path):
         [SNAKEMAKE, "--cores", "1", "--forceall"], cwd=tmp_path, capture_output=True, text=True, check=False
     )
     assert no_retry.returncode != 0  # without the retry, the declaration alone is not enough here
+
+
+def test_a_set_resources_override_keeps_the_doubling_only_as_an_expression_of_attempt(tmp_path):
+    """docs/cluster.md: a runtime set with `--set-resources` replaces the rule's callable; written as an expression
+    of `attempt` it still doubles on the retry, written as a plain number it asks for the same again."""
+    (tmp_path / "Snakefile").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(ROOT / 'workflow/scripts')!r})\n"
+        "from qtlmnist import resources\n\n"
+        "rule job:\n"
+        "    output: 'asked.txt'\n"
+        "    resources: **resources.by_attempt({'mem_mb': 700, 'runtime': 3})\n"
+        # fails as if killed at its limit unless it is granted more than 5 minutes
+        "    shell: 'test {resources.runtime} -gt 5 && echo {resources.runtime} > {output}'\n"
+    )
+
+    def run(runtime: str) -> subprocess.CompletedProcess:
+        # --set-resources last: it takes every following word as a setting
+        flags = ["--cores", "1", "--retries", "1", "--forceall"]
+        command = [SNAKEMAKE, *flags, "--set-resources", f"job:runtime={runtime}"]
+        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
+
+    scaled = run("4*attempt")
+    assert scaled.returncode == 0, scaled.stderr[-3000:]
+    assert (tmp_path / "asked.txt").read_text().split() == ["8"]  # attempt 2: 4 x 2, not the rule's 3 x 2
+    assert run("4").returncode != 0  # a plain number: 4 minutes on both attempts

@@ -3,8 +3,10 @@
 Proves that config/ci.yaml run with `--executor slurm` through the site profile (profiles/slurm, with
 profiles/slurm-local layered on top for the test cluster) sends every job but the local `rule all` through
 sbatch, each as its own Slurm job that the controller reports COMPLETED; that its results are byte-identical
-to a local run of the same config on the same machine; and that a job asking for more than the partition
-allows stops the run before anything is submitted.
+to a local run of the same config on the same machine; that a job Slurm kills at its time limit is submitted
+once more asking for twice its runtime and mem_mb (the rules' callables, qtlmnist.resources.by_attempt), and
+then succeeds; and that a job asking for more than the partition allows stops the run before anything is
+submitted.
 
 Not collected by `make test`: every test here is marked `slurm`, and pyproject.toml's addopts deselect that
 marker (`-m "not slurm"`); `make test-slurm` selects it (`pytest -m slurm tests/test_slurm.py`). Needs root
@@ -28,6 +30,7 @@ from tools.slurm_cluster import SlurmCluster
 
 pytestmark = pytest.mark.slurm
 
+ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 PROFILES = ["--profile", "profiles/slurm", "--profile", "profiles/slurm-local"]
 # The lines docs/cluster.md asks for at the end of workflow/rules/common.smk; added to the test's copy until
@@ -226,4 +229,85 @@ def test_preflight_cli_checks_profile_and_overrides(cluster):
     assert partition.returncode == 1
     assert "slurm_partition=gpu (from default-resources): no such partition (this cluster has: test*)" in (
         partition.stderr
+    )
+
+
+# The retry test's one job: it asks for the declaration below on its first submission, as every rule of the
+# workflow asks for its own (workflow/rules/common.smk `scheduled`), and needs NEEDS_SECONDS of sleep plus two
+# Snakemake starts (106-108 s in all, measured). Slurm's time limits are whole minutes, and slurmctld looks for
+# jobs past their limit periodically, not to the second (a job granted 1 minute was killed 67 s and 82 s in,
+# docs/cluster.md): the job needs more than that, and less than the 120 s of the retry.
+DECLARED = {"mem_mb": 500, "runtime": 1}
+NEEDS_SECONDS = 95
+RETRY_SNAKEFILE = f"""import sys
+
+sys.path.insert(0, {str(ROOT / "workflow/scripts")!r})
+from qtlmnist import resources
+
+
+rule outgrow_runtime:
+    output:
+        "granted.txt",
+    resources:
+        **resources.by_attempt({DECLARED!r}),
+    shell:
+        "sleep {NEEDS_SECONDS} && echo {{resources.mem_mb}} {{resources.runtime}} > {{output}}"
+"""
+
+
+def slurm_record(cluster: SlurmCluster, slurm_id: str) -> dict[str, str]:
+    """The controller's record of one job (`scontrol show job`), as its KEY=VALUE fields."""
+    return dict(re.findall(r"(\w+)=(\S*)", cluster.run("scontrol", "show", "job", "--oneliner", slurm_id)))
+
+
+def seconds(duration: str) -> int:
+    """Slurm's [D-]HH:MM:SS as seconds."""
+    days, _, clock = duration.rpartition("-")
+    hours, minutes, secs = (int(part) for part in clock.split(":"))
+    return ((int(days or 0) * 24 + hours) * 60 + minutes) * 60 + secs
+
+
+def test_a_job_killed_at_its_time_limit_is_retried_with_twice_the_runtime_and_memory(cluster, tmp_path):
+    """profiles/slurm's `retries: 1` on a real time-limit kill: attempt 1 asks for the declaration and is killed
+    by Slurm (TIMEOUT); attempt 2 asks for twice the runtime and twice the memory and completes. The test cluster
+    does not enforce memory (no cgroups), so for mem_mb this checks the request Slurm recorded, not a kill."""
+    (tmp_path / "Snakefile").write_text(RETRY_SNAKEFILE)
+    # profiles/slurm-local turns retries off for the CI run (a failure there must fail the test); give back the
+    # site profile's value, which tests/test_resources.py checks is 1
+    profiles = [str(ROOT / word) if word.startswith("profiles/") else word for word in PROFILES]
+    began = time.monotonic()
+    result = subprocess.run(
+        [SNAKEMAKE, *profiles, "--retries", "1"],
+        cwd=tmp_path,
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    TIMINGS["time-limit retry"] = time.monotonic() - began
+    if result.returncode != 0:
+        fail_with_logs(tmp_path, result, "the time-limit retry")
+    log = main_log(tmp_path)
+    pattern = r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\."
+    submissions = re.findall(pattern, log)
+    assert len(submissions) == 2, submissions  # the first attempt and one retry, nothing more
+    (job, first, first_log), (again, second, _) = submissions
+    assert job == again and first != second  # the same Snakemake job, submitted as a new Slurm job
+
+    killed, retried = slurm_record(cluster, first), slurm_record(cluster, second)
+    # attempt 1: the declaration, and Slurm's own word that it ended the job for its time limit
+    assert (killed["TimeLimit"], killed["MinMemoryNode"]) == ("00:01:00", "500M"), killed
+    assert (killed["JobState"], killed["Reason"]) == ("TIMEOUT", "TimeLimit"), killed
+    assert seconds(killed["RunTime"]) >= 60, killed
+    assert "DUE TO TIME LIMIT" in Path(first_log).read_text()
+    assert f"SLURM-job '{first}' failed, SLURM status is: 'TIMEOUT'" in log + result.stderr
+    # attempt 2: twice the runtime and twice the memory, and it ran past what attempt 1 was granted
+    assert (retried["TimeLimit"], retried["MinMemoryNode"]) == ("00:02:00", "1000M"), retried
+    assert (retried["JobState"], retried["ExitCode"]) == ("COMPLETED", "0:0"), retried
+    assert 60 < seconds(retried["RunTime"]) < 120, retried
+    # and the job itself saw the second attempt's resources
+    assert (tmp_path / "granted.txt").read_text().split() == ["1000", "2"]
+    print(
+        f"\nslurm test: time-limit retry {TIMINGS['time-limit retry']:.0f} s; attempt 1 killed after "
+        f"{killed['RunTime']}, attempt 2 completed in {retried['RunTime']}"
     )
