@@ -51,7 +51,8 @@ def make_command(relative: str) -> str:
     if parts[0] == "bench":
         return "make bench"
     if parts[0] in DATASETS:
-        target = "experiments" if "experiments" in parts[1:] else "replicate"
+        later = [name for name in ("experiments", "readings") if name in parts[1:]]
+        target = later[0] if later else "replicate"
         return f"make {target}" + ("" if parts[0] == "mnist" else f" DATASET={parts[0]}")
     return "make replicate"
 
@@ -282,8 +283,9 @@ def headline(reader: Reader) -> str:
 # Which benchmark files belong to a target: (folder under results/, its subfolders that belong to another target,
 # the provenance of the target's run).
 TARGET_BENCHMARKS = {
-    "replicate": ("{d}/benchmarks", ("experiments",), "{d}/provenance.json"),
+    "replicate": ("{d}/benchmarks", ("experiments", "readings"), "{d}/provenance.json"),
     "experiments": ("{d}/benchmarks/experiments", (), "{d}/experiments/provenance.json"),
+    "readings": ("{d}/benchmarks/readings", (), "{d}/readings/provenance.json"),
     "systems": ("systems/benchmarks", (), "systems/provenance.json"),
 }
 # The circuit drawing both datasets share: its job belongs to `make replicate` of either.
@@ -408,6 +410,29 @@ def bench_systems(reader: Reader) -> str:
     return table(reader.json("bench/systems.json")["systems"]) + "\n"
 
 
+def readings_claims(reader: Reader, *names: str) -> str:
+    """Per dataset, each hybrid claim over every reading (make readings DATASET=...)."""
+    from qtlmnist import readings_tables
+
+    tables = []
+    for d in names:
+        table = reader.csv(f"{d}/readings/claims.csv")
+        tables.append(f"**{DATASETS[d].title}**\n\n" + readings_tables.claims_markdown(table))
+    return "\n".join(tables)
+
+
+def readings_effects(reader: Reader, *names: str) -> str:
+    """Per dataset, the main effects of each choice on the hybrid's test accuracy (make readings DATASET=...)."""
+    from qtlmnist import readings_tables
+
+    tables = []
+    for d in names:
+        effects = reader.csv(f"{d}/readings/main_effects.csv")
+        fit = reader.json(f"{d}/readings/fit.json")
+        tables.append(f"**{DATASETS[d].title}**\n\n" + readings_tables.effects_markdown(effects, fit))
+    return "\n".join(tables)
+
+
 def pages(reader: Reader) -> str:
     """Each docs page with its question (its first heading; qtlmnist.report.page_questions, as the HTML report's
     landing page lists them)."""
@@ -428,6 +453,8 @@ BLOCKS: dict[str, Callable[..., str]] = {
     "stage_costs": stage_costs,
     "bench_quantum": bench_quantum,
     "bench_systems": bench_systems,
+    "readings_claims": readings_claims,
+    "readings_effects": readings_effects,
 }
 
 
