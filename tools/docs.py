@@ -134,8 +134,11 @@ def interval(mean: float, low: float, high: float, digits: int = 2) -> str:
 
 def replication_seeds(reader: Reader, dataset: str) -> str:
     """The paper-vs-measured table of the full run (make replicate) with the interval over seeds (make
-    experiments)."""
+    experiments), and its verdicts over every reading when `make readings` has run (make readings)."""
     table = reader.csv(f"{dataset}/experiments/replication.csv", dtype={"seeds_n": "Int64"})
+    # with `make readings` run too: whether each hybrid verdict holds over every reading (docs/readings.md)
+    if (reader.results / f"{dataset}/readings/claims.csv").is_file():
+        table = report.with_readings(table, reader.csv(f"{dataset}/readings/claims.csv"))
     return report.table_markdown(table)
 
 
@@ -410,6 +413,29 @@ def bench_systems(reader: Reader) -> str:
     return table(reader.json("bench/systems.json")["systems"]) + "\n"
 
 
+def readings_factors(reader: Reader) -> str:
+    """The reading space as config/config.yaml states it: each factor's values and why a reader would pick
+    them (no results: the config is its one place)."""
+    import yaml
+
+    from qtlmnist import readings
+
+    factors = yaml.safe_load((ROOT / "config/config.yaml").read_text())["readings"]["factors"]
+    rows = [
+        [f"`{factor}`", f"`{value}`" + (" (ours)" if value == readings.OURS[factor] else ""), reason]
+        for factor, values in factors.items()
+        for value, reason in values.items()
+    ]
+    return report.markdown_table(["factor", "value", "why a careful reader could pick it"], rows)
+
+
+def readings_design(reader: Reader) -> str:
+    """The default design (config/config.yaml): its size and every reading (tools/readings_design)."""
+    from tools.readings_design import describe, load
+
+    return "```\n" + describe(load(None)) + "\n```\n"
+
+
 def readings_claims(reader: Reader, *names: str) -> str:
     """Per dataset, each hybrid claim over every reading (make readings DATASET=...)."""
     from qtlmnist import readings_tables
@@ -453,6 +479,8 @@ BLOCKS: dict[str, Callable[..., str]] = {
     "stage_costs": stage_costs,
     "bench_quantum": bench_quantum,
     "bench_systems": bench_systems,
+    "readings_factors": readings_factors,
+    "readings_design": readings_design,
     "readings_claims": readings_claims,
     "readings_effects": readings_effects,
 }

@@ -420,7 +420,7 @@ def classifier_input(frequencies, input_: str, shots: int):
     raise ValueError(f"unknown classifier input {input_!r} (allowed: {', '.join(FACTORS['input'])})")
 
 
-def counts(latents: dict, settings: dict, seed: int, threads: int) -> dict:
+def circuit_counts(latents: dict, settings: dict, seed: int, threads: int) -> dict:
     """The reading's features of every split: its inputs through its angle map into the paper's circuit, Aer
     counts with `shots` shots and shot seed `seed` (each split its own range, as every variant), then the
     classifier's input transform."""

@@ -176,6 +176,7 @@ DOCS_ORDER = [
     "replication",
     "experiments",
     "systems",
+    "readings",
     "adding-a-system",
     "module",
     "hardware",

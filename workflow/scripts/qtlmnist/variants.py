@@ -193,7 +193,7 @@ def _reading(variant, latents, inputs, settings, threads):
     classifier input (qtlmnist.readings)."""
     from . import readings
 
-    return readings.counts(latents, settings, variant.seed, threads)
+    return readings.circuit_counts(latents, settings, variant.seed, threads)
 
 
 def _reading_inputs(variant, latents, inputs, settings, threads):
