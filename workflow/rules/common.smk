@@ -369,8 +369,8 @@ def systems_provenance_inputs(wildcards):
 def readings_latents(dataset, augment):
     """The 64-d latents of every split that reading's augmentation gives: the main autoencoder's (on), or the one
     trained on the un-augmented images (off, rule readings_autoencoder)."""
-    base = f"results/{dataset}" + ("" if augment == "on" else "/readings/augment_off")
-    return [f"{base}/autoencoder/latents_{split}.npz" for split in SPLITS]
+    folder = "autoencoder" if augment == "on" else "readings/augment_off/autoencoder"
+    return [f"results/{dataset}/{folder}/latents_{split}.npz" for split in SPLITS]
 
 
 def bottleneck_latents(wildcards):

@@ -40,7 +40,10 @@ summary = readings_tables.summary_markdown(
 )
 with atomic_path(snakemake.output.summary) as tmp:
     Path(tmp).write_text(summary)
+split = {"val_accuracy": "validation", "test_accuracy": "test"}
 marks = {
-    f"{c.claim} ({c.source})": c.paper for c in readings_tables.HYBRID_CLAIMS if c.measured_key[1] != "train_accuracy"
+    f"paper: {c.paper:g}% {split[c.measured_key[1]]} ({c.source})": c.paper
+    for c in readings_tables.HYBRID_CLAIMS
+    if c.measured_key[1] in split
 }
 figures.readings(table, intervals, marks, p.dataset_title, snakemake.output.figure)

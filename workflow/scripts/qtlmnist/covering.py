@@ -93,9 +93,7 @@ def _search(levels: dict[str, list], n_rows: int, rng: random.Random, steps: int
     return rows if not missing else None
 
 
-def covering_array(
-    levels: dict[str, list], first: dict | None = None, seed: int = 0, steps: int = 20_000
-) -> list[dict]:
+def covering_array(levels: dict[str, list], first: dict | None = None, seed: int = 0, steps: int = 5_000) -> list[dict]:
     """The fewest rows found (each {factor: value}) covering every pair of values of any two factors.
 
     `first`, if given, becomes the first row: the values of each factor are relabelled (a covering array stays

@@ -215,6 +215,6 @@ def readings(table: pd.DataFrame, best: pd.DataFrame, claims: dict[str, float], 
     ax.set_yticks(y, names, fontsize=7)
     ax.set_xlabel("accuracy (%)")
     ax.set_title(f"{title}: the paper's hybrid under each reading of its unstated choices")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3, axis="x")
     save(fig, path)

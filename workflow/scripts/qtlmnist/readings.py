@@ -110,7 +110,8 @@ def _augment_rows(rows: list[dict], levels_: dict[str, list], target: int) -> li
         information = x.T @ x + 1e-6 * np.eye(x.shape[1])
         c = dummies(candidates, levels_)
         gain = np.einsum("ij,jk,ik->i", c, np.linalg.inv(information), c)
-        rows.append(candidates.pop(int(np.argmax(gain.round(9)))))
+        # relative rounding: near-ties go to the first candidate on every machine, whatever its BLAS's last bits
+        rows.append(candidates.pop(int(np.argmax(np.round(gain / gain.max(), 6)))))
     return rows
 
 
