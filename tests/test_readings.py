@@ -67,8 +67,8 @@ def test_binary_covering_arrays_reach_the_known_optimum(k):
     assert len(rows) == katona_kleitman_spencer(k)
 
 
-# Taguchi's L9 orthogonal array OA(9, 3^4, strength 2), as printed in the literature (e.g. NIST/SEMATECH
-# e-Handbook of Statistical Methods, section 5.3.3.10): every pair of values of two columns exactly once.
+# Taguchi's standard L9(3^4) orthogonal array, OA(9, 4, 3, 2), as tabulated in Taguchi's orthogonal-array tables:
+# every pair of values of two columns exactly once, so 9 rows is the optimum for four 3-valued factors.
 L9 = [
     [1, 1, 1, 1],
     [1, 2, 2, 2],

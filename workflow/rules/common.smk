@@ -408,6 +408,11 @@ def reading_run_paths(dataset, runs):
     ]
 
 
+def readings_design(wildcards):
+    """The readings, in order (built when a job needs them, not at every parse)."""
+    return readings.design(config)
+
+
 def readings_first_runs(wildcards):
     """Every reading's hybrid at the first seed: what the best readings are chosen from."""
     return reading_run_paths(wildcards.dataset, readings.first_runs(config))

@@ -172,7 +172,7 @@ rule readings_table:
     resources:
         **scheduled("experiment_tables"),
     params:
-        design=readings.design(config),
+        design=readings_design,
         levels=readings.levels(config["readings"]),
         seeds=config["readings"]["seeds"],
         accuracy_tolerance_pp=config["report"]["accuracy_tolerance_pp"],
