@@ -412,3 +412,25 @@ def test_readings_on_ci_config(ci_run):
     assert (ci_run / "results/mnist/figures/readings_accuracy.png").stat().st_size > 10_000
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["target"] == "readings" and "results/mnist/readings/claims.csv" in provenance["files"]
+
+
+@pytest.mark.integration
+def test_the_default_design_plans_its_jobs_up_to_the_checkpoint(ci_run):
+    """The default design on the CI data, dry run: one reading run and feature job per reading (forced, so a run the
+    CI design made too is counted), before the best are chosen; the autoencoder without augmentation once and a
+    bottleneck autoencoder per augmentation (in the fixture's run, nothing of them exists yet)."""
+    (ci_run / "full_design.yaml").write_text("readings:\n  vary: null\n")
+    command = [SNAKEMAKE, "readings", "--dry-run", "--cores", "2", "--forcerun", "reading_features", "reading_run"]
+    result = subprocess.run(
+        [*command, "--configfile", "config/ci.yaml", "full_design.yaml"],
+        cwd=ci_run,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    table = (result.stdout + result.stderr).split("Job stats:")[1].split("total")[0]
+    planned = {rule: int(count) for rule, count in (line.split() for line in table.splitlines()[3:] if line.strip())}
+    full = with_defaults({"readings": {"vary": None}}, yaml.safe_load((ROOT / "config/ci.yaml").read_text()))
+    assert len(readings.design(with_defaults(full, DEFAULTS))) == 16
+    assert planned["reading_features"] == planned["reading_run"] == 16 and planned["readings_select"] == 1
+    assert planned["readings_autoencoder"] == planned["readings_latents"] == 1 and planned["readings_bottleneck"] == 2
