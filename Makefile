@@ -16,6 +16,7 @@ comma := ,
 .PHONY: lock envs check-platforms
 .PHONY: venv-bench
 .PHONY: docs
+.PHONY: readings
 
 # A venv from requirements.lock ($(1): its folder), plus a side lock ($(2), optional) in the same resolve, so the
 # lock's pins hold (a side lock names none of its packages, tested) and pip check finds no conflict.
@@ -100,6 +101,13 @@ repro: venv
 # Beyond the paper: seeds, shots sweep, device noise and controls on the full data (not in `replicate`).
 experiments: venv
 	$(BIN)/snakemake --cores $(CORES) --show-failed-logs experiments --config dataset=$(DATASET)
+
+# Can any reasonable reading of what the paper leaves unstated reach its numbers? A covering array of readings
+# (config `readings`), each with a classical control; prints the design first; not in `replicate`
+# (docs/readings.md). CONFIG=config/ci.yaml runs the CI-sized design (minutes).
+readings: venv
+	PYTHONPATH=workflow/scripts $(BIN)/python -m tools.readings_design $(if $(CONFIG),--configfile $(CONFIG))
+	$(BIN)/snakemake --cores $(CORES) --show-failed-logs readings $(if $(CONFIG),--configfile $(CONFIG)) --config dataset=$(DATASET)
 
 # The full replication on a Slurm cluster, from a login node (docs/cluster.md). The pre-flight check stops
 # with a message naming the setting when the plugin is missing or a resource exceeds the partition.

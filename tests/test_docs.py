@@ -212,6 +212,8 @@ CI_MARKERS = {
     "experiments_shots mnist fashion_mnist": "experiments_shots mnist",
     "experiments_paired mnist fashion_mnist": "experiments_paired mnist",
     " experiments:fashion_mnist ": " ",
+    "readings_claims mnist fashion_mnist": "readings_claims mnist",
+    "readings_effects mnist fashion_mnist": "readings_effects mnist",
 }
 NOT_ON_CI = {"bench_quantum", "bench_systems"}
 
@@ -220,7 +222,7 @@ NOT_ON_CI = {"bench_quantum", "bench_systems"}
 @pytest.mark.skipif(shutil.which("apt-get") is None, reason="Fashion-MNIST's offline source is Debian's package")
 def test_docs_generated_from_the_ci_run_hold_the_numbers_of_the_files_they_read(ci_run, tmp_path):
     # the targets the pages cite, as the other integration tests run them (a no-op for those already done)
-    run_snakemake(ci_run, "all", "experiments")
+    run_snakemake(ci_run, "all", "experiments", "readings")
     run_snakemake(ci_run, "--config", "dataset=fashion_mnist")
     systems = yaml.safe_load((ROOT / "config/config.yaml").read_text())["systems"]["run"]
     run_snakemake(ci_run, "systems", "--config", f"systems={{run: [{', '.join(systems)}]}}")
@@ -249,7 +251,7 @@ def test_docs_generated_from_the_ci_run_hold_the_numbers_of_the_files_they_read(
     assert {spec.split()[0] for spec in generated} == chosen
 
     for spec, body in generated.items():
-        if spec != "pages":  # every results table says where it came from
+        if spec not in ("pages", "readings_factors", "readings_design"):  # every results table says its source
             assert body.startswith("*Written by `make docs` from `results/") and "`snakemake " in body, spec
     check_replication(generated["replication_seeds mnist"], results / "mnist/experiments/replication.csv")
     check_datasets(generated["datasets mnist fashion_mnist"], results)
@@ -259,6 +261,7 @@ def test_docs_generated_from_the_ci_run_hold_the_numbers_of_the_files_they_read(
     check_headline(generated["headline"], results)
     check_costs(generated[next(s for s in generated if s.startswith("costs"))], results)
     check_stage_costs(generated["stage_costs mnist fashion_mnist"], results)
+    check_readings(generated["readings_claims mnist"], generated["readings_effects mnist"], results / "mnist/readings")
     questions = [row[1] for row in markdown_rows(generated["pages"])]
     assert questions == [path.read_text().splitlines()[0][2:] for path in sorted_pages(root)]
 
@@ -398,19 +401,26 @@ def check_headline(body: str, results: Path):
             assert close(high, found["ci95_high"], 1)
 
 
-def benchmark_sums(folders: list[Path], leave_out: str | None = None) -> tuple[int, float, float]:
-    """Jobs, summed wall and CPU seconds of the benchmark files under `folders`, read here independently."""
-    paths = [p for folder in folders for p in folder.rglob("*.tsv") if leave_out not in p.relative_to(folder).parts]
+def benchmark_sums(folders: list[Path], leave_out: tuple[str, ...] = ()) -> tuple[int, float, float]:
+    """Jobs, summed wall and CPU seconds of the benchmark files under `folders` (less the subfolders named in
+    `leave_out`), read here independently."""
+    paths = [
+        p for folder in folders for p in folder.rglob("*.tsv") if not set(leave_out) & set(p.relative_to(folder).parts)
+    ]
     frames = [pd.read_csv(p, sep="\t").iloc[-1] for p in paths]
     return len(paths), sum(f["s"] for f in frames), sum(f["cpu_time"] for f in frames)
+
+
+# the benchmark subfolders of the targets that run after `make replicate` (tools/docs.py TARGET_BENCHMARKS)
+LATER = ("experiments", "readings")
 
 
 def check_costs(body: str, results: Path):
     rows = {row[0]: row[1:] for row in markdown_rows(body)}
     expected = {
-        "`make replicate`": benchmark_sums([results / "mnist/benchmarks", results / "benchmarks"], "experiments"),
+        "`make replicate`": benchmark_sums([results / "mnist/benchmarks", results / "benchmarks"], LATER),
         "`make replicate DATASET=fashion_mnist`": benchmark_sums(
-            [results / "fashion_mnist/benchmarks", results / "benchmarks"], "experiments"
+            [results / "fashion_mnist/benchmarks", results / "benchmarks"], LATER
         ),
         "`make experiments`": benchmark_sums([results / "mnist/benchmarks/experiments"]),
         "`make systems`": benchmark_sums([results / "systems/benchmarks"]),
@@ -421,11 +431,26 @@ def check_costs(body: str, results: Path):
         assert close(numbers(rows[command][2])[0], wall, 0) and close(numbers(rows[command][3])[0], cpu, 0)
 
 
+def check_readings(claims_body: str, effects_body: str, folder: Path):
+    claims = pd.read_csv(folder / "claims.csv")
+    rows = markdown_rows(claims_body.split("\n\n", 2)[2])  # after the stamp and the dataset's title
+    assert [row[-1] for row in rows] == list(claims["verdict"])
+    for row, (_, source) in zip(rows, claims.iterrows()):
+        assert close(numbers(row[1])[0], source["paper"], 2) and close(numbers(row[2])[0], source["highest"], 2)
+        assert numbers(row[3]) == [source["readings_reaching"], source["readings_within_tolerance"], source["readings"]]
+    effects = pd.read_csv(folder / "main_effects.csv")
+    rows = markdown_rows(effects_body.split("\n\n", 2)[2])
+    assert [(row[0], row[1]) for row in rows] == list(zip(effects["factor"], effects["value"]))
+    for row, (_, source) in zip(rows, effects.iterrows()):
+        if not source["reference"]:
+            assert close(numbers(row[3])[0], source["effect_pp"], 2)
+
+
 def check_stage_costs(body: str, results: Path):
     total = markdown_rows(body)[-1]
     assert total[0] == "all"
     for offset, dataset in enumerate(("mnist", "fashion_mnist")):
-        jobs, wall, cpu = benchmark_sums([results / f"{dataset}/benchmarks", results / "benchmarks"], "experiments")
+        jobs, wall, cpu = benchmark_sums([results / f"{dataset}/benchmarks", results / "benchmarks"], LATER)
         if offset == 0:  # the jobs column counts the first dataset's
             assert int(total[1]) == jobs
         assert close(float(total[2 + 2 * offset]), wall, 1) and close(float(total[3 + 2 * offset]), cpu, 1)

@@ -5,9 +5,10 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from qiskit.quantum_info import Statevector
 
-from conftest import run_snakemake
+from conftest import ROOT, run_snakemake
 from qtlmnist import experiments, quantum, variants
 
 
@@ -62,10 +63,13 @@ def test_labels_and_widths_follow_the_config():
 
 
 def config_values(shots=1024, noise_backend="FakeManilaV2", random_seed=0, n_qubits=5) -> dict:
-    """The config sections variants read, with these values."""
+    """The config sections variants read, with these values (the readings' section as config/config.yaml has it)."""
+    defaults = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     return {
         "quantum": {"shots": shots, "n_qubits": n_qubits},
         "experiments": {"noise_backend": noise_backend, "random_features_seed": random_seed},
+        "classifier": defaults["classifier"],
+        "readings": defaults["readings"],
     }
 
 
@@ -85,7 +89,10 @@ def test_settings_carry_only_what_each_variant_reads():
 def example(kind: str) -> variants.Variant:
     entry = variants.KINDS[kind]
     return variants.Variant(
-        kind, shots=256 if "shots" in entry.fields else None, seed=7 if "seed" in entry.fields else None
+        kind,
+        shots=256 if "shots" in entry.fields else None,
+        seed=7 if "seed" in entry.fields else None,
+        index=1 if "index" in entry.fields else None,  # reading 1: our pipeline's reading
     )
 
 

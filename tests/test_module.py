@@ -145,12 +145,20 @@ def test_dry_run_from_another_folder_needs_only_the_parse_time_packages(parse_ti
             "all",
             "experiments",
             "systems",
+            "readings",
             *config_args,
             env=parse_time_env,
         ),
         "snakemake -n from another folder",
     )
-    for rule in ("train_autoencoder", "quantum_features", "experiment_run", "system_run", "systems_table"):
+    for rule in (
+        "train_autoencoder",
+        "quantum_features",
+        "experiment_run",
+        "system_run",
+        "systems_table",
+        "reading_run",
+    ):
         assert re.search(rf"^{rule}\s+\d+", result.stdout, re.MULTILINE), rule
     assert not (elsewhere / "results").exists()  # a dry run writes nothing, and nothing would go to the checkout
 

@@ -308,7 +308,9 @@ def scheduled_models() -> dict[str, str]:
     in workflow/rules."""
     models = {}
     for path in (ROOT / "workflow/rules").glob("*.smk"):
-        for rule, body in re.findall(r"(?ms)^rule (\w+):\n(.*?)(?=^rule |\Z)", path.read_text()):
+        for rule, body in re.findall(
+            r"(?ms)^(?:rule|checkpoint) (\w+):\n(.*?)(?=^rule |^checkpoint |\Z)", path.read_text()
+        ):
             found = re.search(r'scheduled(?:_per_seed)?\("(\w+)"\)', body)
             if found:
                 models[rule] = found.group(1)
@@ -328,7 +330,7 @@ def test_every_job_stayed_within_what_it_asks_a_scheduler_for(ci_run):
         config[section] = config[section] | values if isinstance(values, dict) else values
     models = scheduled_models()
     rules = rule_names(ROOT / "workflow/rules")
-    assert set(rules) - set(models) <= {"all", "experiments", "systems"}, "a rule declares no resources"
+    assert set(rules) - set(models) <= {"all", "experiments", "systems", "readings"}, "a rule declares no resources"
     checked = 0
     for path in (ci_run / "results").rglob("benchmarks/**/*.tsv"):
         rule = max((r for r in rules if path.stem == r or path.stem.startswith(r + "_")), key=len)

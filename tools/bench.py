@@ -177,11 +177,11 @@ def stage_times(benchmarks: Path, rules: list[str]):
 
 
 def rule_names(rules_dir: Path) -> list[str]:
-    """Every `rule NAME:` in the workflow's rule files, and every `use rule X as NAME with:` (a rule reused
-    under another name, e.g. the experiments' whole-pipeline seeds)."""
+    """Every `rule NAME:` (and `checkpoint NAME:`) in the workflow's rule files, and every `use rule X as NAME
+    with:` (a rule reused under another name, e.g. the experiments' whole-pipeline seeds)."""
     import re
 
-    pattern = r"^(?:rule (\w+):|use rule \w+ as (\w+) with:)"
+    pattern = r"^(?:(?:rule|checkpoint) (\w+):|use rule \w+ as (\w+) with:)"
     found = (a or b for path in rules_dir.glob("*.smk") for a, b in re.findall(pattern, path.read_text(), re.M))
     return sorted(set(found))
 

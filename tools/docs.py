@@ -51,7 +51,8 @@ def make_command(relative: str) -> str:
     if parts[0] == "bench":
         return "make bench"
     if parts[0] in DATASETS:
-        target = "experiments" if "experiments" in parts[1:] else "replicate"
+        later = [name for name in ("experiments", "readings") if name in parts[1:]]
+        target = later[0] if later else "replicate"
         return f"make {target}" + ("" if parts[0] == "mnist" else f" DATASET={parts[0]}")
     return "make replicate"
 
@@ -133,8 +134,11 @@ def interval(mean: float, low: float, high: float, digits: int = 2) -> str:
 
 def replication_seeds(reader: Reader, dataset: str) -> str:
     """The paper-vs-measured table of the full run (make replicate) with the interval over seeds (make
-    experiments)."""
+    experiments), and its verdicts over every reading when `make readings` has run (make readings)."""
     table = reader.csv(f"{dataset}/experiments/replication.csv", dtype={"seeds_n": "Int64"})
+    # with `make readings` run too: whether each hybrid verdict holds over every reading (docs/readings.md)
+    if (reader.results / f"{dataset}/readings/claims.csv").is_file():
+        table = report.with_readings(table, reader.csv(f"{dataset}/readings/claims.csv"))
     return report.table_markdown(table)
 
 
@@ -306,8 +310,9 @@ def headline(reader: Reader) -> str:
 # Which benchmark files belong to a target: (folder under results/, its subfolders that belong to another target,
 # the provenance of the target's run).
 TARGET_BENCHMARKS = {
-    "replicate": ("{d}/benchmarks", ("experiments",), "{d}/provenance.json"),
+    "replicate": ("{d}/benchmarks", ("experiments", "readings"), "{d}/provenance.json"),
     "experiments": ("{d}/benchmarks/experiments", (), "{d}/experiments/provenance.json"),
+    "readings": ("{d}/benchmarks/readings", (), "{d}/readings/provenance.json"),
     "systems": ("systems/benchmarks", (), "systems/provenance.json"),
 }
 # The circuit drawing both datasets share: its job belongs to `make replicate` of either.
@@ -432,6 +437,52 @@ def bench_systems(reader: Reader) -> str:
     return table(reader.json("bench/systems.json")["systems"]) + "\n"
 
 
+def readings_factors(reader: Reader) -> str:
+    """The reading space as config/config.yaml states it: each factor's values and why a reader would pick
+    them (no results: the config is its one place)."""
+    import yaml
+
+    from qtlmnist import readings
+
+    factors = yaml.safe_load((ROOT / "config/config.yaml").read_text())["readings"]["factors"]
+    rows = [
+        [f"`{factor}`", f"`{value}`" + (" (ours)" if value == readings.OURS[factor] else ""), reason]
+        for factor, values in factors.items()
+        for value, reason in values.items()
+    ]
+    return report.markdown_table(["factor", "value", "why a careful reader could pick it"], rows)
+
+
+def readings_design(reader: Reader) -> str:
+    """The default design (config/config.yaml): its size and every reading (tools/readings_design)."""
+    from tools.readings_design import describe, load
+
+    return "```\n" + describe(load(None)) + "\n```\n"
+
+
+def readings_claims(reader: Reader, *names: str) -> str:
+    """Per dataset, each hybrid claim over every reading (make readings DATASET=...)."""
+    from qtlmnist import readings_tables
+
+    tables = []
+    for d in names:
+        table = reader.csv(f"{d}/readings/claims.csv")
+        tables.append(f"**{DATASETS[d].title}**\n\n" + readings_tables.claims_markdown(table))
+    return "\n".join(tables)
+
+
+def readings_effects(reader: Reader, *names: str) -> str:
+    """Per dataset, the main effects of each choice on the hybrid's test accuracy (make readings DATASET=...)."""
+    from qtlmnist import readings_tables
+
+    tables = []
+    for d in names:
+        effects = reader.csv(f"{d}/readings/main_effects.csv")
+        fit = reader.json(f"{d}/readings/fit.json")
+        tables.append(f"**{DATASETS[d].title}**\n\n" + readings_tables.effects_markdown(effects, fit))
+    return "\n".join(tables)
+
+
 def pages(reader: Reader) -> str:
     """Each docs page with its question (its first heading; qtlmnist.report.page_questions, as the HTML report's
     landing page lists them)."""
@@ -453,6 +504,10 @@ BLOCKS: dict[str, Callable[..., str]] = {
     "stage_costs": stage_costs,
     "bench_quantum": bench_quantum,
     "bench_systems": bench_systems,
+    "readings_factors": readings_factors,
+    "readings_design": readings_design,
+    "readings_claims": readings_claims,
+    "readings_effects": readings_effects,
 }
 
 

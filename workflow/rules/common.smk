@@ -1,3 +1,4 @@
+import json
 import os
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ REPOSITORY = WORKFLOW_DIR.parent
 # the Snakefile itself needs the same path for the config checks.
 sys.path.insert(0, str(WORKFLOW_DIR / "scripts"))
 
-from qtlmnist import provenance, resources, variants
+from qtlmnist import provenance, readings, resources, variants
 from qtlmnist import systems as system_registry
 from qtlmnist.config import check_consistency, check_schema, with_defaults
 from qtlmnist.data import DATASETS, SPLITS
@@ -360,6 +361,109 @@ def experiments_provenance_inputs(wildcards):
 def systems_provenance_inputs(wildcards):
     """The claims table, every run's row and each system's figures."""
     return vouched(systems_outputs()) + ["results/systems/runs.csv"]
+
+
+# --- readings (workflow/rules/readings.smk) ---
+
+
+def readings_latents(dataset, augment):
+    """The 64-d latents of every split that reading's augmentation gives: the main autoencoder's (on), or the one
+    trained on the un-augmented images (off, rule readings_autoencoder)."""
+    folder = "autoencoder" if augment == "on" else "readings/augment_off/autoencoder"
+    return [f"results/{dataset}/{folder}/latents_{split}.npz" for split in SPLITS]
+
+
+def bottleneck_latents(wildcards):
+    return readings_latents(wildcards.dataset, wildcards.augment)
+
+
+def reading_latents(wildcards):
+    """What a reading's features reduce: the latents of its augmentation, or for reduction `bottleneck` the codes of
+    the autoencoder trained on them (rule readings_bottleneck)."""
+    row = readings.reading(config, variants.Variant.parse(wildcards.variant).index)
+    if row["reduction"] == "bottleneck":
+        return expand(
+            "results/{dataset}/readings/augment_{augment}/bottleneck/codes_{split}.npz",
+            dataset=wildcards.dataset,
+            augment=row["augment"],
+            split=SPLITS,
+        )
+    return readings_latents(wildcards.dataset, row["augment"])
+
+
+def reading_units(wildcards):
+    """The dense widths a reading's runs train (its `width`; its control's too)."""
+    return variants.Variant.parse(wildcards.variant).classifier(config)["units"]
+
+
+def reading_normalize(wildcards):
+    """Whether a reading's runs keep the classifier's Normalization layer (its `input`)."""
+    return variants.Variant.parse(wildcards.variant).classifier(config)["normalize"]
+
+
+def reading_run_paths(dataset, runs):
+    return [
+        f"results/{dataset}/readings/runs/{variant}/seed_{seed}.json"
+        for variant, seed in dict.fromkeys(runs)
+    ]
+
+
+def readings_design(wildcards):
+    """The readings, in order (built when a job needs them, not at every parse)."""
+    return readings.design(config)
+
+
+def readings_first_runs(wildcards):
+    """Every reading's hybrid at the first seed: what the best readings are chosen from."""
+    return reading_run_paths(wildcards.dataset, readings.first_runs(config))
+
+
+def readings_table_inputs(wildcards):
+    """Every run the readings' tables read: each reading and its control at the first seed, and the best readings
+    on validation (checkpoint readings_select) at every seed; and the main pipeline's metrics.
+    """
+    selected = checkpoints.readings_select.get(dataset=wildcards.dataset).output[0]
+    best = json.loads(Path(selected).read_text())["best"]
+    runs = (
+        readings.first_runs(config)
+        + readings.control_runs(config)
+        + readings.interval_runs(config, best)
+    )
+    return {
+        "runs": reading_run_paths(wildcards.dataset, runs),
+        "selected": selected,
+        **{
+            name: f"results/{wildcards.dataset}/metrics/{name}.json"
+            for name in ("autoencoder", "baseline", "hybrid")
+        },
+    }
+
+
+def readings_outputs(dataset):
+    """What `snakemake readings` makes for one dataset."""
+    return [
+        f"results/{dataset}/readings/summary.md",
+        f"results/{dataset}/readings/replication.md",
+        f"results/{dataset}/figures/readings_accuracy.png",
+        f"results/{dataset}/readings/provenance.json",
+    ]
+
+
+def readings_provenance_inputs(wildcards):
+    """Every table and figure of the readings target for the dataset."""
+    base = f"results/{wildcards.dataset}/readings"
+    return vouched(readings_outputs(wildcards.dataset)) + [
+        f"{base}/{name}"
+        for name in (
+            "readings.csv",
+            "intervals.csv",
+            "main_effects.csv",
+            "fit.json",
+            "claims.csv",
+            "replication.csv",
+            "selected.json",
+        )
+    ]
 
 
 onstart:

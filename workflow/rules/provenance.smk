@@ -59,3 +59,22 @@ rule provenance_systems:
         target="systems",
     script:
         "../scripts/provenance.py"
+
+
+rule provenance_readings:
+    input:
+        readings_provenance_inputs,
+    output:
+        "results/{dataset}/readings/provenance.json",
+    log:
+        "results/{dataset}/logs/readings/provenance_readings.log",
+    benchmark:
+        "results/{dataset}/benchmarks/readings/provenance_readings.tsv"
+    conda:
+        "../../envs/data.yaml"
+    resources:
+        **scheduled("report_landing"),
+    params:
+        target="readings",
+    script:
+        "../scripts/provenance.py"

@@ -11,14 +11,25 @@ from .evaluate import N_CLASSES
 from .tfdata import batches
 
 
-def build(keras, n_features: int, x_train: np.ndarray, units: list[int], dropout: float, n_classes: int = N_CLASSES):
+def build(
+    keras,
+    n_features: int,
+    x_train: np.ndarray,
+    units: list[int],
+    dropout: float,
+    n_classes: int = N_CLASSES,
+    normalize: bool = True,
+):
     """A Normalization layer (mean/std adapted on train) feeds the dense stack, so latents (unbounded) and
-    probabilities (in [0, 1]) reach the first Dense on the same scale. `n_classes` outputs (a task on some of
-    the classes, e.g. the trainable systems' 4-label task, has fewer)."""
+    probabilities (in [0, 1]) reach the first Dense on the same scale (normalize=False leaves it out: a reading
+    of the paper, which names none, qtlmnist.readings). `n_classes` outputs (a task on some of the classes,
+    e.g. the trainable systems' 4-label task, has fewer)."""
     inputs = keras.Input(shape=(n_features,), name="features")
-    norm = keras.layers.Normalization(name="standardise")
-    norm.adapt(x_train.astype(np.float32))
-    h = norm(inputs)
+    h = inputs
+    if normalize:
+        norm = keras.layers.Normalization(name="standardise")
+        norm.adapt(x_train.astype(np.float32))
+        h = norm(inputs)
     for i, width in enumerate(units, start=1):
         h = keras.layers.Dense(width, activation="relu", name=f"dense_{i}")(h)
         h = keras.layers.BatchNormalization(name=f"batchnorm_{i}")(h)
@@ -43,6 +54,7 @@ def train(
     min_lr: float,
     seed: int,
     n_classes: int = N_CLASSES,
+    normalize: bool = True,
 ):
     """Train; returns (model, history DataFrame: epoch, loss, accuracy, val_loss, val_accuracy, learning_rate).
 
@@ -51,7 +63,7 @@ def train(
     """
     import tensorflow as tf
 
-    model = build(keras, x_train.shape[1], x_train, units, dropout, n_classes)
+    model = build(keras, x_train.shape[1], x_train, units, dropout, n_classes, normalize)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss="sparse_categorical_crossentropy",  # = categorical cross-entropy on integer labels
@@ -80,8 +92,10 @@ HYPERPARAMETERS = ("units", "dropout", "epochs", "batch_size", "learning_rate", 
 
 def train_configured(keras, train_set, val_set, settings: dict, seed: int, n_classes: int = N_CLASSES):
     """`train` with the hyperparameters taken from the config's `classifier` section (one place for the
-    workflow's classifiers, the experiments' runs and the trainable systems' sarkar settings)."""
+    workflow's classifiers, the experiments' runs and the trainable systems' sarkar settings), and `normalize`
+    where the settings carry it (a reading's runs: qtlmnist.variants `Kind.classifier`)."""
     chosen = {key: settings[key] for key in HYPERPARAMETERS}
+    chosen |= {key: settings[key] for key in ("normalize",) if key in settings}
     chosen["units"] = list(chosen["units"])
     return train(keras, *train_set, *val_set, seed=seed, n_classes=n_classes, **chosen)
 

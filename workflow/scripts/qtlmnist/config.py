@@ -122,8 +122,16 @@ def with_defaults(given: dict, defaults: dict) -> dict:
 def check_consistency(config: dict) -> None:
     """Raise ConfigError for keys that disagree with each other (run after defaults are filled in), and for
     the trainable systems' settings (`systems_errors`)."""
+    from .readings import config_errors as readings_errors
+
     problems = systems_errors(config)
-    _raise(cross_key_errors(config) + problems + ([] if problems else pair_errors(config)) + hardware_errors(config))
+    _raise(
+        cross_key_errors(config)
+        + problems
+        + ([] if problems else pair_errors(config))
+        + hardware_errors(config)
+        + readings_errors(config)
+    )
 
 
 def hardware_errors(config: dict) -> list[str]:

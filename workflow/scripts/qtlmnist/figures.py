@@ -190,3 +190,31 @@ def experiments_controls(controls: pd.DataFrame, noise: pd.DataFrame, path: str 
     ax.set_xlabel("test accuracy (%) [number of features]")
     ax.set_title("Same classifier and budget on each feature set")
     save(fig, path)
+
+
+def readings(table: pd.DataFrame, best: pd.DataFrame, claims: dict[str, float], title: str, path: str | Path) -> None:
+    """Every reading's hybrid test (and validation) accuracy and its classical control's, one row each, sorted by
+    the hybrid's test accuracy; the best readings on validation with their interval over seeds; the paper's
+    claims as vertical lines (`claims`: label -> percent)."""
+    from .readings import FACTORS
+
+    rows = table.sort_values("hybrid_test_accuracy", kind="stable").reset_index(drop=True)
+    y = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(9, 0.32 * len(rows) + 2.0))
+    ax.scatter(rows["control_test_accuracy"], y, marker="x", color="tab:gray", label="classical control, test")
+    ax.scatter(rows["hybrid_val_accuracy"], y, facecolors="none", edgecolors="tab:blue", label="hybrid, validation")
+    ax.scatter(rows["hybrid_test_accuracy"], y, color="tab:blue", label="hybrid, test (first seed)")
+    position = {int(r): k for k, r in enumerate(rows["reading"])}
+    for _, r in best.iterrows():
+        k = position[int(r["reading"])]
+        ax.plot([r["test_accuracy_low"], r["test_accuracy_high"]], [k, k], color="tab:red", lw=3, alpha=0.6)
+    ax.plot([], [], color="tab:red", lw=3, alpha=0.6, label="best on validation: test, 95% CI over seeds")
+    for (label, value), style in zip(claims.items(), ("--", ":", "-.")):
+        ax.axvline(value, color="black", ls=style, lw=1, label=label)
+    names = [f"{int(r['reading'])}: " + ", ".join(str(r[f]) for f in FACTORS) for _, r in rows.iterrows()]
+    ax.set_yticks(y, names, fontsize=7)
+    ax.set_xlabel("accuracy (%)")
+    ax.set_title(f"{title}: the paper's hybrid under each reading of its unstated choices")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(alpha=0.3, axis="x")
+    save(fig, path)

@@ -115,6 +115,16 @@ def hardware_row(hardware: dict, with_intervals: bool) -> dict:
     return row
 
 
+def with_readings(table: pd.DataFrame, claims: pd.DataFrame) -> pd.DataFrame:
+    """The replication table with two columns from `make readings` (qtlmnist.readings_tables.claims): for each
+    hybrid accuracy claim, its verdict over every reading of the paper's unstated choices and the highest value
+    any reading reached; empty for the other claims."""
+    by_claim = claims.set_index("claim")
+    verdicts = [by_claim["verdict"].get(claim) for claim in table["claim"]]
+    highest = [by_claim["highest"].get(claim) for claim in table["claim"]]
+    return table.assign(readings_verdict=verdicts, readings_highest=highest)
+
+
 def _cells(row) -> list[str]:
     """One table row as a person reads it: units, signs, and the comparison claim in words."""
     if row.unit == "comparison":
@@ -130,6 +140,8 @@ def _cells(row) -> list[str]:
         has = not pd.isna(row.seeds_mean)
         text = f"{row.seeds_mean:.2f} % [{row.seeds_ci95_low:.2f}, {row.seeds_ci95_high:.2f}] (n={row.seeds_n})"
         cells.append(text if has else "")
+    if hasattr(row, "readings_verdict"):
+        cells.append("" if pd.isna(row.readings_verdict) else row.readings_verdict)
     return cells
 
 
@@ -145,6 +157,7 @@ def to_markdown(table: pd.DataFrame, dataset_title: str = "MNIST", note: str = C
 def table_markdown(table: pd.DataFrame) -> str:
     """Only the table (also written into docs/replication.md by `make docs`, tools/docs.py)."""
     columns = MARKDOWN_COLUMNS + (["over seeds (95% CI)"] if "seeds_mean" in table.columns else [])
+    columns += ["over every reading (make readings)"] if "readings_verdict" in table.columns else []
     return markdown_table(columns, [_cells(row) for row in table.itertuples(index=False)])
 
 
@@ -163,6 +176,7 @@ DOCS_ORDER = [
     "replication",
     "experiments",
     "systems",
+    "readings",
     "adding-a-system",
     "module",
     "hardware",

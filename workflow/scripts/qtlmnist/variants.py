@@ -12,6 +12,8 @@ latents and circuit inputs:
   noisy_seed{K}      Aer counts under the noise model of a fake IBM device
   first_seed{K}      Aer counts on the first n_qubits latent dimensions (reduction `first`)
   chunks_seed{K}     Aer counts on all latent dimensions, n_qubits per circuit (reduction `chunks`)
+  reading{I}_seed{K} Aer counts of reading I of the readings' design (qtlmnist.readings), shot seed K
+  readinginputs{I}   reading I's n_qubits circuit inputs, no circuit (its classical control)
 
 A *run* is (variant, seed): the train/val re-split and the classifier's initialisation both use the seed.
 Each kind is one `Kind` entry of KINDS (its name's numbers, width, label, features, the config it reads, and
@@ -31,9 +33,10 @@ from dataclasses import dataclass
 def _kind_pattern(kind: str, named: bool = True) -> str:
     fields = KINDS[kind].fields
     number = (lambda name: rf"(?P<{name}>\d+)") if named else (lambda name: r"\d+")
-    shots = number("shots") if "shots" in fields else ""
+    # the number right after the kind: a shot count or a reading's index (no kind has both)
+    first = "".join(number(name) for name in ("shots", "index") if name in fields)
     seed = "_seed" + number("seed") if "seed" in fields else ""
-    return f"{kind}{shots}{seed}"
+    return f"{kind}{first}{seed}"
 
 
 @dataclass(frozen=True)
@@ -57,20 +60,21 @@ class Variant:
     kind: str
     shots: int | None = None
     seed: int | None = None
+    index: int | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"unknown variant kind '{self.kind}' (allowed: {', '.join(KINDS)})")
         needed = KINDS[self.kind].fields
-        for field in ("shots", "seed"):
+        for field in ("shots", "index", "seed"):
             if (getattr(self, field) is not None) != (field in needed):
                 raise ValueError(f"variant kind '{self.kind}' takes {needed or 'no numbers'}, got {field}")
 
     @property
     def name(self) -> str:
-        shots = "" if self.shots is None else str(self.shots)
+        first = "".join(str(number) for number in (self.shots, self.index) if number is not None)
         seed = "" if self.seed is None else f"_seed{self.seed}"
-        return f"{self.kind}{shots}{seed}"
+        return f"{self.kind}{first}{seed}"
 
     @classmethod
     def parse(cls, name: str) -> Variant:
@@ -93,6 +97,10 @@ class Variant:
         must not rerun it)."""
         return KINDS[self.kind].settings(self, config)
 
+    def classifier(self, config: dict) -> dict:
+        """What its runs change of the config's `classifier` section (e.g. a reading's widths); {}: nothing."""
+        return KINDS[self.kind].classifier(self, config)
+
     def features(self, latents: dict, inputs: dict, settings: dict, threads: int) -> dict:
         """Features of every split (`settings`: what `settings(config)` gave); imports Qiskit where it counts."""
         # the builder by its name (Kind.features): code that only plans or labels variants (the classifier's
@@ -114,13 +122,15 @@ class Kind:
     schema). tests/test_experiments.py covers every entry (name grammar, width and label against the
     features it builds).
 
-    fields: the numbers its name carries, in the order written ("shots", "seed"; e.g. aer1024_seed1).
+    fields: the numbers its name carries, in the order written ("shots" or "index", then "seed"; e.g.
+        aer1024_seed1, reading3_seed1).
     width(variant, dims), label(variant, dims): features per image, and plain words for tables and figures.
     features: the name of this module's function (variant, latents, inputs, settings, threads) -> {split:
         (N, width) array}: from the main pipeline's autoencoder latents and circuit inputs of every split;
         imports what is heavy inside. A name, not the function: see Variant.features.
     settings(variant, config) -> the config values its features read, exactly (the rule's params).
     control: a row of the controls experiment, run with the first seed (and that seed in its name, if any).
+    classifier(variant, config) -> the values of the config's `classifier` section its runs replace ({}: none).
     """
 
     fields: tuple[str, ...]
@@ -129,6 +139,7 @@ class Kind:
     features: str
     settings: Callable[[Variant, dict], dict] = _nothing
     control: bool = False
+    classifier: Callable[[Variant, dict], dict] = _nothing
 
 
 def _flat(inputs: dict) -> dict:
@@ -175,6 +186,38 @@ def _counts(variant, latents, inputs, settings, threads):
         )
         for split, x in circuit_inputs.items()
     }
+
+
+def _reading(variant, latents, inputs, settings, threads):
+    """Aer counts of one reading: its reduction of `latents` (for `bottleneck`, the codes), scaling, angle map and
+    classifier input (qtlmnist.readings)."""
+    from . import readings
+
+    return readings.circuit_counts(latents, settings, variant.seed, threads)
+
+
+def _reading_inputs(variant, latents, inputs, settings, threads):
+    from . import readings
+
+    return readings.circuit_inputs(latents, settings)
+
+
+def _reading_settings(variant: Variant, config: dict) -> dict:
+    from . import readings
+
+    return readings.feature_settings(config, variant.index)
+
+
+def _reading_input_settings(variant: Variant, config: dict) -> dict:
+    from . import readings
+
+    return readings.input_settings(config, variant.index)
+
+
+def _reading_classifier(variant: Variant, config: dict) -> dict:
+    from . import readings
+
+    return readings.classifier_settings(config, variant.index)
 
 
 def _outcomes(variant: Variant, dims: Dims) -> int:
@@ -242,6 +285,23 @@ KINDS: dict[str, Kind] = {
         "_counts",
         _shots_and("n_qubits", ("quantum", "n_qubits")),
         control=True,
+    ),
+    # make readings (qtlmnist.readings): one reading of the paper's unstated choices, and its classical control
+    "reading": Kind(
+        ("index", "seed"),
+        _outcomes,
+        lambda v, d: f"hybrid: circuit counts of reading {v.index}",
+        "_reading",
+        _reading_settings,
+        classifier=_reading_classifier,
+    ),
+    "readinginputs": Kind(
+        ("index",),
+        lambda v, d: d.n_qubits,
+        lambda v, d: f"the {d.n_qubits} circuit inputs of reading {v.index}, no circuit",
+        "_reading_inputs",
+        _reading_input_settings,
+        classifier=_reading_classifier,
     ),
 }
 
