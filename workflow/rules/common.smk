@@ -104,10 +104,16 @@ def scheduled(rule):
 
 
 def scheduled_per_seed(rule):
-    """As `scheduled`, for system_run, whose job runs every seed of a setting as one group. Its runtime is the
-    measured single run's times the setting's seeds (generous, since vectorised seeds cost less than that for
-    small circuits), times the attempt."""
-    return resources.per_seed(resources.declared(rule, config), system_seeds)
+    """As `scheduled`, for system_run, whose job runs every seed of a setting as one group: the measured cost of
+    its (system, model) scaled by its seeds and images x epochs (qtlmnist.resources.system_run_declared), times
+    the attempt."""
+    return resources.per_job(system_run_declared)
+
+
+def system_run_declared(wildcards):
+    return resources.system_run_declared(
+        wildcards.system, system_values(wildcards), len(system_seeds(wildcards))
+    )
 
 
 def section(name, *leave_out):
@@ -376,8 +382,30 @@ def study_final_seeds(wildcards):
 
 
 def study_scheduled(rule):
-    """As `scheduled`, for the study's training jobs: system_run's measured cost per (system, model)."""
-    return resources.by_attempt(resources.declared("system_run", config))
+    """As `scheduled_per_seed`, for the study's training jobs (each a group of folds or seeds): the measured cost
+    of `rule` (system_run) for the job's (system, model), scaled by its members and images x epochs. Which job
+    it is follows from its wildcards: a configuration (search), a size (learning curve), or neither (final).
+    """
+
+    def declare(wildcards):
+        kind = (
+            "study_cv"
+            if "configuration" in wildcards.keys()
+            else "study_curve" if "size" in wildcards.keys() else "study_final"
+        )
+        planned = study.job(
+            config,
+            kind,
+            wildcards.system,
+            wildcards.candidate,
+            wildcards.get("configuration"),
+            wildcards.get("size"),
+        )
+        return resources.system_run_declared(
+            planned.system, planned.values, planned.members
+        )
+
+    return resources.per_job(declare)
 
 
 def study_cv_files(wildcards):

@@ -17,7 +17,7 @@ rule study_cv:
         "../../envs/systems.yaml"
     threads: config["study"]["threads"]
     resources:
-        **study_scheduled("study_cv"),
+        **study_scheduled("system_run"),
     params:
         values=study_values,
         folds=config["study"]["folds"],
@@ -60,7 +60,7 @@ rule study_final:
         "../../envs/systems.yaml"
     threads: config["study"]["threads"]
     resources:
-        **study_scheduled("study_final"),
+        **study_scheduled("system_run"),
     params:
         values=study_model_values,
         seeds=study_final_seeds,
@@ -81,7 +81,7 @@ rule study_curve:
         "../../envs/systems.yaml"
     threads: config["study"]["threads"]
     resources:
-        **study_scheduled("study_curve"),
+        **study_scheduled("system_run"),
     params:
         values=study_model_values,
         seeds=config["study"]["curve_seeds"],

@@ -131,57 +131,58 @@ class Job:
     model: str
     members: int  # folds or seeds trained as one group
     values: dict
-    evaluates_shots: bool = False  # the final retrain evaluates its circuit on Aer too
+
+
+def job(config: dict, rule: str, system: str, model: str, configuration: str | None = None, size=None) -> Job:
+    """One training job of the study, with the values it costs: a search job's configuration; a final retrain
+    or a learning-curve size, whose configuration the search picks, at the model's costliest one."""
+    study = config["study"]
+    if rule == "study_cv":
+        return Job(rule, system, model, study["folds"], configuration_values(config, system, model, configuration))
+    from .resources import work
+
+    names = configurations(config, system, model)
+    costliest = max((configuration_values(config, system, model, c) for c in names), key=work)
+    if rule == "study_final":
+        return Job(rule, system, model, len(final_seeds(config)), costliest)
+    sized = costliest | ({"train_images": int(size)} if "train_images" in costliest else {})
+    return Job(rule, system, model, len(study["curve_seeds"]), sized)
 
 
 def jobs(config: dict) -> list[Job]:
     """Every training job of the study (search, final retrain, learning curves), for the count and estimate."""
-    study = config["study"]
     planned = []
-    for system in study["run"]:
+    for system in config["study"]["run"]:
         for model in models(config, system):
-            for configuration in configurations(config, system, model):
-                values = configuration_values(config, system, model, configuration)
-                planned.append(Job("study_cv", system, model, study["folds"], values))
-            # the winner is unknown before the search: sized by the model's most expensive configuration
-            costliest = max(
-                (configuration_values(config, system, model, c) for c in configurations(config, system, model)),
-                key=_work,
-            )
-            planned.append(Job("study_final", system, model, len(final_seeds(config)), costliest, True))
+            planned += [job(config, "study_cv", system, model, c) for c in configurations(config, system, model)]
+            planned.append(job(config, "study_final", system, model))
             if model in curve_models(config, system):
-                for size in study["curve_sizes"]:
-                    sized = costliest | {"train_images": size}
-                    planned.append(Job("study_curve", system, model, len(study["curve_seeds"]), sized))
+                planned += [job(config, "study_curve", system, model, size=n) for n in config["study"]["curve_sizes"]]
     return planned
 
 
-def _work(values: dict) -> float:
-    """Training steps' worth of one member: images x epochs (images: the values' train_images, else 1)."""
-    return (values.get("train_images") or 1) * values["epochs"]
-
-
 def estimate(config: dict, cores: int) -> str:
-    """The planned job count and an estimate of the wall time on `cores` cores (qtlmnist.resources'
-    measured per-(system, model) costs), as printed before the study starts."""
+    """The planned job count and an estimate of the wall time on `cores` cores (qtlmnist.resources' measured
+    per-(system, model) costs), as printed before the study starts."""
     from . import resources
 
     planned = jobs(config)
-    seconds = [
-        resources.system_run_seconds(job.system, job.values, job.members, job.evaluates_shots) for job in planned
-    ]
+    seconds = [resources.system_run_seconds(j.system, j.values, j.members) for j in planned]
     threads = config["study"]["threads"]
     parallel = max(1, cores // threads)
-    by_rule = {
-        rule: sum(1 for job in planned if job.rule == rule) for rule in ("study_cv", "study_final", "study_curve")
-    }
+    by_rule = {rule: sum(1 for j in planned if j.rule == rule) for rule in ("study_cv", "study_final", "study_curve")}
     # jobs spread over the cores; the longest job bounds it from below
     wall = max(sum(seconds) / parallel, max(seconds, default=0))
+    per_system = {
+        system: sum(s for j, s in zip(planned, seconds) if j.system == system) / 3600
+        for system in config["study"]["run"]
+    }
     lines = [
         f"study: {len(planned)} training jobs ({by_rule['study_cv']} search, {by_rule['study_final']} final "
         f"retrain, {by_rule['study_curve']} learning curve) plus tables and figures; estimated "
-        f"{wall / 3600:.1f} h on {cores} core(s) ({sum(seconds) / 3600:.1f} h of jobs, {threads} thread(s) each; "
-        f"costs measured per system and model, qtlmnist.resources.SYSTEM_RUNS)"
+        f"{wall / 3600:.1f} h on {cores} core(s) ({sum(seconds) / 3600:.1f} h of jobs at {threads} thread(s) each: "
+        + ", ".join(f"{system} {hours:.1f} h" for system, hours in per_system.items())
+        + f"; measured per system and model at commit {resources.SYSTEM_RUNS_COMMIT}, qtlmnist.resources)"
     ]
     return "\n".join(lines + not_offered(config))
 
@@ -277,12 +278,14 @@ def _value_errors(config: dict, schema: dict, system: str, model: str) -> list[s
 def _budget_errors(config: dict, system: str, planned: list[str]) -> list[str]:
     """Every model of a system: the same number of configurations and the same training budgets (images x
     epochs of each configuration, as a sorted list), or a stated `reason`."""
+    from .resources import work
+
     if config["study"][system].get("reason"):
         return []
     sizes = {model: len(grid(config, system, model)) for model in planned}
     budgets = {
         model: sorted(
-            _work(configuration_values(config, system, model, c)) for c in configurations(config, system, model)
+            work(configuration_values(config, system, model, c)) for c in configurations(config, system, model)
         )
         for model in planned
     }
