@@ -4,6 +4,7 @@ retry that profiles/slurm allows (a job killed for its time limit or memory), an
 from __future__ import annotations
 
 import copy
+import math
 import re
 import subprocess
 
@@ -91,3 +92,30 @@ def test_a_failed_job_is_retried_asking_for_twice_as_much(tmp_path):
         [SNAKEMAKE, "--cores", "1", "--forceall"], cwd=tmp_path, capture_output=True, text=True, check=False
     )
     assert no_retry.returncode != 0  # without the retry, the declaration alone is not enough here
+
+
+def test_a_system_run_costs_its_measured_job_scaled_by_members_and_images_x_epochs():
+    """Each measured (system, model) against the config it was measured on: the same job costs exactly the
+    measured seconds; half the seeds and a third of the images x epochs cost a sixth (by hand)."""
+    from qtlmnist.systems import setting_seeds, setting_values
+
+    assert resources.SYSTEM_RUNS, "no measured system_run costs"
+    for (system, model), measured in resources.SYSTEM_RUNS.items():
+        values = setting_values(DEFAULT, system, measured.setting)
+        assert values["model"] == model, (system, measured.setting)
+        seeds = len(setting_seeds(DEFAULT, system, measured.setting))
+        assert (measured.members, measured.work) == (seeds, resources.work(values)), (system, model)
+        assert resources.system_run_seconds(system, values, seeds) == pytest.approx(measured.seconds)
+        # half the seeds at one epoch: the measured seconds / (2 x its epochs), by hand
+        if seeds % 2 == 0:
+            one_epoch = values | {"epochs": 1}
+            expected = measured.seconds / (2 * values["epochs"])
+            assert resources.system_run_seconds(system, one_epoch, seeds // 2) == pytest.approx(expected)
+        declared = resources.system_run_declared(system, values, seeds)
+        assert declared["runtime"] == math.ceil(resources.RUNTIME_HEADROOM * measured.seconds / 60 + 10)
+        assert declared["mem_mb"] >= resources.MEMORY_HEADROOM * measured.peak_mb
+
+
+def test_an_unmeasured_system_gets_the_flat_figure_per_seed():
+    values = {"model": "quantum", "epochs": 3, "train_images": 100}
+    assert resources.system_run_seconds("not_measured", values, 4) == 4 * resources.MEASURED["system_run"].seconds

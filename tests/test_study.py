@@ -236,3 +236,24 @@ def test_the_ci_study_prints_its_plan_and_writes_every_table(study_run):
     for system in ci["run"]:
         assert (workdir / f"results/study/figures/{system}_learning_curves.png").stat().st_size > 10_000
     assert set(SYSTEMS) >= set(ci["run"])
+
+
+def test_the_plan_counts_every_training_job_and_sums_their_measured_costs():
+    from qtlmnist import resources
+
+    config = copy.deepcopy(CI)
+    planned = study.models(config, "paradoxical7_qnn")
+    curves = [m for m in config["study"]["curve_models"] if m in planned]
+    # by hand: 2 configurations per model, one final retrain per model, one curve job per curve model and size
+    count = 2 * len(planned) + len(planned) + len(curves) * len(config["study"]["curve_sizes"])
+    jobs = study.jobs(config)
+    assert len(jobs) == count
+    assert sum(j.rule == "study_cv" and j.members == 2 for j in jobs) == 2 * len(planned)  # folds in one group
+    assert all(j.members == 2 for j in jobs if j.rule == "study_final")  # the CI's two final seeds
+    total = sum(resources.system_run_seconds(j.system, j.values, j.members) for j in jobs)
+    line = study.estimate(config, cores=2).splitlines()[0]
+    assert line.startswith(f"study: {count} training jobs")
+    assert (
+        f"{max(total / 2, max(resources.system_run_seconds(j.system, j.values, j.members) for j in jobs)) / 3600:.1f} h on 2 core(s)"
+        in line
+    )
