@@ -454,6 +454,15 @@ def study_outputs():
             for system in config["study"]["run"]
             if study.curve_models(config, system)
         ),
+        "results/study/provenance.json",
+    ]
+
+
+def study_provenance_inputs(wildcards):
+    """The study's tables and figures, and every configuration's fold scores."""
+    return vouched(study_outputs()) + [
+        f"results/study/{name}.csv"
+        for name in ("comparisons", "comparisons_per_seed", "search")
     ]
 
 

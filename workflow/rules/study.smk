@@ -144,6 +144,26 @@ rule study_tables:
         "../scripts/study_tables.py"
 
 
+# the commit, command and config that wrote the study's tables and figures (as provenance.smk does per target)
+rule provenance_study:
+    input:
+        study_provenance_inputs,
+    output:
+        "results/study/provenance.json",
+    log:
+        "results/study/logs/provenance_study.log",
+    benchmark:
+        "results/study/benchmarks/provenance_study.tsv"
+    conda:
+        "../../envs/data.yaml"
+    resources:
+        **scheduled("report_landing"),
+    params:
+        target="study",
+    script:
+        "../scripts/provenance.py"
+
+
 rule study:
     default_target: False
     input:
