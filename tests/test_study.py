@@ -78,6 +78,7 @@ def test_a_grid_is_the_product_of_the_shared_and_the_model_keys_in_written_order
         ({"models": {"quantum": {}, "classic": {}}}, "study.reuploading.models.classic"),
         ({"grid": {"model": ["control"]}, "models": {"quantum": {}}}, "study.reuploading.grid.model"),
         ({"models": {}}, "study.reuploading.models"),
+        ({"values": {"entanglement": "product"}, "models": {"quantum": {}}}, "study.reuploading.values.entanglement"),
         # 3 configurations against 2, no reason given
         ({"models": {"quantum": {"n_layers": [1, 2, 3]}, "control": {"control_hidden": [1, 6]}}}, "study.reuploading"),
         # equal sizes, unequal images x epochs
@@ -89,6 +90,12 @@ def test_a_grid_is_the_product_of_the_shared_and_the_model_keys_in_written_order
 def test_bad_study_sections_are_refused_naming_the_key(section, named):
     problems = study.errors(with_study(DEFAULT, "reuploading", **section), SCHEMA)
     assert problems and any(named in line for line in problems), problems
+
+
+def test_a_study_key_that_is_neither_shared_nor_a_system_is_named():
+    config = copy.deepcopy(DEFAULT)
+    config["study"]["reuploadin"] = {"models": {"quantum": {}}}
+    assert any(line.startswith("study.reuploadin: neither") for line in study.errors(config, SCHEMA))
 
 
 def test_unequal_grids_pass_with_a_stated_reason():

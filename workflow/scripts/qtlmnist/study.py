@@ -39,8 +39,8 @@ FIXED_KEYS = frozenset(key for values, _ in VARIANTS.values() for key in values)
 # system that ran.
 COMPARED = (("quantum", "control"), ("quantum", "separable"), ("quantum", "product"), ("quantum", "no_reupload"))
 CONFIGURATION_PATTERN = r"c\d+"
-# The section keys of `study.<system>` (every other key of `study` is shared).
-SYSTEM_KEYS = ("values", "grid", "models", "reason")
+# The shared keys of `study` (config schema); every other key is a system's section.
+SHARED_KEYS = ("run", "folds", "split_seed", "seeds", "curve_sizes", "curve_seeds", "curve_models", "threads")
 
 
 class StudyError(ValueError):
@@ -199,7 +199,11 @@ def errors(config: dict, schema: dict) -> list[str]:
     from .systems import SYSTEMS
 
     study = config.get("study", {})
-    problems = []
+    problems = [
+        f"study.{key}: neither a key of study ({', '.join(SHARED_KEYS)}) nor a registered system ({', '.join(SYSTEMS)})"
+        for key in study
+        if key not in SHARED_KEYS and key not in SYSTEMS
+    ]
     for system in study.get("run", []):
         where = f"study.{system}"
         if system not in SYSTEMS or system not in config.get("systems", {}):
@@ -214,7 +218,9 @@ def errors(config: dict, schema: dict) -> list[str]:
         keys = system_key_schemas(schema, system)
         section = study[system]
         for key in section.get("values") or {}:
-            if key not in keys:
+            if key in FIXED_KEYS:
+                problems.append(f"{where}.values.{key}: fixed by the model ({', '.join(VARIANTS)}), not a value")
+            elif key not in keys:
                 problems.append(
                     f"{where}.values.{key}: systems.{system} has no key {key!r} (allowed: {', '.join(keys)})"
                 )
