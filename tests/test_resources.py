@@ -106,10 +106,11 @@ def test_a_system_run_costs_its_measured_job_scaled_by_members_and_images_x_epoc
         seeds = len(setting_seeds(DEFAULT, system, measured.setting))
         assert (measured.members, measured.work) == (seeds, resources.work(values)), (system, model)
         assert resources.system_run_seconds(system, values, seeds) == pytest.approx(measured.seconds)
-        # half the seeds at one epoch: the measured seconds / (2 x its epochs), by hand
+        # half the seeds at one epoch: the start, then the rest of the measured seconds / (2 x its epochs)
         if seeds % 2 == 0:
             one_epoch = values | {"epochs": 1}
-            expected = measured.seconds / (2 * values["epochs"])
+            start = resources.JOB_START_S
+            expected = start + (measured.seconds - start) / (2 * values["epochs"])
             assert resources.system_run_seconds(system, one_epoch, seeds // 2) == pytest.approx(expected)
         declared = resources.system_run_declared(system, values, seeds)
         assert declared["runtime"] == math.ceil(resources.RUNTIME_HEADROOM * measured.seconds / 60 + 10)

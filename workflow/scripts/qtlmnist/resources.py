@@ -175,17 +175,21 @@ class SystemRun:
     setting: (
         str  # the setting whose benchmark file it is (results/systems/benchmarks/<system>/system_run_<setting>.tsv)
     )
-    seconds: float  # the job's wall time
+    seconds: float  # the job's CPU seconds (cpu_time: one thread, so its wall time on a core of its own)
     peak_mb: float  # its peak RSS
     members: int  # seeds in the group
     work: float  # images x epochs of one member (`work`)
 
 
-# `make systems` on the full default config at commit SYSTEM_RUNS_COMMIT, on a 2-core machine shared with other
-# work (`--cores all`, 2 jobs at once): per (system, model) its most expensive job per unit of work, so a job of
-# that (system, model) scaled by its members and images x epochs is covered.
+# `make systems` on the full default config at commit SYSTEM_RUNS_COMMIT on a 2-core machine shared with other
+# work: per (system, model) one job of that model, the one nearest the study's use (the circuit with gradients
+# reaching its classical part). Its CPU time, not its wall time: several jobs shared the cores, so walls were
+# 1.1-2.4x longer, which RUNTIME_HEADROOM covers where a scheduler is asked.
 SYSTEM_RUNS_COMMIT = "c1da849"
 SYSTEM_RUNS: dict[tuple[str, str], SystemRun] = {}
+# What a training job costs before its first step, whatever its size: Python, TensorFlow and Keras imported, the
+# model built (CPU seconds of the smallest CI-config job, study_cv of config/ci.yaml).
+JOB_START_S = 7.0
 
 
 def work(values: dict) -> float:
@@ -198,14 +202,15 @@ def _system_run(system: str, model: str) -> SystemRun | None:
 
 
 def system_run_seconds(system: str, values: dict, members: int) -> float:
-    """A job of `members` seeds (or folds) of one (system, model) at `values`: its measured wall time scaled by
-    members x images x epochs. Generous: a group's members cost less than one each (one compiled step for all),
-    the Aer evaluation is in the measurement whether the job runs it or not, and a larger batch costs fewer
-    steps. A system not measured yet: the flat `system_run` figure per member."""
+    """A job of `members` seeds (or folds) of one (system, model) at `values`: JOB_START_S, plus the rest of
+    the measured job scaled by members x images x epochs. Generous: a group's members cost less than one each
+    (one compiled step for all), the Aer evaluation is in the measurement whether the job runs it or not, and a
+    larger batch costs fewer steps. A system not measured yet: the flat `system_run` figure per member."""
     measured = _system_run(system, values["model"])
     if measured is None:
         return MEASURED["system_run"].seconds * members
-    return measured.seconds * members * work(values) / (measured.members * measured.work)
+    scale = members * work(values) / (measured.members * measured.work)
+    return JOB_START_S + (measured.seconds - JOB_START_S) * scale
 
 
 def system_run_declared(system: str, values: dict, members: int) -> dict[str, int]:
