@@ -95,24 +95,24 @@ def test_a_failed_job_is_retried_asking_for_twice_as_much(tmp_path):
 
 
 def test_a_system_run_costs_its_measured_job_scaled_by_members_and_images_x_epochs():
-    """Each measured (system, model) against the config it was measured on: the same job costs exactly the
-    measured seconds; half the seeds and a third of the images x epochs cost a sixth (by hand)."""
-    from qtlmnist.systems import setting_seeds, setting_values
+    """Each measured (system, model): its setting runs that model; the job as measured costs the measured
+    seconds; half the members at a third of the work cost the start plus a sixth of the rest (by hand)."""
+    from qtlmnist.systems import setting_values
 
     assert resources.SYSTEM_RUNS, "no measured system_run costs"
+    start = resources.JOB_START_S
     for (system, model), measured in resources.SYSTEM_RUNS.items():
         values = setting_values(DEFAULT, system, measured.setting)
         assert values["model"] == model, (system, measured.setting)
-        seeds = len(setting_seeds(DEFAULT, system, measured.setting))
-        assert (measured.members, measured.work) == (seeds, resources.work(values)), (system, model)
-        assert resources.system_run_seconds(system, values, seeds) == pytest.approx(measured.seconds)
-        # half the seeds at one epoch: the start, then the rest of the measured seconds / (2 x its epochs)
-        if seeds % 2 == 0:
-            one_epoch = values | {"epochs": 1}
-            start = resources.JOB_START_S
-            expected = start + (measured.seconds - start) / (2 * values["epochs"])
-            assert resources.system_run_seconds(system, one_epoch, seeds // 2) == pytest.approx(expected)
-        declared = resources.system_run_declared(system, values, seeds)
+        # the values it was measured at: images x epochs = work (004 has no train_images: its work is its epochs)
+        as_measured = values | ({"train_images": measured.work, "epochs": 1} if "train_images" in values else {})
+        assert resources.work(as_measured) == measured.work
+        assert resources.system_run_seconds(system, as_measured, measured.members) == pytest.approx(measured.seconds)
+        key = "train_images" if "train_images" in values else "epochs"
+        smaller = as_measured | {key: as_measured[key] / 3}
+        expected = start + (measured.seconds - start) / 6
+        assert resources.system_run_seconds(system, smaller, measured.members / 2) == pytest.approx(expected)
+        declared = resources.system_run_declared(system, as_measured, measured.members)
         assert declared["runtime"] == math.ceil(resources.RUNTIME_HEADROOM * measured.seconds / 60 + 10)
         assert declared["mem_mb"] >= resources.MEMORY_HEADROOM * measured.peak_mb
 
