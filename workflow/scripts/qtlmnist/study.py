@@ -568,8 +568,8 @@ def curves_figure(curves, title: str, path) -> None:
     figure, axis = plt.subplots(figsize=(6, 4), dpi=120)
     for model, frame in curves.groupby("model", sort=False):
         means = frame.groupby("images")["accuracy"].mean()
-        axis.plot(means.index, 100 * means.values, marker="o", label=model)
-        axis.scatter(frame["images"], 100 * frame["accuracy"], s=8, alpha=0.4)
+        (line,) = axis.plot(means.index, 100 * means.values, marker="o", label=model)
+        axis.scatter(frame["images"], 100 * frame["accuracy"], s=8, alpha=0.4, color=line.get_color())
     axis.set_xscale("log")
     axis.set_xlabel("training images")
     axis.set_ylabel("test accuracy, % (as run)")
