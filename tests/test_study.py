@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from scipy import stats
 
 from conftest import ROOT, run_snakemake
 from qtlmnist import study
@@ -232,6 +233,11 @@ def test_the_ci_study_prints_its_plan_and_writes_every_table(study_run):
         ]
         accuracies = [100 * m["sets"]["test"]["accuracy"] for m in finals]
         assert row["test_mean"] == pytest.approx(np.mean(accuracies))
+        # the 95% t interval over seeds, by scipy's t quantile
+        half = stats.t.ppf(0.975, len(accuracies) - 1) * np.std(accuracies, ddof=1) / np.sqrt(len(accuracies))
+        assert (row["test_low"], row["test_high"]) == pytest.approx(
+            (np.mean(accuracies) - half, np.mean(accuracies) + half)
+        )
         assert row["test_n"] == CI["systems"]["paradoxical7_qnn"]["test_images"]
         assert all(m["train_rows"] == values["train_images"] for m in finals)
         assert all(m["configuration"]["point"] == chosen["point"] for m in finals)
