@@ -297,3 +297,33 @@ def test_the_comparisons_name_the_higher_model_of_each_pair():
     assert rows.loc["control", "verdict"].startswith("quantum higher, +40.0 pp")
     assert rows.loc["separable", "verdict"].startswith("separable higher, -5.0 pp")
     assert len(per_seed) == 20 and set(per_seed["against"]) == {"control", "separable"}
+
+
+def test_a_bad_study_stops_snakemake_before_any_job_naming_the_key(tmp_path):
+    import subprocess
+
+    from conftest import SNAKEMAKE
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("study:\n  paradoxical7_qnn:\n    grid: {learning_rate: [], batch_size: [8]}\n")
+    result = subprocess.run(
+        [
+            SNAKEMAKE,
+            "-s",
+            str(ROOT / "Snakefile"),
+            "-n",
+            "study",
+            "--cores",
+            "1",
+            "--configfile",
+            str(ROOT / "config/ci.yaml"),
+            str(bad),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "study.paradoxical7_qnn.grid.learning_rate = []: an empty grid" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
