@@ -209,6 +209,7 @@ def study_run(ci_run):
     return ci_run, result
 
 
+@pytest.mark.integration
 def test_the_ci_study_prints_its_plan_and_writes_every_table(study_run):
     workdir, result = study_run
     ci = CI["study"]
@@ -299,6 +300,7 @@ def test_the_comparisons_name_the_higher_model_of_each_pair():
     assert len(per_seed) == 20 and set(per_seed["against"]) == {"control", "separable"}
 
 
+@pytest.mark.integration
 def test_a_bad_study_stops_snakemake_before_any_job_naming_the_key(tmp_path):
     import subprocess
 
