@@ -268,7 +268,8 @@ def test_the_plan_counts_every_training_job_and_sums_their_measured_costs():
     line = study.estimate(config, cores=2).splitlines()[0]
     assert line.startswith(f"study: {count} training jobs")
     # two jobs at a time, at least the longest job
-    assert f"estimated {max(sum(seconds) / 2, max(seconds)) / 3600:.1f} h on 2 core(s)" in line
+    wall = max(sum(seconds) / 2, max(seconds))
+    assert f"estimated {wall / 3600:.1f} h ({wall / 60:.0f} min) on 2 core(s)" in line
 
 
 def test_the_comparisons_name_the_higher_model_of_each_pair():
