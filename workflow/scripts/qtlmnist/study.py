@@ -180,7 +180,8 @@ def estimate(config: dict, cores: int) -> str:
     lines = [
         f"study: {len(planned)} training jobs ({by_rule['study_cv']} search, {by_rule['study_final']} final "
         f"retrain, {by_rule['study_curve']} learning curve) plus tables and figures; estimated "
-        f"{wall / 3600:.1f} h ({wall / 60:.0f} min) on {cores} core(s) ({sum(seconds) / 3600:.1f} h of jobs at {threads} thread(s) each: "
+        f"{wall / 3600:.1f} h ({wall / 60:.0f} min) on {cores} core(s) ({sum(seconds) / 3600:.1f} h of jobs at "
+        f"{threads} thread(s) each: "
         + ", ".join(f"{system} {hours:.1f} h" for system, hours in per_system.items())
         + f"; measured per system and model at commit {resources.SYSTEM_RUNS_COMMIT}, qtlmnist.resources)"
     ]
