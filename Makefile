@@ -17,6 +17,7 @@ comma := ,
 .PHONY: venv-bench
 .PHONY: docs
 .PHONY: readings
+.PHONY: study
 
 # A venv from requirements.lock ($(1): its folder), plus a side lock ($(2), optional) in the same resolve, so the
 # lock's pins hold (a side lock names none of its packages, tested) and pip check finds no conflict.
@@ -132,6 +133,13 @@ SYSTEMS ?=
 CONFIG ?=
 systems: venv
 	$(BIN)/snakemake --cores $(CORES) --show-failed-logs systems $(if $(CONFIG),--configfile $(CONFIG)) $(if $(SYSTEMS),--config 'systems={run: [$(subst $(space),$(comma) ,$(strip $(SYSTEMS)))]}')
+
+# A fair comparison at equal budget (docs/study.md; not in `replicate` or `systems`): each system's circuit model,
+# its variants without entanglement and its classical control, tuned by the same grid with stratified k-fold
+# cross-validation on the training images, retrained over the verdicts' seeds and tested once; learning curves.
+# Prints its planned jobs and estimated time first. CONFIG=config/ci.yaml runs the CI-sized study.
+study: venv
+	$(BIN)/snakemake --cores $(CORES) --show-failed-logs study $(if $(CONFIG),--configfile $(CONFIG))
 
 # requirements.lock is the one place for versions; tools/lockfile.py derives the rest from it.
 # `make lock`: resolve pyproject's dependencies (+ dev extra) in a fresh venv, keeping today's pins as constraints,

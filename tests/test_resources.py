@@ -4,6 +4,7 @@ retry that profiles/slurm allows (a job killed for its time limit or memory), an
 from __future__ import annotations
 
 import copy
+import math
 import re
 import subprocess
 
@@ -117,3 +118,31 @@ def test_a_set_resources_override_keeps_the_doubling_only_as_an_expression_of_at
     assert scaled.returncode == 0, scaled.stderr[-3000:]
     assert (tmp_path / "asked.txt").read_text().split() == ["8"]  # attempt 2: 4 x 2, not the rule's 3 x 2
     assert run("4").returncode != 0  # a plain number: 4 minutes on both attempts
+
+
+def test_a_system_run_costs_its_measured_job_scaled_by_members_and_images_x_epochs():
+    """Each measured (system, model): its setting runs that model; the job as measured costs the measured
+    seconds; half the members at a third of the work cost the start plus a sixth of the rest (by hand)."""
+    from qtlmnist.systems import setting_values
+
+    assert resources.SYSTEM_RUNS, "no measured system_run costs"
+    start = resources.JOB_START_S
+    for (system, model), measured in resources.SYSTEM_RUNS.items():
+        values = setting_values(DEFAULT, system, measured.setting)
+        assert values["model"] == model, (system, measured.setting)
+        # the values it was measured at: images x epochs = work (004 has no train_images: its work is its epochs)
+        as_measured = values | ({"train_images": measured.work, "epochs": 1} if "train_images" in values else {})
+        assert resources.work(as_measured) == measured.work
+        assert resources.system_run_seconds(system, as_measured, measured.members) == pytest.approx(measured.seconds)
+        key = "train_images" if "train_images" in values else "epochs"
+        smaller = as_measured | {key: as_measured[key] / 3}
+        expected = start + (measured.seconds - start) / 6
+        assert resources.system_run_seconds(system, smaller, measured.members / 2) == pytest.approx(expected)
+        declared = resources.system_run_declared(system, as_measured, measured.members)
+        assert declared["runtime"] == math.ceil(resources.RUNTIME_HEADROOM * measured.seconds / 60 + 10)
+        assert declared["mem_mb"] >= resources.MEMORY_HEADROOM * measured.peak_mb
+
+
+def test_an_unmeasured_system_gets_the_flat_figure_per_seed():
+    values = {"model": "quantum", "epochs": 3, "train_images": 100}
+    assert resources.system_run_seconds("not_measured", values, 4) == 4 * resources.MEASURED["system_run"].seconds

@@ -251,10 +251,11 @@ ENVS = {
     ),
     "systems": EnvSpec(
         "the trainable-circuit systems, TensorFlow and Qiskit/Aer in one process (train, then shots); sympy for "
-        "ParameterExpression.sympify in the circuit engine, pylatexenc to draw the circuits",
+        "ParameterExpression.sympify in the circuit engine, pylatexenc to draw the circuits; scikit-learn for the "
+        "study's stratified folds",
         (
             *("tensorflow-cpu", "tensorflow", "keras", "qiskit", "qiskit-aer", "qiskit-ibm-runtime", "sympy"),
-            *("pylatexenc", "numpy", "scipy", "pandas", "matplotlib", "seaborn", "pillow"),
+            *("pylatexenc", "numpy", "scipy", "pandas", "matplotlib", "seaborn", "pillow", "scikit-learn"),
         ),
     ),
     "plotting": EnvSpec(

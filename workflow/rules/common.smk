@@ -16,9 +16,9 @@ REPOSITORY = WORKFLOW_DIR.parent
 # the Snakefile itself needs the same path for the config checks.
 sys.path.insert(0, str(WORKFLOW_DIR / "scripts"))
 
-from qtlmnist import provenance, readings, resources, variants
+from qtlmnist import provenance, readings, resources, study, variants
 from qtlmnist import systems as system_registry
-from qtlmnist.config import check_consistency, check_schema, with_defaults
+from qtlmnist.config import ConfigError, check_consistency, check_schema, with_defaults
 from qtlmnist.data import DATASETS, SPLITS
 
 # config/config.yaml beside this workflow holds every default. The config this workflow is given (--configfile
@@ -33,6 +33,12 @@ config.update(
 check_schema(config, WORKFLOW_DIR / "schemas/config.schema.yaml")
 validate(config, schema="../schemas/config.schema.yaml")
 check_consistency(config)
+# The study's section (qtlmnist.study): empty grids, unknown keys, unequal budgets, too many folds.
+_study_problems = study.errors(
+    config, yaml.safe_load((WORKFLOW_DIR / "schemas/config.schema.yaml").read_text())
+)
+if _study_problems:
+    raise ConfigError("invalid configuration:\n  " + "\n  ".join(_study_problems))
 
 # Jobs inherit the environment: the provenance rules read from it which command started this run (as a param it
 # would rerun them whenever the command is spelled differently). setdefault: a job that parses the Snakefile
@@ -99,10 +105,16 @@ def scheduled(rule):
 
 
 def scheduled_per_seed(rule):
-    """As `scheduled`, for system_run, whose job runs every seed of a setting as one group. Its runtime is the
-    measured single run's times the setting's seeds (generous, since vectorised seeds cost less than that for
-    small circuits), times the attempt."""
-    return resources.per_seed(resources.declared(rule, config), system_seeds)
+    """As `scheduled`, for system_run, whose job runs every seed of a setting as one group: the measured cost of
+    its (system, model) scaled by its seeds and images x epochs (qtlmnist.resources.system_run_declared), times
+    the attempt."""
+    return resources.per_job(system_run_declared)
+
+
+def system_run_declared(wildcards):
+    return resources.system_run_declared(
+        wildcards.system, system_values(wildcards), len(system_seeds(wildcards))
+    )
 
 
 def section(name, *leave_out):
@@ -314,6 +326,147 @@ def systems_outputs():
     ]
 
 
+# --- the study (workflow/rules/study.smk, qtlmnist.study) ---
+
+# (system, candidate) of every model the study tunes, in config order
+STUDY_MODELS = [
+    (system, candidate)
+    for system in config["study"]["run"]
+    for candidate in study.models(config, system)
+]
+
+
+wildcard_constraints:
+    candidate="|".join(study.VARIANTS),
+    configuration=study.CONFIGURATION_PATTERN,
+    size=r"\d+",
+
+
+def study_inputs(wildcards):
+    """The files the candidate's runs read (its system's inputs for its model: quantum or control)."""
+    entry = system_registry.get(wildcards.system)
+    model = study.VARIANTS[wildcards.candidate][0]["model"]
+    return dict(entry.model_inputs.get(model, entry.inputs))
+
+
+def study_chosen_inputs(wildcards):
+    """The system's inputs and the chosen configuration of the search."""
+    return study_inputs(wildcards) | {
+        "chosen": f"results/study/{wildcards.system}/{wildcards.candidate}/chosen.json"
+    }
+
+
+def study_values(wildcards):
+    """Exactly the values one configuration's runs read."""
+    return study.configuration_values(
+        config, wildcards.system, wildcards.candidate, wildcards.configuration
+    )
+
+
+def study_model_values(wildcards):
+    """The candidate's values before its chosen configuration (read from chosen.json) goes over them."""
+    return study.configuration_values(config, wildcards.system, wildcards.candidate)
+
+
+def study_points(wildcards):
+    """Each configuration's grid values, by name."""
+    names = study.configurations(config, wildcards.system, wildcards.candidate)
+    return dict(zip(names, study.grid(config, wildcards.system, wildcards.candidate)))
+
+
+def study_fold_seeds(wildcards):
+    return study.fold_seeds(config)
+
+
+def study_final_seeds(wildcards):
+    return study.final_seeds(config)
+
+
+def study_scheduled(rule):
+    """As `scheduled_per_seed`, for the study's training jobs (each a group of folds or seeds): the measured cost
+    of `rule` (system_run) for the job's (system, model), scaled by its members and images x epochs. Which job
+    it is follows from its wildcards: a configuration (search), a size (learning curve), or neither (final).
+    """
+
+    def declare(wildcards):
+        kind = (
+            "study_cv"
+            if "configuration" in wildcards.keys()
+            else "study_curve" if "size" in wildcards.keys() else "study_final"
+        )
+        planned = study.job(
+            config,
+            kind,
+            wildcards.system,
+            wildcards.candidate,
+            wildcards.get("configuration"),
+            wildcards.get("size"),
+        )
+        return resources.system_run_declared(
+            planned.system, planned.values, planned.members
+        )
+
+    return resources.per_job(declare)
+
+
+def study_cv_files(wildcards):
+    return expand(
+        "results/study/{system}/{candidate}/cv/{configuration}.csv",
+        system=wildcards.system,
+        candidate=wildcards.candidate,
+        configuration=study.configurations(
+            config, wildcards.system, wildcards.candidate
+        ),
+    )
+
+
+def study_curve_files(wildcards):
+    return [
+        f"results/study/{wildcards.system}/{candidate}/curve_{size}.csv"
+        for candidate in study.curve_models(config, wildcards.system)
+        for size in config["study"]["curve_sizes"]
+    ]
+
+
+def study_table_inputs(wildcards):
+    folders = [
+        f"results/study/{system}/{candidate}" for system, candidate in STUDY_MODELS
+    ]
+    return {
+        "finals": [f"{folder}/final" for folder in folders],
+        "chosen": [f"{folder}/chosen.json" for folder in folders],
+        "search": [f"{folder}/search.csv" for folder in folders],
+    }
+
+
+def study_compared(wildcards):
+    return {
+        system: study.comparisons(config, system) for system in config["study"]["run"]
+    }
+
+
+def study_outputs():
+    """What `snakemake study` makes: the tables and, per system with learning curves, its figure."""
+    return [
+        "results/study/summary.csv",
+        "results/study/study.md",
+        *(
+            f"results/study/figures/{system}_learning_curves.png"
+            for system in config["study"]["run"]
+            if study.curve_models(config, system)
+        ),
+        "results/study/provenance.json",
+    ]
+
+
+def study_provenance_inputs(wildcards):
+    """The study's tables and figures, and every configuration's fold scores."""
+    return vouched(study_outputs()) + [
+        f"results/study/{name}.csv"
+        for name in ("comparisons", "comparisons_per_seed", "search")
+    ]
+
+
 # --- provenance (workflow/rules/provenance.smk) ---
 
 
@@ -473,3 +626,11 @@ onstart:
     from tools.slurm_preflight import check_workflow
 
     check_workflow(workflow)
+    # the study's planned jobs and their estimated time, before the first of them starts
+    if any(
+        job.rule.name.startswith("study_") for job in workflow.dag.needrun_jobs()
+    ):
+        print(
+            study.estimate(config, workflow.resource_settings.cores or 1),
+            file=sys.stderr,
+        )
