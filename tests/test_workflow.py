@@ -330,7 +330,9 @@ def test_every_job_stayed_within_what_it_asks_a_scheduler_for(ci_run):
         config[section] = config[section] | values if isinstance(values, dict) else values
     models = scheduled_models()
     rules = rule_names(ROOT / "workflow/rules")
-    assert set(rules) - set(models) <= {"all", "experiments", "systems", "readings", "study"}, "a rule declares no resources"
+    assert set(rules) - set(models) <= {"all", "experiments", "systems", "readings", "study"}, (
+        "a rule declares no resources"
+    )
     checked = 0
     for path in (ci_run / "results").rglob("benchmarks/**/*.tsv"):
         rule = max((r for r in rules if path.stem == r or path.stem.startswith(r + "_")), key=len)
