@@ -28,6 +28,7 @@ DISTRIBUTIONS = {
     "qiskit_ibm_runtime": ("qiskit-ibm-runtime",),
     "PIL": ("pillow",),
     "tensorcircuit": ("tensorcircuit-ng",),
+    "sklearn": ("scikit-learn",),
 }
 
 
