@@ -243,13 +243,17 @@ REPORT_JOBS = {
                 "provenance_experiments": 1,
             },
         ),
-        ("autoencoder:\n  threads: 1\nclassifier:\n  threads: 1\nquantum:\n  threads: 2\n", {}),
+        (
+            "autoencoder:\n  threads: 2\nclassifier:\n  threads: 2\nquantum:\n  threads: 2\n"
+            "experiments:\n  threads: 2\n",
+            {},
+        ),
         (
             # counts of every split and shard, the hybrid (not the baseline), and the experiments that read shots:
             # aer64 for both seeds (new names), the noisy, first and chunks counts
             "quantum:\n  shots: 64\n",
             {
-                "quantum_features": 6,
+                "quantum_features": 3,
                 "gather_quantum": 3,
                 "train_classifier": 1,
                 "plot_confusion": 2,
@@ -259,8 +263,8 @@ REPORT_JOBS = {
                 "experiment_features": 5,
                 "experiment_run": 5,
                 "experiment_tables": 1,
-                # each whole-pipeline seed's counts (3 splits x 2 shards), their hybrid, and the paired table
-                "pipeline_features": 12,
+                # each whole-pipeline seed's counts (3 splits, one shard each), their hybrid, and the paired table
+                "pipeline_features": 6,
                 "pipeline_gather": 6,
                 "pipeline_classifier": 2,
                 "pipeline_table": 1,
