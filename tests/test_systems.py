@@ -413,6 +413,10 @@ def test_a_setting_runs_its_seeds_in_groups_of_its_group_size(monkeypatch):
         assert all(v == values | {"group_size": size} for _, v in calls)
     with pytest.raises(ValueError, match=r"seeds repeat in one setting: \[1, 2, 1\]"):
         training.run_setting(p7, {}, values | {"group_size": 2}, [1, 2, 1], 1)
+    # the job's values (its params): the default grouping adds nothing, so runs made before the key are not rerun
+    assert "group_size" not in setting_values(DEFAULT, "paradoxical7_qnn", "as_published")
+    grouped = with_systems({"paradoxical7_qnn": {"settings": {"as_published": {"group_size": 1}}}})
+    assert setting_values(grouped, "paradoxical7_qnn", "as_published")["group_size"] == 1
 
 
 def test_the_group_step_under_xla_equals_the_graph_step(keras):
