@@ -320,7 +320,9 @@ def test_each_system_builds_its_classical_layers_in_its_floatx(keras):
         common.System(seed_document="000", title="t", inputs={}, floatx="float16")
 
 
-@pytest.mark.parametrize("name", ["paradoxical7_qnn", "quantum_mnist"])
+# 001 (paradoxical7_qnn): the same over 20 steps, 10 seeds and its estimator noise, in
+# test_over_10_seeds_grouped_and_alone_runs_agree_within_their_intervals
+@pytest.mark.parametrize("name", ["quantum_mnist"])
 def test_a_seed_trains_in_its_group_as_it_trains_alone(keras, name):
     """Seed-parallel training: over 20 steps (20 epochs of one batch each, so every step's loss is recorded),
     each seed's losses and final weights in a group of two equal those of the same seed in a group of one."""
@@ -347,6 +349,88 @@ def test_a_seed_trains_in_its_group_as_it_trains_alone(keras, name):
         for a, b in zip(group[k].get_weights(), alone_model.get_weights()):
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
     assert not np.allclose(together[0]["loss"], together[1]["loss"])  # each seed its own data and weights
+
+
+def synthetic_mnist(rng, n_train: int, n_test: int):
+    """Raw-file-shaped stand-ins for MNIST's 0s and 1s (uint8 28x28): a ring for 0, a bar for 1, each shifted
+    and noisy, in ((train images, labels), (test images, labels)) as `mnist_raw` returns them."""
+    yy, xx = np.mgrid[:28, :28]
+
+    def images(n):
+        labels = rng.integers(0, 2, n)
+        out = np.empty((n, 28, 28), dtype=np.uint8)
+        for k, label in enumerate(labels):
+            cy, cx = 14 + rng.integers(-3, 4, 2)
+            r = np.hypot(yy - cy, xx - cx)
+            shape = (np.abs(r - 7) < 2) if label == 0 else (np.abs(xx - cx) < 2) & (np.abs(yy - cy) < 10)
+            noise = rng.uniform(0, 160, (28, 28)) * (rng.uniform(0, 1, (28, 28)) < 0.2)
+            out[k] = np.clip(255 * shape + noise, 0, 255)
+        return out, labels
+
+    return images(n_train), images(n_test)
+
+
+def test_over_10_seeds_grouped_and_alone_runs_agree_within_their_intervals(keras, monkeypatch):
+    """Seed-parallel training, whole runs: 001's more_data kind of setting (each seed draws its own 16 training
+    images; the estimator's noise on) over 10 seeds, run as one group (group_size null, the default) and one seed
+    at a time (group_size 1), data, circuit, model, training and evaluation (exact and Aer shots) as the rule job
+    runs them (`run_setting`), on stand-in images. The two test-accuracy distributions agree: each mean lies in
+    the other's 95% Student-t interval. One batch per epoch, so the history holds every step's loss: each seed's
+    20 losses in the group equal its lone run's to 1e-9 (the largest difference is printed)."""
+    from qtlmnist.stats import t_interval
+    from qtlmnist.systems import training
+
+    monkeypatch.setattr(p7, "mnist_raw", lambda inputs: synthetic_mnist(np.random.default_rng(20), 300, 40))
+    section = setting_values(DEFAULT, "paradoxical7_qnn", "more_data")
+    values = section | {"train_images": 16, "test_images": 40, "epochs": 20, "batch_size": 16, "shots": 128}
+    values |= {"history_sets": []}
+    seeds = list(range(1, 11))
+    runs, losses = {}, {}
+    for size in (None, 1):
+        keras.utils.set_random_seed(seeds[0])  # as the rule script seeds TensorFlow before it runs the setting
+        results = training.run_setting(p7, {}, values | {"group_size": size}, seeds, 1)
+        runs[size] = [metrics for metrics, _, _ in results]
+        losses[size] = np.array([history["loss"].to_numpy() for _, history, _ in results])
+    accuracy = {size: np.array([m["sets"]["test"]["accuracy"] for m in runs[size]]) for size in runs}
+    assert [m["seed"] for m in runs[None]] == [m["seed"] for m in runs[1]] == seeds and losses[1].shape == (10, 20)
+    assert accuracy[1].std() > 0  # the seeds differ (their data, weights and noise): the intervals have a width
+    intervals = {size: t_interval(accuracy[size]) for size in runs}
+    for size, other in ((None, 1), (1, None)):
+        _, _, low, high = intervals[other]
+        assert low <= intervals[size][0] <= high, (size, intervals)
+    difference = float(np.abs(losses[None] - losses[1]).max())
+    print(
+        f"10 seeds, grouped vs alone: test accuracy (mean, sd, low, high) {intervals[None]} vs {intervals[1]}; "
+        f"largest per-seed difference: step loss {difference:.3g}, "
+        f"test accuracy {float(np.abs(accuracy[None] - accuracy[1]).max()):.3g}"
+    )
+    assert difference <= 1e-9
+
+
+def test_a_setting_runs_its_seeds_in_groups_of_its_group_size(monkeypatch):
+    """group_size splits a setting's seeds into consecutive groups (the last one shorter), null keeps them in one;
+    every group is one setting's seeds with the same values, and results come back in seed order."""
+    from qtlmnist.systems import training
+
+    calls = []
+
+    def fake_group(system, inputs, values, seeds, threads):
+        calls.append((list(seeds), values))
+        return [(seed, None, None) for seed in seeds]
+
+    monkeypatch.setattr(training, "run_group", fake_group)
+    values = {"model": "quantum", "epochs": 1}
+    for size, groups in ((None, [[1, 2, 3, 4, 5]]), (2, [[1, 2], [3, 4], [5]]), (1, [[1], [2], [3], [4], [5]])):
+        calls.clear()
+        results = training.run_setting(p7, {}, values | {"group_size": size}, [1, 2, 3, 4, 5], 1)
+        assert [seeds for seeds, _ in calls] == groups and [r[0] for r in results] == [1, 2, 3, 4, 5]
+        assert all(v == values | {"group_size": size} for _, v in calls)
+    with pytest.raises(ValueError, match=r"seeds repeat in one setting: \[1, 2, 1\]"):
+        training.run_setting(p7, {}, values | {"group_size": 2}, [1, 2, 1], 1)
+    # the job's values (its params): the default grouping adds nothing, so runs made before the key are not rerun
+    assert "group_size" not in setting_values(DEFAULT, "paradoxical7_qnn", "as_published")
+    grouped = with_systems({"paradoxical7_qnn": {"settings": {"as_published": {"group_size": 1}}}})
+    assert setting_values(grouped, "paradoxical7_qnn", "as_published")["group_size"] == 1
 
 
 def test_the_group_step_under_xla_equals_the_graph_step(keras):
@@ -720,6 +804,11 @@ def test_shipped_configs_pass_the_systems_checks():
         ({"seeds": [1], "run": ["quantum_mnist"]},
          (r"systems\.seeds = \[1\]: the paired comparison hybrid vs control tests across seeds and needs at least "
           r"2 \(allowed: 2 or more seeds\)")),
+        ({"paradoxical7_qnn": {"settings": {"as_published": {"group_size": 0}}}},
+         r"settings\.as_published\.group_size = 0 \(set by the setting\): 0 is less than the minimum of 1"),
+        # a seed-parallel group is one setting's seeds: a seed that tries to differ in anything else is refused
+        ({"quantum_mnist": {"settings": {"hybrid": {"seeds": [1, {"seed": 2, "epochs": 3}]}}}},
+         r"settings\.hybrid\.seeds\.1 = \{'seed': 2, 'epochs': 3\} \(set by the setting\): .* not of type 'integer'"),
     ],
 )  # fmt: skip
 def test_bad_system_config_fails_naming_the_key(change, expected):

@@ -1,6 +1,7 @@
 # Trainable-circuit systems from the other seed documents (not in `rule all`): `snakemake --cores N systems`
-# or `make systems`. One job per (system, setting): its seeds train together as one group (one compiled graph,
-# qtlmnist.systems.training.run_group) and each seed writes its own files into the setting's folder
+# or `make systems`. One job per (system, setting): its seeds train together in groups of the setting's
+# `group_size`, by default all in one (one compiled graph, qtlmnist.systems.training.run_setting), and each
+# seed writes its own files into the setting's folder
 # (seed_<s>.json, seed_<s>_history.csv, seed_<s>.weights.h5); the systems are registered in qtlmnist.systems.
 
 

@@ -1,5 +1,6 @@
 """Rule system_run: train and evaluate every seed of one (system, setting) of a trainable-circuit system, the
-seeds as one group (qtlmnist.systems.training.run_group); per seed its metrics, history and weights."""
+seeds in groups of the setting's group_size (qtlmnist.systems.training.run_setting); per seed its metrics,
+history and weights."""
 
 import logging
 from pathlib import Path
@@ -17,7 +18,7 @@ from qtlmnist.systems import load, training  # noqa: E402
 
 inputs = {name: path for name, path in snakemake.input.items()}
 values = dict(snakemake.params.values)
-runs = training.run_group(load(wildcards.system), inputs, values, seeds, snakemake.threads)
+runs = training.run_setting(load(wildcards.system), inputs, values, seeds, snakemake.threads)
 folder = Path(snakemake.output[0])
 folder.mkdir(parents=True, exist_ok=True)
 for seed, (metrics, history, model) in zip(seeds, runs):

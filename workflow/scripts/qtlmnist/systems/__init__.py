@@ -118,6 +118,10 @@ def setting_values(config: dict, system: str, setting: str) -> dict:
     `systems.shots`)."""
     merged = _merged(config, system, setting)
     values = {key: value for key, value in merged.items() if key not in PLAN_KEYS}
+    if values.get("group_size", 0) is None:
+        # the default grouping (all seeds in one) is what every run did before the key existed: leaving it out of
+        # the values keeps those runs' params, so they are not rerun; any other grouping is a value and reruns
+        del values["group_size"]
     if values.get("model") == "sarkar":
         from ..classifier import HYPERPARAMETERS  # numpy and pandas: only when a sarkar setting is planned
 

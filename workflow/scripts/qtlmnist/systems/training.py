@@ -1,7 +1,8 @@
 """The shared training loop and evaluation of every trainable system (one place for both).
 
-`run_group` is what a rule script calls: for every seed of one setting, the system's task, circuit and model
-(see `common` for the interface), all seeds trained together by `fit_group` (one compiled step for the whole
+`run_setting` is what a rule script calls: every seed of one setting, in groups of the setting's `group_size`
+(default: all in one); `run_group` gives each seed of a group the system's task, circuit and model (see
+`common` for the interface), the group's seeds trained together by `fit_group` (one compiled step for the whole
 group, Adam, seeded: the rule script calls `runtime.seed_tensorflow` first, so a rerun gives the same bits, and
 each seed trains exactly as it would alone), then each `evaluate`d on every set of its task three ways:
 
@@ -350,6 +351,23 @@ def run_group(system, inputs: dict, values: dict, seeds: list[int], threads: int
     else:
         trained = train_and_evaluate(system, tasks, values, seeds, threads)
     return [_metrics(system, values, seed, task, *result) for seed, task, result in zip(seeds, tasks, trained)]
+
+
+def run_setting(system, inputs: dict, values: dict, seeds: list[int], threads: int) -> list[tuple]:
+    """What a setting's job runs: its `seeds` in groups of `group_size` (null or absent: all in one group), each
+    group by `run_group`, one after another; one (metrics, history, model) per seed, in `seeds` order.
+
+    A group is always one setting's seeds with one `values`: seeds that differ in anything else cannot share a
+    group (the config has no per-seed values). The grouping is part of the config because a group's seed and
+    the same seed alone may differ in the last bits over a long, chaotic training (tests/test_systems.py)."""
+    size = values.get("group_size") or len(seeds)
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds repeat in one setting: {seeds}")
+    return [
+        result
+        for start in range(0, len(seeds), size)
+        for result in run_group(system, inputs, values, seeds[start : start + size], threads)
+    ]
 
 
 def run(system, inputs: dict, values: dict, seed: int, threads: int):
