@@ -41,11 +41,11 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 
 def ci_targets() -> list[str]:
     """What the integration tests read, made by one Snakemake run so that its scheduler overlaps the targets
     (one target's serial chain, e.g. autoencoder -> latents -> circuit inputs, beside another's jobs) where
-    separate runs leave a core idle at each one's tail: the default target (MNIST), the experiments, the readings (MNIST), and, where
-    Fashion-MNIST's offline source is there (Debian's package, via apt-get), its replication (its provenance and
-    landing page need every output of its default target) and the systems (004 reads its latents). Tests still
-    run their own targets; in this workdir those are no-ops (the study's test runs `study` itself: it reads the
-    plan that the run prints at its start)."""
+    separate runs leave a core idle at each one's tail: the default target (MNIST), the experiments, the
+    readings (MNIST), and, where Fashion-MNIST's offline source is there (Debian's package, via apt-get), its
+    replication (its provenance and landing page need every output of its default target) and the systems
+    (004 reads its latents). Tests still run their own targets; in this workdir those are no-ops (the study's
+    test runs `study` itself: it reads the plan that the run prints at its start)."""
     targets = ["all", "experiments", "readings"]
     if shutil.which("apt-get") is not None:
         fashion = ["results/fashion_mnist/provenance.json", "results/fashion_mnist/report_landing.rst"]
