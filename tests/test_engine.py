@@ -86,6 +86,28 @@ def six_qubit():
     return circuit, list(x), list(w), [*observables, SparsePauliOp("XIYZIX")]
 
 
+def layers():
+    """Layers of 1-qubit gates on every qubit between CX chains, per sample (inputs), shared (weights) and
+    constant (H), and a constant layer on some qubits: each applied as one 8 x 8 matrix."""
+    x, w = ParameterVector("x", 3), ParameterVector("w", 6)
+    circuit = QuantumCircuit(3)
+    circuit.h(range(3))
+    circuit.cx(0, 1)
+    circuit.cx(1, 2)
+    for q in range(3):
+        circuit.ry(x[q], q)
+        circuit.rz(w[q] * x[q], q)
+    circuit.cx(2, 0)
+    for q in range(3):
+        circuit.rx(w[3 + q], q)
+    circuit.cx(0, 2)
+    circuit.h([0, 1])
+    circuit.s(1)
+    circuit.cx(1, 2)
+    circuit.h(range(3))
+    return circuit, list(x), list(w), [SparsePauliOp("ZXI"), SparsePauliOp.from_list([("YIZ", 0.5), ("IYI", 1.0)])]
+
+
 def random_circuit(seed, n=5, length=70):
     """Random gates over the engine's whole gate set; angles are numbers, Parameters or expressions."""
     rng = np.random.default_rng(seed)
@@ -127,6 +149,7 @@ FAMILIES = {
     "001": system_001,
     "000": system_000,
     "two_qubit": two_qubit,
+    "layers": layers,
     "six_qubit": six_qubit,
     "random_1": lambda: random_circuit(1),
     "random_2": lambda: random_circuit(2),
@@ -563,7 +586,7 @@ def one_qubit_applications(compiled) -> int:
     """How many 2x2 matrices the plan applies to the state after the product state."""
     steps = compiled._steps
     return sum(isinstance(s, engine._OneQubit) for s in steps) + sum(
-        len(s.qubits) for s in steps if isinstance(s, engine._OneQubitLayer)
+        len(s.qubits) for s in steps if isinstance(s, (engine._OneQubitLayer, engine._DenseLayer))
     )
 
 
@@ -574,7 +597,7 @@ def test_fusion_applies_each_qubits_run_of_one_qubit_gates_as_one_matrix():
     # after the first layer's entangling CX ring, each qubit's Rz Ry Rz of layer 2 follow that qubit's loading
     # Ry gates (up to the next CX on it): gate by gate 3 or more matrices, fused one
     assert one_qubit_applications(plain) - one_qubit_applications(fused) >= 2 * 6
-    assert any(isinstance(step, engine._OneQubitLayer) for step in fused._steps)
+    assert any(isinstance(step, (engine._OneQubitLayer, engine._DenseLayer)) for step in fused._steps)
     assert len(fused._steps) < len(plain._steps)
 
 
@@ -660,7 +683,8 @@ def test_the_zz_feature_map_is_one_phase_block_per_repetition():
     circuit, inputs, weights, _ = system_000()
     steps = engine.compile_circuit(circuit, inputs, weights)._steps
     kinds = [type(step).__name__ for step in steps]
-    assert kinds[:4] == ["_ProductState", "_Phases", "_OneQubitLayer", "_Phases"]
+    assert kinds[:4] == ["_ProductState", "_Phases", "_DenseLayer", "_Phases"]  # 4 qubits: H as one 16 x 16
+    assert steps[2].const is not None
     assert steps[1].source is None and steps[3].source is None
     assert sum(kind == "_Phases" for kind in kinds) == 2 and len(steps) == 11  # real_amplitudes: 4 layers, 3 CX chains
 

@@ -61,6 +61,8 @@ IGNORED = ("barrier", "measure")
 SUPPORTED_GATES = tuple(sorted((*FIXED_GATES, *ANGLE_GATES, U_GATE, *IGNORED)))
 
 ParameterLookup = Callable[[Parameter], tf.Tensor]
+# a layer of 1-qubit gates on a circuit of up to this many qubits is applied as one 2**n x 2**n matrix
+DENSE_QUBITS = 6
 JIT_CHOICES = ("auto", True, False)
 # steps `compile_step(jit="auto")` times on each path before it chooses (variables restored after)
 PROBE_STEPS = 3
@@ -183,8 +185,8 @@ class _Gate:
         # (angle function, f, (A, B, C), its Parameter when the angle is one) of a one-angle gate, so that a
         # layer of them is built in one go
         self.one_angle = one_angle
-        # a diagonal one-angle gate: (u, slope, linear), its entry on local basis state j being
-        # u[j] exp(i slope[j] theta), and linear = (c0, {Parameter: c}) when theta = c0 + sum c p, else None
+        # a diagonal one-angle gate: (u, slope, polynomial), its entry on local basis state j being
+        # u[j] exp(i slope[j] theta), and polynomial theta's terms ({monomial: coefficient}, `_polynomial`)
         self.phase = phase
 
     def matrix(self, lookup: ParameterLookup):
@@ -231,7 +233,7 @@ def _make_gate(operation, qargs: tuple[int, ...], by_name, inputs: set, where: s
     build = lambda lookup: _one_angle_matrix(theta(lookup), f, form)  # noqa: E731
     phase = _phase_form(form, f)
     if phase is not None:
-        phase = (*phase, _linear(operation.params[0], by_name))
+        phase = (*phase, _polynomial(operation.params[0], by_name))
     return _Gate(ascending, build=build, per_sample=per_sample, one_angle=(theta, f, form, direct), phase=phase)
 
 
@@ -257,27 +259,29 @@ def _phase_form(form: tuple[np.ndarray, ...], f: float) -> tuple[np.ndarray, np.
     return (u, slope) if np.allclose(np.abs(u), 1.0, atol=1e-12) else None
 
 
-def _linear(value, by_name: dict[str, Parameter]) -> tuple[float, dict[Parameter, float]] | None:
-    """(c0, {parameter: c}) when the angle is c0 + sum c p (a Parameter, or an expression of degree <= 1 in
-    its parameters, e.g. 2 x or pi - x), else None: such an angle reaches a phase block through its
-    coefficient matrices, with no ops of its own."""
+def _polynomial(value, by_name: dict[str, Parameter]) -> dict[tuple[Parameter, ...], float] | None:
+    """{monomial: coefficient} when the angle is a polynomial in its parameters (a Parameter, 2 x, pi - x,
+    2 (pi - x)(pi - y)), a monomial being its parameters with repetition (() the constant), else None. Such an
+    angle reaches a phase block through coefficient matrices: a constant or linear term costs no op of its
+    own, and the products of all the block's terms of one degree are formed together."""
     import sympy
 
     if isinstance(value, Parameter):
-        return 0.0, {value: 1.0}
+        return {(value,): 1.0}
     expression = value.sympify()
     symbols = sorted(expression.free_symbols, key=lambda symbol: symbol.name)
     try:
         polynomial = sympy.Poly(expression, *symbols)
-    except sympy.PolynomialError:
+    except sympy.PolynomialError:  # sin(x), 1 / x, ...
         return None
-    if polynomial.total_degree() > 1:
-        return None
-    coefficients = [complex(polynomial.coeff_monomial(1))]
-    coefficients += [complex(polynomial.coeff_monomial(symbol)) for symbol in symbols]
-    if any(coefficient.imag != 0 for coefficient in coefficients):
-        return None
-    return coefficients[0].real, {by_name[s.name]: c.real for s, c in zip(symbols, coefficients[1:]) if c != 0}
+    terms = {}
+    for exponents, coefficient in polynomial.terms():
+        coefficient = complex(coefficient)
+        if coefficient.imag != 0:
+            return None
+        monomial = tuple(by_name[s.name] for s, e in zip(symbols, exponents) for _ in range(e))
+        terms[monomial] = coefficient.real
+    return terms
 
 
 def _monomial(matrix: np.ndarray, qargs: tuple[int, ...], n: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -372,6 +376,49 @@ class _OneQubitLayer:
         return state
 
 
+class _DenseLayer:
+    """A `_OneQubitLayer` on a circuit of at most DENSE_QUBITS qubits, applied as one 2**n x 2**n matrix: the
+    Kronecker product of its qubits' 2x2 matrices (the identity on the others), formed in numpy when they are
+    constant, else with two ops per qubit (so only for a layer on every qubit); then one matmul, where qubit by
+    qubit takes four ops per qubit. A small circuit's step costs per op, not per flop (a 64 x 64 matrix is
+    still small)."""
+
+    def __init__(self, n: int, runs: dict[int, list[_Gate]]):
+        self.n, self.qubits = n, sorted(runs)
+        self.runs = [runs[q] for q in self.qubits]
+        self.const = None
+        if all(gate.const is not None for run in self.runs for gate in run):
+            self.const = self._kron([_fused(run).const for run in self.runs], np)
+
+    def _kron(self, matrices, xp):
+        """The Kronecker product over qubits n-1 ... 0 (qubit 0 is the fastest-varying index) of the layer's
+        matrices (a list of (..., 2, 2)) and identities."""
+        given = dict(zip(self.qubits, matrices))
+        total = None
+        for q in range(self.n):
+            m = given.get(q, np.eye(2, dtype=np.complex128))
+            if total is None:
+                total = m
+                continue
+            d = total.shape[-1]
+            outer = m[..., :, None, :, None] * total[..., None, :, None, :]  # [a, i, c, j] = m[a, c] total[i, j]
+            total = xp.reshape(outer, (*outer.shape[:-4], 2 * d, 2 * d)) if xp is np else self._flat(outer, 2 * d)
+        return total
+
+    @staticmethod
+    def _flat(outer, d):
+        return tf.reshape(outer, tf.concat([tf.shape(outer)[:-4], [d, d]], axis=0))
+
+    def apply(self, state, lookup):
+        if self.const is not None:
+            return tf.linalg.matmul(state, self.const, transpose_b=True)
+        matrices = _layer_matrices(self.runs, lookup)  # (m, 2, 2) or (batch, m, 2, 2)
+        kron = self._kron(tf.unstack(matrices, axis=-3), tf)
+        if kron.shape.rank == 3:  # per sample
+            return tf.linalg.matvec(kron, state)
+        return tf.linalg.matmul(state, kron, transpose_b=True)
+
+
 class _Permutation:
     """psi'[i] = phase[i] psi[source[i]]: a run of constant permutations with phases (`_PhaseBlock`)."""
 
@@ -396,17 +443,18 @@ class _PhaseBlock:
     to the phase of basis state i: its slope on the local state its qubits hold at that point of the run (for
     cx and p the parity over the run's input bits, the phase polynomial; rz's entries exp(-+ i theta / 2) keep
     their global phase). A permutation after a diagonal re-indexes F and R; a diagonal after a permutation
-    adds its row. Rows of one Parameter are summed, and an angle linear in its parameters (2 x, pi - x)
-    splits into such rows, so it costs no op; any other expression is one row of its own. The step is then a
-    matmul of the angles into the phases, one complex exponential, one multiply and, if the permutation is
-    not the identity, one gather, however long the run."""
+    adds its row. An angle that is a polynomial in its parameters (`_polynomial`: x, 2 x, pi - x,
+    2 (pi - x)(pi - y)) splits into one row per monomial, and rows of one monomial are summed: constant terms
+    fold into F, linear ones into one matrix per kind of parameter, and the block's products of one degree
+    are formed together; any other expression is one row of its own. The step is then a few matmuls of the
+    angles into the phases, one complex exponential, one multiply and, if the permutation is not the
+    identity, one gather, however long the run."""
 
     def __init__(self, n: int):
         self.n, self.dim = n, 2**n
         self.source = np.arange(self.dim)
         self.factor = np.ones(self.dim, np.complex128)
-        self.offset = np.zeros(self.dim)  # phase from the constant terms of linear angles
-        self.rows: dict[Parameter, np.ndarray] = {}
+        self.terms: dict[tuple[Parameter, ...], np.ndarray] = {}  # monomial -> its row (() the constant)
         self.expressions: list[tuple[Callable, bool, np.ndarray]] = []  # (angle, per sample, row)
         self.gates = 0
 
@@ -415,44 +463,58 @@ class _PhaseBlock:
         if gate.const is not None:
             source, phase = _monomial(gate.const, gate.qargs, self.n)
             self.source, self.factor = self.source[source], phase * self.factor[source]
-            self.offset = self.offset[source]
-            self.rows = {p: row[source] for p, row in self.rows.items()}
+            self.terms = {monomial: row[source] for monomial, row in self.terms.items()}
             self.expressions = [(angle, batch, row[source]) for angle, batch, row in self.expressions]
             return
-        u, slope, linear = gate.phase
+        u, slope, polynomial = gate.phase
         index = np.arange(self.dim)
         local = sum(((index >> q) & 1) << j for j, q in enumerate(gate.qargs))
         self.factor = self.factor * u[local]
         row = slope[local]
-        if linear is None:
+        if polynomial is None:
             self.expressions.append((gate.one_angle[0], gate.per_sample, row))
             return
-        constant, coefficients = linear
-        self.offset = self.offset + constant * row
-        for parameter, coefficient in coefficients.items():
-            self.rows[parameter] = self.rows.get(parameter, 0.0) + coefficient * row
+        for monomial, coefficient in polynomial.items():
+            self.terms[monomial] = self.terms.get(monomial, 0.0) + coefficient * row
 
     def step(self, index: dict[Parameter, tuple[str, int]], sizes: dict[str, int]):
         """The run as one step: a `_Permutation` when no angle enters it, else a `_Phases`."""
-        factor = self.factor * np.exp(1j * self.offset)
-        if not self.rows and not self.expressions:
+        factor = self.factor * np.exp(1j * self.terms.get((), 0.0))
+        if not self.expressions and all(monomial == () for monomial in self.terms):
             return _Permutation(self.source, factor)
-        matrices = {kind: np.zeros((size, self.dim)) for kind, size in sizes.items()}
-        for parameter, row in self.rows.items():
-            kind, column = index[parameter]
-            matrices[kind][column] += row
-        matrices = {kind: m for kind, m in matrices.items() if np.any(m)}
-        return _Phases(self.source, factor, matrices, self.expressions)
+        linear = {kind: np.zeros((size, self.dim)) for kind, size in sizes.items()}
+        products: dict[tuple[str, int], list] = {}  # (source, degree) -> [(columns, row)]
+        for monomial, row in self.terms.items():
+            kinds = {index[p][0] for p in monomial}
+            if len(monomial) == 1:
+                kind, column = index[monomial[0]]
+                linear[kind][column] += row
+            elif len(monomial) > 1:  # columns of the source: x, w, or x then w side by side
+                kind = kinds.pop() if len(kinds) == 1 else "both"
+                shift = {"input": 0, "weight": sizes["input"] if kind == "both" else 0}
+                columns = [shift[index[p][0]] + index[p][1] for p in monomial]
+                products.setdefault((kind, len(monomial)), []).append((columns, row))
+        linear = {kind: m for kind, m in linear.items() if np.any(m)}
+        width = {"input": sizes["input"], "weight": sizes["weight"], "both": sizes["input"] + sizes["weight"]}
+        selected = []  # (source, [0/1 matrix picking each monomial's t-th factor], rows)
+        for (kind, degree), found in products.items():
+            picks = [np.zeros((width[kind], len(found))) for _ in range(degree)]
+            for j, (columns, _) in enumerate(found):
+                for t, column in enumerate(columns):
+                    picks[t][column, j] = 1.0
+            selected.append((kind, picks, np.stack([row for _, row in found])))
+        return _Phases(self.source, factor, linear, selected, self.expressions)
 
 
 class _Phases:
-    """A `_PhaseBlock` with angles: psi'[i] = factor[i] exp(i phase[i]) psi[source[i]], the phases one matmul
-    of each kind of angle (inputs, weights, expressions per sample, shared expressions) into 2**n columns."""
+    """A `_PhaseBlock` with angles: psi'[i] = factor[i] exp(i phase[i]) psi[source[i]], the phase a sum of
+    matmuls into 2**n columns: of the inputs and of the weights (linear terms), of products of their columns
+    (each factor picked by a 0/1 matmul, whose gradient stays dense), and of other expressions."""
 
-    def __init__(self, source, factor, matrices: dict[str, np.ndarray], expressions):
+    def __init__(self, source, factor, linear: dict[str, np.ndarray], products: list, expressions):
         self.source = None if np.array_equal(source, np.arange(len(source))) else source
-        self.factor = None if np.allclose(factor, 1.0, rtol=0, atol=0) else factor
-        self.matrices = matrices
+        self.factor = None if np.all(factor == 1.0) else factor
+        self.linear, self.products = linear, products
         # expressions of the inputs (each a (batch,) tensor) and of the weights only (a scalar): (angles, rows)
         self.expressions = {}
         for per_sample in (True, False):
@@ -461,16 +523,29 @@ class _Phases:
 
     def apply(self, state, lookup):
         terms = []
-        if "input" in self.matrices:
-            terms.append(tf.linalg.matmul(lookup.x, self.matrices["input"]))  # (batch, 2**n)
-        if "weight" in self.matrices:
-            terms.append(tf.linalg.matvec(self.matrices["weight"], lookup.w, transpose_a=True))  # (2**n,)
-        for per_sample, (angles, rows) in self.expressions.items():
-            values = tf.stack([tf.cast(angle(lookup), tf.float64) for angle in angles], axis=-1)
-            if per_sample:
-                terms.append(tf.linalg.matmul(values, rows))
+
+        def add(values, rows, per_sample: bool) -> None:  # (batch, k) or (k,) values through (k, 2**n) rows
+            terms.append(tf.linalg.matmul(values, rows) if per_sample else tf.linalg.matvec(rows, values, True))
+
+        if "input" in self.linear:
+            add(lookup.x, self.linear["input"], True)
+        if "weight" in self.linear:
+            add(lookup.w, self.linear["weight"], False)
+        for kind, picks, rows in self.products:
+            if kind == "both":
+                w = tf.broadcast_to(lookup.w, tf.stack([tf.shape(lookup.x)[0], tf.size(lookup.w)]))
+                values = tf.concat([lookup.x, w], axis=1)
             else:
-                terms.append(tf.linalg.matvec(rows, values, transpose_a=True))
+                values = lookup.x if kind == "input" else lookup.w
+            per_sample = kind != "weight"
+            factors = [tf.linalg.matmul(values, pick) if per_sample else tf.linalg.matvec(pick, values, True)
+                       for pick in picks]  # fmt: skip
+            product = factors[0]
+            for factor in factors[1:]:
+                product = product * factor
+            add(product, rows, per_sample)
+        for per_sample, (angles, rows) in self.expressions.items():
+            add(tf.stack([tf.cast(angle(lookup), tf.float64) for angle in angles], axis=-1), rows, per_sample)
         phase = terms[0]
         for term in terms[1:]:
             phase = phase + term  # (batch, 2**n) + (2**n,) broadcasts
@@ -743,7 +818,11 @@ def _plan(gates: list[_Gate], n: int, index: dict, sizes: dict[str, int], fuse: 
                 add(gate)  # a permutation (composed with its neighbours), or a run with a u gate
             else:
                 layer[q] = run
-        if len(layer) > 1:
+        constant = all(gate.const is not None for run in layer.values() for gate in run)
+        if layer and n <= DENSE_QUBITS and (len(layer) == n or constant):  # no identity factor to build
+            close()
+            steps.append(_DenseLayer(n, layer))
+        elif len(layer) > 1:
             close()
             steps.append(_OneQubitLayer(n, layer))
         else:
