@@ -402,12 +402,8 @@ class _DenseLayer:
                 continue
             d = total.shape[-1]
             outer = m[..., :, None, :, None] * total[..., None, :, None, :]  # [a, i, c, j] = m[a, c] total[i, j]
-            total = xp.reshape(outer, (*outer.shape[:-4], 2 * d, 2 * d)) if xp is np else self._flat(outer, 2 * d)
+            total = xp.reshape(outer, (-1, 2 * d, 2 * d) if len(outer.shape) == 5 else (2 * d, 2 * d))
         return total
-
-    @staticmethod
-    def _flat(outer, d):
-        return tf.reshape(outer, tf.concat([tf.shape(outer)[:-4], [d, d]], axis=0))
 
     def apply(self, state, lookup):
         if self.const is not None:
