@@ -135,6 +135,32 @@ def test_summary_gives_rates_speedups_per_epoch_and_the_table_says_what_did_not_
     assert "not timed: circuit differs from Statevector" in lines[4] and "| - | - |" in lines[4]
 
 
+def test_group_routes_count_steps_not_rows_and_are_compared_only_with_each_other():
+    """A group's step serves every seed: its step time is seconds over its steps, and ours_group against the
+    fastest group peer is a comparison apart from the one-seed routes'."""
+    case = bench_systems.Case("cnn_circuit", "002", "x", 16, 160, 2, 0.01, 160, seeds=10)
+    routes = {
+        "ours": {"samples": 160, "seconds": 2.0, "cpu_seconds": 2.0, "first_step_s": 1.0, "first_step_cpu_s": 1.0},
+        "tc_jax": {"samples": 160, "seconds": 1.0, "cpu_seconds": 1.0, "first_step_s": 1.0, "first_step_cpu_s": 1.0},
+        "ours_group": {
+            "samples": 1600, "steps": 10, "seconds": 3.0, "cpu_seconds": 3.0, "first_step_s": 2.0,
+            "first_step_cpu_s": 2.0,
+        },
+        "tc_jax_group": {
+            "samples": 1600, "steps": 10, "seconds": 5.0, "cpu_seconds": 5.0, "first_step_s": 2.0,
+            "first_step_cpu_s": 2.0,
+        },
+    }  # fmt: skip
+    summary = bench_systems.summarise(case, routes)
+    assert summary["ours_group"]["step_s"] == pytest.approx(0.3) and summary["ours"]["step_s"] == pytest.approx(0.2)
+    assert summary["ours_group"]["typical_run_s"] == pytest.approx(2.0 + 19 * 0.3)  # 2 epochs x 10 steps
+    single, group = bench_systems.versus_fastest_peer(summary), bench_systems.versus_fastest_peer(summary, group=True)
+    assert (single["ours"], single["fastest_peer"]) == ("ours", "tc_jax")
+    assert single["peer_over_ours"] == pytest.approx((1.0 + 19 * 0.1) / (1.0 + 19 * 0.2))
+    assert (group["ours"], group["fastest_peer"]) == ("ours_group", "tc_jax_group")
+    assert group["peer_over_ours"] == pytest.approx((2.0 + 19 * 0.5) / (2.0 + 19 * 0.3))
+
+
 def _expectation(circuit, observable, binding) -> float:
     return float(Statevector(circuit.assign_parameters(binding)).expectation_value(observable).real)
 

@@ -86,6 +86,28 @@ def six_qubit():
     return circuit, list(x), list(w), [*observables, SparsePauliOp("XIYZIX")]
 
 
+def layers():
+    """Layers of 1-qubit gates on every qubit between CX chains, per sample (inputs), shared (weights) and
+    constant (H), and a constant layer on some qubits: each applied as one 8 x 8 matrix."""
+    x, w = ParameterVector("x", 3), ParameterVector("w", 6)
+    circuit = QuantumCircuit(3)
+    circuit.h(range(3))
+    circuit.cx(0, 1)
+    circuit.cx(1, 2)
+    for q in range(3):
+        circuit.ry(x[q], q)
+        circuit.rz(w[q] * x[q], q)
+    circuit.cx(2, 0)
+    for q in range(3):
+        circuit.rx(w[3 + q], q)
+    circuit.cx(0, 2)
+    circuit.h([0, 1])
+    circuit.s(1)
+    circuit.cx(1, 2)
+    circuit.h(range(3))
+    return circuit, list(x), list(w), [SparsePauliOp("ZXI"), SparsePauliOp.from_list([("YIZ", 0.5), ("IYI", 1.0)])]
+
+
 def random_circuit(seed, n=5, length=70):
     """Random gates over the engine's whole gate set; angles are numbers, Parameters or expressions."""
     rng = np.random.default_rng(seed)
@@ -127,6 +149,7 @@ FAMILIES = {
     "001": system_001,
     "000": system_000,
     "two_qubit": two_qubit,
+    "layers": layers,
     "six_qubit": six_qubit,
     "random_1": lambda: random_circuit(1),
     "random_2": lambda: random_circuit(2),
@@ -563,7 +586,7 @@ def one_qubit_applications(compiled) -> int:
     """How many 2x2 matrices the plan applies to the state after the product state."""
     steps = compiled._steps
     return sum(isinstance(s, engine._OneQubit) for s in steps) + sum(
-        len(s.qubits) for s in steps if isinstance(s, engine._OneQubitLayer)
+        len(s.qubits) for s in steps if isinstance(s, (engine._OneQubitLayer, engine._DenseLayer))
     )
 
 
@@ -574,7 +597,7 @@ def test_fusion_applies_each_qubits_run_of_one_qubit_gates_as_one_matrix():
     # after the first layer's entangling CX ring, each qubit's Rz Ry Rz of layer 2 follow that qubit's loading
     # Ry gates (up to the next CX on it): gate by gate 3 or more matrices, fused one
     assert one_qubit_applications(plain) - one_qubit_applications(fused) >= 2 * 6
-    assert any(isinstance(step, engine._OneQubitLayer) for step in fused._steps)
+    assert any(isinstance(step, (engine._OneQubitLayer, engine._DenseLayer)) for step in fused._steps)
     assert len(fused._steps) < len(plain._steps)
 
 
@@ -601,6 +624,69 @@ def test_fused_plan_equals_the_gate_by_gate_plan_and_statevector(family):
         assert np.abs(states[row] - Statevector(bound(circuit, inputs, weights, x[row], w)[0]).data).max() <= TOL_VALUES
     for a, b in zip(gradient_of_mix(fused, x, w, observables), gradient_of_mix(plain, x, w, observables)):
         assert np.abs(a - b).max() <= 1e-12 and np.abs(b).max() > 1e-3
+
+
+def phase_circuit(seed, n=4, length=18):
+    """H on every qubit, a random run of constant permutations (cx, swap, x) and diagonal gates (p, rz, cz, cp,
+    crz, rzz, s, t) whose angles are numbers, Parameters, linear and non-linear expressions, an H layer, a
+    second such run, and an Ry layer: two phase blocks, the first ending in a permutation that is not the
+    identity (an odd number of swaps and cx changes the basis state's bits)."""
+    rng = np.random.default_rng(seed)
+    x, w = ParameterVector("x", 3), ParameterVector("w", 4 + n)
+    symbols = [*x, *w[:4]]
+
+    def angle():
+        a, b = (symbols[k] for k in rng.choice(len(symbols), 2, replace=False))
+        return [lambda: a, lambda: 2 * a - 0.3, lambda: np.pi - a + 0.5 * b, lambda: a * b, lambda: (a + 1).sin(),
+                lambda: float(rng.uniform(-3, 3))][rng.integers(6)]()  # fmt: skip
+
+    circuit = QuantumCircuit(n)
+    circuit.h(range(n))
+    for run in range(2):
+        names = ["cx", "swap", "x", "p", "rz", "cz", "cp", "crz", "rzz", "s", "t"]
+        for name in [*names, *rng.choice(names, length - len(names))]:
+            gate = get_standard_gate_name_mapping()[name]
+            qubits = [int(q) for q in rng.choice(n, gate.num_qubits, replace=False)]
+            getattr(circuit, name)(*[angle() for _ in gate.params], *qubits)
+        if run == 0:
+            circuit.swap(0, n - 1)  # the rest of the run permutes by an even number of transpositions at most
+            circuit.h(range(n))
+    for q in range(n):
+        circuit.ry(w[4 + q], q)
+    used = circuit.parameters  # a parameter the draw left out is not the circuit's
+    inputs, weights = [p for p in x if p in used], [p for p in w if p in used]
+    return circuit, inputs, weights, [SparsePauliOp("ZIXI"), SparsePauliOp.from_list([("YZIZ", 0.6)])]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_phase_blocks_match_statevector_and_the_parameter_shift_rule(seed):
+    circuit, inputs, weights, observables = phase_circuit(seed)
+    fused = engine.compile_circuit(circuit, inputs, weights)
+    blocks = [step for step in fused._steps if isinstance(step, engine._Phases)]
+    assert len(blocks) == 2 and blocks[0].source is not None  # each run one step, the first one permuting
+    assert not any(isinstance(step, (engine._OneQubit, engine._TwoQubit)) for step in fused._steps)
+    x, w = random_values(inputs, weights, rows=3, seed=seed)
+    states = fused.statevector(x, w).numpy()
+    for row in range(3):
+        assert np.abs(states[row] - Statevector(bound(circuit, inputs, weights, x[row], w)[0]).data).max() <= TOL_VALUES
+    grad_w, grad_x = gradient_of_mix(fused, x[:1], w, observables)
+    mix = np.random.default_rng(5).normal(size=len(observables))  # the mix `gradient_of_mix` draws
+    combined = sum((float(c) * o for c, o in zip(mix, observables)), SparsePauliOp("I" * circuit.num_qubits, 0))
+    reference_w, reference_x = shift_gradient(circuit, inputs, weights, x[0], w, combined)
+    assert np.abs(grad_w - reference_w).max() <= TOL_GRADIENTS and np.abs(reference_w[:-4]).max() > 1e-3
+    assert np.abs(grad_x[0] - reference_x).max() <= TOL_GRADIENTS and np.abs(reference_x).max() > 1e-3
+
+
+def test_the_zz_feature_map_is_one_phase_block_per_repetition():
+    """H, P(2 x_i) and CX-P-CX per pair: a constant product state and one multiply, then per further
+    repetition an H layer and one multiply; the permutation of each repetition is the identity."""
+    circuit, inputs, weights, _ = system_000()
+    steps = engine.compile_circuit(circuit, inputs, weights)._steps
+    kinds = [type(step).__name__ for step in steps]
+    assert kinds[:4] == ["_ProductState", "_Phases", "_DenseLayer", "_Phases"]  # 4 qubits: H as one 16 x 16
+    assert steps[2].const is not None
+    assert steps[1].source is None and steps[3].source is None
+    assert sum(kind == "_Phases" for kind in kinds) == 2 and len(steps) == 11  # real_amplitudes: 4 layers, 3 CX chains
 
 
 def test_xla_step_equals_the_graph_step_and_statevector():

@@ -58,9 +58,15 @@ from pathlib import Path
 
 import numpy as np
 
-ROUTES = ("ours", "ours_graph", "ours_xla", "qml_shift", "pl_shift", "pl_backprop", "pl_jax", "tc_jax")
+ROUTES = (
+    "ours", "ours_graph", "ours_xla", "qml_shift", "pl_shift", "pl_backprop", "pl_jax", "tc_jax",
+    "ours_group", "pl_jax_group", "tc_jax_group",
+)  # fmt: skip
 REFERENCE = "ours"
-OURS = ("ours", "ours_graph", "ours_xla")  # our engine's paths; every other route is a peer
+OURS = ("ours", "ours_graph", "ours_xla", "ours_group")  # our engine's paths; every other route is a peer
+# a setting's seeds trained as one (ours: `training.SeedStack`, as `fit_group` trains; the JAX peers: the same
+# jitted step vmapped over a leading seed axis): compared only with each other
+GROUP_ROUTES = ("ours_group", "pl_jax_group", "tc_jax_group")
 ROUTE_TITLES = {
     "ours": "engine.CircuitLayer in Keras (autodiff), model.fit",
     "ours_graph": "engine.CircuitLayer in Keras (autodiff), one step by engine.compile_step(jit=False)",
@@ -70,8 +76,11 @@ ROUTE_TITLES = {
     "pl_backprop": "PennyLane default.qubit, torch (backprop)",
     "pl_jax": "PennyLane default.qubit, JAX (backprop, jax.jit + vmap)",
     "tc_jax": "tensorcircuit-ng, JAX backend (jax.jit + vmap; XLA)",
+    "ours_group": "the setting's seeds as one model (training.SeedStack, float64), one step by compile_step(jit=False)",
+    "pl_jax_group": "pl_jax's step vmapped over the setting's seeds (one jax.jit)",
+    "tc_jax_group": "tc_jax's step vmapped over the setting's seeds (one jax.jit)",
 }
-JAX_ROUTES = ("pl_jax", "tc_jax")
+JAX_ROUTES = ("pl_jax", "tc_jax", "pl_jax_group", "tc_jax_group")
 TRAINED_INPUTS = ("quantum_mnist", "cnn_circuit")  # layers before the circuit are trained through it
 CHECK_ROWS = 4  # random circuit inputs on which every route's circuit must equal Statevector
 CIRCUIT_TOL = 1e-10
@@ -97,6 +106,7 @@ class Case:
     learning_rate: float
     timed_samples: int
     values: dict = field(default_factory=dict, compare=False)
+    seeds: int = 1  # the setting's seeds, trained together by the group routes
 
     @property
     def steps(self) -> int:
@@ -117,24 +127,29 @@ def cases(config: dict) -> dict[str, Case]:
     qm = systems.setting_values(config, "quantum_mnist", "hybrid")
     rp = systems.setting_values(config, "reuploading", "posted_4")
     cc = systems.setting_values(config, "cnn_circuit", "mnist_3v5_fixed")
+    seeds = {
+        name: len(systems.setting_seeds(config, name, setting))
+        for name, setting in (("paradoxical7_qnn", "exact"), ("quantum_mnist", "hybrid"),
+                              ("reuploading", "posted_4"), ("cnn_circuit", "mnist_3v5_fixed"))
+    }  # fmt: skip
     # 004 trains on every Fashion-MNIST training image of its task's classes
     rp_rows = sum(systems.CLASS_COUNTS["fashion_mnist"]["train"][i] for i in reuploading.class_indices(rp["classes"]))
     return {
         "paradoxical7_qnn": Case(
             "paradoxical7_qnn", "001", "exact", p7["batch_size"], p7["train_images"], p7["epochs"],
-            p7["learning_rate"], timed_samples=3 * p7["train_images"], values=p7,
+            p7["learning_rate"], timed_samples=3 * p7["train_images"], values=p7, seeds=seeds["paradoxical7_qnn"],
         ),
         "quantum_mnist": Case(
             "quantum_mnist", "000", "hybrid", qm["batch_size"], qm["train_images"], qm["epochs"],
-            qm["learning_rate"], timed_samples=40 * qm["batch_size"], values=qm,
+            qm["learning_rate"], timed_samples=40 * qm["batch_size"], values=qm, seeds=seeds["quantum_mnist"],
         ),
         "reuploading": Case(
-            "reuploading", "004", "posted_4", rp["batch_size"], rp_rows,
-            rp["epochs"], rp["learning_rate"], timed_samples=80 * rp["batch_size"], values=rp,
+            "reuploading", "004", "posted_4", rp["batch_size"], rp_rows, rp["epochs"], rp["learning_rate"],
+            timed_samples=80 * rp["batch_size"], values=rp, seeds=seeds["reuploading"],
         ),
         "cnn_circuit": Case(
             "cnn_circuit", "002", "mnist_3v5_fixed", cc["batch_size"], cc["train_images"], cc["epochs"],
-            cc["learning_rate"], timed_samples=60 * cc["batch_size"], values=cc,
+            cc["learning_rate"], timed_samples=60 * cc["batch_size"], values=cc, seeds=seeds["cnn_circuit"],
         ),
     }  # fmt: skip
 
@@ -233,8 +248,9 @@ def summarise(case: Case, routes: dict[str, dict]) -> dict[str, dict]:
             rate = row[key]
             row[f"s_per_epoch{clock}"] = case.epoch_samples / rate if rate else None
             row[f"s_per_training{clock}"] = case.epochs * case.epoch_samples / rate if rate else None
-        row["step_s"] = run["seconds"] / -(-run["samples"] // case.batch) if timed else None
-        row["step_cpu_s"] = run["cpu_seconds"] / -(-run["samples"] // case.batch) if timed else None
+        steps = run.get("steps") or -(-run.get("samples", 0) // case.batch)  # a group's step serves every seed
+        row["step_s"] = run["seconds"] / steps if timed else None
+        row["step_cpu_s"] = run["cpu_seconds"] / steps if timed else None
         row["compile_s"] = run.get("first_step_s") if timed else None
         row["typical_run_s"] = row["compile_s"] + (case.steps - 1) * row["step_s"] if timed else None
         cpu_timed = timed and row["first_step_cpu_s"] is not None
@@ -255,12 +271,14 @@ def summarise(case: Case, routes: dict[str, dict]) -> dict[str, dict]:
     return summary
 
 
-def versus_fastest_peer(summary: dict[str, dict], clock: str = "") -> dict:
+def versus_fastest_peer(summary: dict[str, dict], clock: str = "", group: bool = False) -> dict:
     """Ours (the faster of our routes by a typical run's time) against the fastest peer: their totals and
     peer / ours (>= 1: ours is at least as fast). clock "" is wall time, "_cpu" the route's CPU time (what
-    counts on a loaded machine, where wall time also holds the waits for a core). None where either side did
-    not run."""
+    counts on a loaded machine, where wall time also holds the waits for a core). group: among the routes that
+    train the setting's seeds together (a typical run of all its seeds), else among the others (one seed).
+    None where either side did not run."""
     key = f"typical_run{clock}_s"
+    summary = {name: row for name, row in summary.items() if (name in GROUP_ROUTES) == group}
 
     def fastest(names):
         timed = [(summary[n][key], n) for n in names if summary[n].get(key) is not None]
@@ -632,6 +650,57 @@ def _keras_step(keras, model, jit: bool, steps: int, x: np.ndarray, y: np.ndarra
     return run
 
 
+def _route_ours_group(case, spec, check, data, start, cap, seed):
+    """The setting's seeds as one model, as `training.fit_group` trains them: float64 Keras models (seed 0's
+    starting where ours did, the others from their own seeds), stacked by `training.SeedStack`, the summed
+    loss, one Adam, one step through `engine.compile_step` with the setting's `jit`; every seed on the same
+    rows (the cost does not depend on their values). Gradient: seed 0's slice of the summed loss's."""
+    import keras
+    import tensorflow as tf
+
+    from qtlmnist.systems import engine, training
+
+    models = [keras_model(keras, case, spec, seed + k, "float64") for k in range(case.seeds)]
+    params, _ = start
+    for variable in models[0].trainable_weights:
+        variable.assign(params[variable.path])
+    stack = training.SeedStack(models)
+    optimizer = keras.optimizers.Adam(case.learning_rate, epsilon=training.ADAM_EPSILON)
+    optimizer.build(stack.trainable)
+    loss_function = keras.losses.get(models[0].loss)
+
+    def total_loss(xs, ys):
+        outputs = stack.call(xs, training=True)
+        return tf.reduce_sum(
+            tf.stack([tf.reduce_mean(loss_function(t, o)) for t, o in zip(tf.unstack(ys), tf.unstack(outputs))])
+        )
+
+    x, y = data
+    xs = tf.constant(np.stack([np.asarray(x, np.float64)] * case.seeds))
+    ys = tf.constant(np.stack([np.asarray(y)] * case.seeds))
+    with tf.GradientTape() as tape:
+        value = total_loss(xs[:, : case.batch], ys[:, : case.batch])
+    first = tape.gradient(value, stack.trainable)
+    paths = [v.path for v in models[0].trainable_weights]
+    gradients = {path: np.asarray(g[0], np.float64) for path, g in zip(paths, first)}
+
+    def train_step(xs, ys):
+        with tf.GradientTape() as tape:
+            value = total_loss(xs, ys)
+        optimizer.apply_gradients(zip(tape.gradient(value, stack.trainable), stack.trainable))
+        return value
+
+    step = engine.compile_step(train_step, case.values.get("jit", False), case.steps)
+
+    def run(a, b):
+        step(xs[:, a:b], ys[:, a:b]).numpy()
+
+    timing = _time_steps(run, len(x), case.batch, cap)
+    timing["steps"] = -(-timing["samples"] // case.batch)
+    timing["samples"] *= case.seeds  # rows of every seed
+    return {"gradients": gradients, **timing}
+
+
 class _TorchModel:
     """The system's classical layers in torch around a circuit module (inputs -> outputs, its weights as
     `.weight`), with the system's loss; `load` and `gradients` use the Keras model's parameter paths (a Keras
@@ -969,7 +1038,11 @@ def _jax_model(case: Case, spec, circuit_outputs):
     return loss, forward
 
 
-def _route_jax(build_circuit):
+def _route_jax(build_circuit, group: bool = False):
+    """A JAX route: the training step under one jax.jit; group: vmapped over a leading seed axis of the
+    parameters, moments and data (the setting's seeds, each from the same start and on the same rows: the cost
+    does not depend on their values), as ours_group runs them; its gradient is seed 0's slice."""
+
     def route(case, spec, check, data, start, cap, seed):
         import jax
         import jax.numpy as jnp
@@ -986,13 +1059,23 @@ def _route_jax(build_circuit):
         x, y = data
         x = jnp.asarray(np.asarray(x, np.float64))
         y = jnp.asarray(np.asarray(y, np.float64 if case.system == "paradoxical7_qnn" else np.int32))
-        gradients = jax.grad(loss)(params, x[: case.batch], y[: case.batch])
-        gradients = {name: np.asarray(g, np.float64) for name, g in gradients.items()}
+        seeds = case.seeds if group else 1
+        if group:
+            params = jax.tree.map(lambda p: jnp.stack([p] * seeds), params)
+            x, y = jnp.stack([x] * seeds), jnp.stack([y] * seeds)
+
+            def summed(params, x, y):
+                return jnp.sum(jax.vmap(loss)(params, x, y))
+
+            gradients = jax.grad(summed)(params, x[:, : case.batch], y[:, : case.batch])
+            gradients = {name: np.asarray(g[0], np.float64) for name, g in gradients.items()}
+        else:
+            gradients = jax.grad(loss)(params, x[: case.batch], y[: case.batch])
+            gradients = {name: np.asarray(g, np.float64) for name, g in gradients.items()}
 
         beta1, beta2, rate = 0.9, 0.999, case.learning_rate  # Keras' Adam
 
-        @jax.jit
-        def step(params, moments, t, x, y):
+        def update(params, moments, t, x, y):
             value, grads = jax.value_and_grad(loss)(params, x, y)
             m, v = moments
             m = jax.tree.map(lambda m, g: beta1 * m + (1 - beta1) * g, m, grads)
@@ -1001,16 +1084,21 @@ def _route_jax(build_circuit):
             params = jax.tree.map(lambda p, m, v: p - scale * m / (jnp.sqrt(v) + epsilon), params, m, v)
             return params, (m, v), value
 
+        step = jax.jit(jax.vmap(update, in_axes=(0, 0, None, 0, 0)) if group else update)
         zeros = jax.tree.map(jnp.zeros_like, params)
         state = {"params": params, "moments": (zeros, zeros), "t": 0}
 
         def train_step(a, b):
             state["t"] += 1
-            params, moments, value = step(state["params"], state["moments"], float(state["t"]), x[a:b], y[a:b])
+            rows = (slice(None), slice(a, b)) if group else slice(a, b)
+            params, moments, value = step(state["params"], state["moments"], float(state["t"]), x[rows], y[rows])
             value.block_until_ready()  # JAX dispatches asynchronously: a step ends when its result exists
             state["params"], state["moments"] = params, moments
 
-        timing = _time_steps(train_step, len(x), case.batch, cap)
+        timing = _time_steps(train_step, x.shape[-2] if group else len(x), case.batch, cap)
+        if group:
+            timing["steps"] = -(-timing["samples"] // case.batch)
+            timing["samples"] *= seeds  # rows of every seed
         return {"gradients": gradients, "circuit_max_abs_diff": circuit_diff, **timing}
 
     return route
@@ -1025,6 +1113,9 @@ ROUTE_FUNCTIONS = {
     "pl_backprop": _route_pennylane("backprop"),
     "pl_jax": _route_jax(_pennylane_jax_circuit),
     "tc_jax": _route_jax(tensorcircuit_circuit),
+    "ours_group": _route_ours_group,
+    "pl_jax_group": _route_jax(_pennylane_jax_circuit, group=True),
+    "tc_jax_group": _route_jax(tensorcircuit_circuit, group=True),
 }
 
 
@@ -1112,6 +1203,9 @@ def run_case(case: Case, routes, cap: float, seed: int, threads: int) -> dict:
         "routes": (summary := summarise(case, results)),
         "versus_fastest_peer": versus_fastest_peer(summary),
         "versus_fastest_peer_cpu": versus_fastest_peer(summary, "_cpu"),
+        "seeds": case.seeds,
+        "versus_fastest_peer_group": versus_fastest_peer(summary, group=True),
+        "versus_fastest_peer_group_cpu": versus_fastest_peer(summary, "_cpu", group=True),
         "versions": {route: result.get("versions") for route, result in results.items()},
     }
 
@@ -1172,11 +1266,13 @@ def main(argv: list[str] | None = None) -> None:
             f"{entry['seed_document']} {name}: ours {ours['s_per_epoch_cpu']:.2f} CPU s per epoch of "
             f"{entry['epoch_samples']} rows ({ours['s_per_training_cpu']:.1f} s for {entry['epochs']} epochs)"
         )
-        for clock in ("", "_cpu"):
+        for clock in ("", "_cpu", "_group", "_group_cpu"):
             versus = entry[f"versus_fastest_peer{clock}"]
             if versus["peer_over_ours"] is not None:
+                seeds = f"{entry['seeds']} seeds together, " if "group" in clock else ""
                 print(
-                    f"  typical run of {entry['steps']} steps with compilation ({'CPU' if clock else 'wall'}): "
+                    f"  typical run of {seeds}{entry['steps']} steps with compilation "
+                    f"({'CPU' if 'cpu' in clock else 'wall'}): "
                     f"ours ({versus['ours']}) {versus['ours_s']:.1f} s, fastest peer ({versus['fastest_peer']}) "
                     f"{versus['peer_s']:.1f} s: peer / ours = {versus['peer_over_ours']:.2f}"
                 )

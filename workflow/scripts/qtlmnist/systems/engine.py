@@ -61,6 +61,8 @@ IGNORED = ("barrier", "measure")
 SUPPORTED_GATES = tuple(sorted((*FIXED_GATES, *ANGLE_GATES, U_GATE, *IGNORED)))
 
 ParameterLookup = Callable[[Parameter], tf.Tensor]
+# a layer of 1-qubit gates on a circuit of up to this many qubits is applied as one 2**n x 2**n matrix
+DENSE_QUBITS = 6
 JIT_CHOICES = ("auto", True, False)
 # steps `compile_step(jit="auto")` times on each path before it chooses (variables restored after)
 PROBE_STEPS = 3
@@ -173,7 +175,9 @@ class _Gate:
     """One instruction ready to apply: its qubits in ascending order and either a constant matrix or a builder
     of one, indexed sum_j b_{qargs[j]} 2**j (Qiskit's order for that qubit list; for two qubits 2 b_hi + b_lo)."""
 
-    def __init__(self, qargs: tuple[int, ...], const=None, build=None, per_sample: bool = False, one_angle=None):
+    def __init__(
+        self, qargs: tuple[int, ...], const=None, build=None, per_sample: bool = False, one_angle=None, phase=None
+    ):
         self.qargs = qargs
         self.const = const
         self.build = build
@@ -181,6 +185,9 @@ class _Gate:
         # (angle function, f, (A, B, C), its Parameter when the angle is one) of a one-angle gate, so that a
         # layer of them is built in one go
         self.one_angle = one_angle
+        # a diagonal one-angle gate: (u, slope, polynomial), its entry on local basis state j being
+        # u[j] exp(i slope[j] theta), and polynomial theta's terms ({monomial: coefficient}, `_polynomial`)
+        self.phase = phase
 
     def matrix(self, lookup: ParameterLookup):
         return self.const if self.const is not None else self.build(lookup)
@@ -224,7 +231,57 @@ def _make_gate(operation, qargs: tuple[int, ...], by_name, inputs: set, where: s
     (theta,) = angles
     direct = operation.params[0] if isinstance(operation.params[0], Parameter) else None
     build = lambda lookup: _one_angle_matrix(theta(lookup), f, form)  # noqa: E731
-    return _Gate(ascending, build=build, per_sample=per_sample, one_angle=(theta, f, form, direct))
+    phase = _phase_form(form, f)
+    if phase is not None:
+        phase = (*phase, _polynomial(operation.params[0], by_name))
+    return _Gate(ascending, build=build, per_sample=per_sample, one_angle=(theta, f, form, direct), phase=phase)
+
+
+def _phase_form(form: tuple[np.ndarray, ...], f: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """(u, slope) with G(theta) = diag(u exp(i slope theta)) if the one-angle gate A + cos(f theta) B +
+    sin(f theta) C is diagonal with entries of modulus 1 (p, rz, cp, crz, rzz), else None. An entry is
+    A_jj + cos B_jj + sin C_jj: constant when B_jj = C_jj = 0, B_jj exp(+-i f theta) when A_jj = 0 and
+    C_jj = +-i B_jj; anything else is not a phase."""
+    a, b, c = form
+    if any(np.abs(m - np.diag(np.diag(m))).max() > 1e-12 for m in form):
+        return None
+    a, b, c = np.diag(a), np.diag(b), np.diag(c)
+    u, slope = np.empty(len(a), np.complex128), np.empty(len(a))
+    for j in range(len(a)):
+        if abs(b[j]) <= 1e-12 and abs(c[j]) <= 1e-12:
+            u[j], slope[j] = a[j], 0.0
+        elif abs(a[j]) <= 1e-12 and abs(c[j] - 1j * b[j]) <= 1e-12:
+            u[j], slope[j] = b[j], f
+        elif abs(a[j]) <= 1e-12 and abs(c[j] + 1j * b[j]) <= 1e-12:
+            u[j], slope[j] = b[j], -f
+        else:
+            return None
+    return (u, slope) if np.allclose(np.abs(u), 1.0, atol=1e-12) else None
+
+
+def _polynomial(value, by_name: dict[str, Parameter]) -> dict[tuple[Parameter, ...], float] | None:
+    """{monomial: coefficient} when the angle is a polynomial in its parameters (a Parameter, 2 x, pi - x,
+    2 (pi - x)(pi - y)), a monomial being its parameters with repetition (() the constant), else None. Such an
+    angle reaches a phase block through coefficient matrices: a constant or linear term costs no op of its
+    own, and the products of all the block's terms of one degree are formed together."""
+    import sympy
+
+    if isinstance(value, Parameter):
+        return {(value,): 1.0}
+    expression = value.sympify()
+    symbols = sorted(expression.free_symbols, key=lambda symbol: symbol.name)
+    try:
+        polynomial = sympy.Poly(expression, *symbols)
+    except sympy.PolynomialError:  # sin(x), 1 / x, ...
+        return None
+    terms = {}
+    for exponents, coefficient in polynomial.terms():
+        coefficient = complex(coefficient)
+        if coefficient.imag != 0:
+            return None
+        monomial = tuple(by_name[s.name] for s, e in zip(symbols, exponents) for _ in range(e))
+        terms[monomial] = coefficient.real
+    return terms
 
 
 def _monomial(matrix: np.ndarray, qargs: tuple[int, ...], n: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -319,14 +376,50 @@ class _OneQubitLayer:
         return state
 
 
+class _DenseLayer:
+    """A `_OneQubitLayer` on a circuit of at most DENSE_QUBITS qubits, applied as one 2**n x 2**n matrix: the
+    Kronecker product of its qubits' 2x2 matrices (the identity on the others), formed in numpy when they are
+    constant, else with two ops per qubit (so only for a layer on every qubit); then one matmul, where qubit by
+    qubit takes four ops per qubit. A small circuit's step costs per op, not per flop (a 64 x 64 matrix is
+    still small)."""
+
+    def __init__(self, n: int, runs: dict[int, list[_Gate]]):
+        self.n, self.qubits = n, sorted(runs)
+        self.runs = [runs[q] for q in self.qubits]
+        self.const = None
+        if all(gate.const is not None for run in self.runs for gate in run):
+            self.const = self._kron([_fused(run).const for run in self.runs], np)
+
+    def _kron(self, matrices, xp):
+        """The Kronecker product over qubits n-1 ... 0 (qubit 0 is the fastest-varying index) of the layer's
+        matrices (a list of (..., 2, 2)) and identities."""
+        given = dict(zip(self.qubits, matrices))
+        total = None
+        for q in range(self.n):
+            m = given.get(q, np.eye(2, dtype=np.complex128))
+            if total is None:
+                total = m
+                continue
+            d = total.shape[-1]
+            outer = m[..., :, None, :, None] * total[..., None, :, None, :]  # [a, i, c, j] = m[a, c] total[i, j]
+            total = xp.reshape(outer, (-1, 2 * d, 2 * d) if len(outer.shape) == 5 else (2 * d, 2 * d))
+        return total
+
+    def apply(self, state, lookup):
+        if self.const is not None:
+            return tf.linalg.matmul(state, self.const, transpose_b=True)
+        matrices = _layer_matrices(self.runs, lookup)  # (m, 2, 2) or (batch, m, 2, 2)
+        kron = self._kron(tf.unstack(matrices, axis=-3), tf)
+        if kron.shape.rank == 3:  # per sample
+            return tf.linalg.matvec(kron, state)
+        return tf.linalg.matmul(state, kron, transpose_b=True)
+
+
 class _Permutation:
-    """psi'[i] = phase[i] psi[source[i]]; runs of such gates compose into one."""
+    """psi'[i] = phase[i] psi[source[i]]: a run of constant permutations with phases (`_PhaseBlock`)."""
 
     def __init__(self, source: np.ndarray, phase: np.ndarray):
         self.source, self.phase = source, phase
-
-    def then(self, other: _Permutation) -> _Permutation:
-        return _Permutation(self.source[other.source], other.phase * self.phase[other.source])
 
     def apply(self, state, lookup):
         if not np.array_equal(self.source, np.arange(len(self.source))):
@@ -334,6 +427,130 @@ class _Permutation:
         if not np.all(self.phase == 1):
             state = state * self.phase
         return state
+
+
+class _PhaseBlock:
+    """A run of constant permutations with phases (x, cx, swap, cz, ccx, rz(0.3), ...) and diagonal gates with
+    angles (p, rz, cp, crz, rzz), collected at compile time and applied as one step: the run maps
+
+        psi'[i] = F[i] exp(i sum_k theta_k R[k, i]) psi[source[i]]
+
+    with F a constant phase, source the run's permutation, theta_k the k-th angle and R[k, i] what gate k adds
+    to the phase of basis state i: its slope on the local state its qubits hold at that point of the run (for
+    cx and p the parity over the run's input bits, the phase polynomial; rz's entries exp(-+ i theta / 2) keep
+    their global phase). A permutation after a diagonal re-indexes F and R; a diagonal after a permutation
+    adds its row. An angle that is a polynomial in its parameters (`_polynomial`: x, 2 x, pi - x,
+    2 (pi - x)(pi - y)) splits into one row per monomial, and rows of one monomial are summed: constant terms
+    fold into F, linear ones into one matrix per kind of parameter, and the block's products of one degree
+    are formed together; any other expression is one row of its own. The step is then a few matmuls of the
+    angles into the phases, one complex exponential, one multiply and, if the permutation is not the
+    identity, one gather, however long the run."""
+
+    def __init__(self, n: int):
+        self.n, self.dim = n, 2**n
+        self.source = np.arange(self.dim)
+        self.factor = np.ones(self.dim, np.complex128)
+        self.terms: dict[tuple[Parameter, ...], np.ndarray] = {}  # monomial -> its row (() the constant)
+        self.expressions: list[tuple[Callable, bool, np.ndarray]] = []  # (angle, per sample, row)
+        self.gates = 0
+
+    def add(self, gate: _Gate) -> None:
+        self.gates += 1
+        if gate.const is not None:
+            source, phase = _monomial(gate.const, gate.qargs, self.n)
+            self.source, self.factor = self.source[source], phase * self.factor[source]
+            self.terms = {monomial: row[source] for monomial, row in self.terms.items()}
+            self.expressions = [(angle, batch, row[source]) for angle, batch, row in self.expressions]
+            return
+        u, slope, polynomial = gate.phase
+        index = np.arange(self.dim)
+        local = sum(((index >> q) & 1) << j for j, q in enumerate(gate.qargs))
+        self.factor = self.factor * u[local]
+        row = slope[local]
+        if polynomial is None:
+            self.expressions.append((gate.one_angle[0], gate.per_sample, row))
+            return
+        for monomial, coefficient in polynomial.items():
+            self.terms[monomial] = self.terms.get(monomial, 0.0) + coefficient * row
+
+    def step(self, index: dict[Parameter, tuple[str, int]], sizes: dict[str, int]):
+        """The run as one step: a `_Permutation` when no angle enters it, else a `_Phases`."""
+        factor = self.factor * np.exp(1j * self.terms.get((), 0.0))
+        if not self.expressions and all(monomial == () for monomial in self.terms):
+            return _Permutation(self.source, factor)
+        linear = {kind: np.zeros((size, self.dim)) for kind, size in sizes.items()}
+        products: dict[tuple[str, int], list] = {}  # (source, degree) -> [(columns, row)]
+        for monomial, row in self.terms.items():
+            kinds = {index[p][0] for p in monomial}
+            if len(monomial) == 1:
+                kind, column = index[monomial[0]]
+                linear[kind][column] += row
+            elif len(monomial) > 1:  # columns of the source: x, w, or x then w side by side
+                kind = kinds.pop() if len(kinds) == 1 else "both"
+                shift = {"input": 0, "weight": sizes["input"] if kind == "both" else 0}
+                columns = [shift[index[p][0]] + index[p][1] for p in monomial]
+                products.setdefault((kind, len(monomial)), []).append((columns, row))
+        linear = {kind: m for kind, m in linear.items() if np.any(m)}
+        width = {"input": sizes["input"], "weight": sizes["weight"], "both": sizes["input"] + sizes["weight"]}
+        selected = []  # (source, [0/1 matrix picking each monomial's t-th factor], rows)
+        for (kind, degree), found in products.items():
+            picks = [np.zeros((width[kind], len(found))) for _ in range(degree)]
+            for j, (columns, _) in enumerate(found):
+                for t, column in enumerate(columns):
+                    picks[t][column, j] = 1.0
+            selected.append((kind, picks, np.stack([row for _, row in found])))
+        return _Phases(self.source, factor, linear, selected, self.expressions)
+
+
+class _Phases:
+    """A `_PhaseBlock` with angles: psi'[i] = factor[i] exp(i phase[i]) psi[source[i]], the phase a sum of
+    matmuls into 2**n columns: of the inputs and of the weights (linear terms), of products of their columns
+    (each factor picked by a 0/1 matmul, whose gradient stays dense), and of other expressions."""
+
+    def __init__(self, source, factor, linear: dict[str, np.ndarray], products: list, expressions):
+        self.source = None if np.array_equal(source, np.arange(len(source))) else source
+        self.factor = None if np.all(factor == 1.0) else factor
+        self.linear, self.products = linear, products
+        # expressions of the inputs (each a (batch,) tensor) and of the weights only (a scalar): (angles, rows)
+        self.expressions = {}
+        for per_sample in (True, False):
+            if found := [(angle, row) for angle, batch, row in expressions if batch == per_sample]:
+                self.expressions[per_sample] = ([a for a, _ in found], np.stack([row for _, row in found]))
+
+    def apply(self, state, lookup):
+        terms = []
+
+        def add(values, rows, per_sample: bool) -> None:  # (batch, k) or (k,) values through (k, 2**n) rows
+            terms.append(tf.linalg.matmul(values, rows) if per_sample else tf.linalg.matvec(rows, values, True))
+
+        if "input" in self.linear:
+            add(lookup.x, self.linear["input"], True)
+        if "weight" in self.linear:
+            add(lookup.w, self.linear["weight"], False)
+        for kind, picks, rows in self.products:
+            if kind == "both":
+                w = tf.broadcast_to(lookup.w, tf.stack([tf.shape(lookup.x)[0], tf.size(lookup.w)]))
+                values = tf.concat([lookup.x, w], axis=1)
+            else:
+                values = lookup.x if kind == "input" else lookup.w
+            per_sample = kind != "weight"
+            factors = [tf.linalg.matmul(values, pick) if per_sample else tf.linalg.matvec(pick, values, True)
+                       for pick in picks]  # fmt: skip
+            product = factors[0]
+            for factor in factors[1:]:
+                product = product * factor
+            add(product, rows, per_sample)
+        for per_sample, (angles, rows) in self.expressions.items():
+            add(tf.stack([tf.cast(angle(lookup), tf.float64) for angle in angles], axis=-1), rows, per_sample)
+        phase = terms[0]
+        for term in terms[1:]:
+            phase = phase + term  # (batch, 2**n) + (2**n,) broadcasts
+        factor = tf.exp(tf.complex(tf.zeros_like(phase), phase))
+        if self.factor is not None:
+            factor = factor * self.factor
+        if self.source is not None:
+            state = tf.gather(state, self.source, axis=1)
+        return state * factor
 
 
 class _OneQubit:
@@ -455,7 +672,8 @@ class CompiledCircuit:
             gates.append(_make_gate(operation, qargs, by_name, input_set, where))
         # (qubit, clbit) pairs, in clbit order
         self.measured_qubits = tuple(sorted(measured.items(), key=lambda pair: pair[1]))
-        self._steps = _plan(gates, n, fuse)
+        sizes = {"input": len(self.input_params), "weight": len(self.weight_params)}
+        self._steps = _plan(gates, n, self._index, sizes, fuse)
         phase = circuit.global_phase
         if isinstance(phase, ParameterExpression) and phase.parameters:
             evaluate, _ = _angle(phase, by_name, "the circuit's global phase")
@@ -539,31 +757,43 @@ def _parameter_index(circuit, inputs: tuple, weights: tuple) -> dict[Parameter, 
     return index
 
 
-def _plan(gates: list[_Gate], n: int, fuse: bool = True) -> list:
+def _plan(gates: list[_Gate], n: int, index: dict, sizes: dict[str, int], fuse: bool = True) -> list:
     """The product-state prefix, then the remaining gates with runs of constant permutations composed.
 
     fuse: each qubit's 1-qubit gates are held back until a multi-qubit gate touches that qubit (gates on other
     qubits commute with them) and applied as one 2x2 matrix, their product; fewer, larger steps, because a
     small circuit's step costs per op, not per flop. When one qubit's run must be applied, every held-back
     run is, so that the multi-qubit permutations after them still compose into one (flushing only the touched
-    qubits would split a CX ladder at each qubit). False applies every gate as written (the reference the
-    tests compare the fused plan with)."""
+    qubits would split a CX ladder at each qubit). Diagonal gates with angles join the constant permutations
+    around them in one `_PhaseBlock` (a CX-P-CX ladder is one elementwise multiply), and a qubit's run that
+    ends in diagonal gates after constant ones leaves those to the block (`_split_tail`), so that what
+    remains of the run is constant. False applies every gate as written, composing only the constant
+    permutations (the reference the tests compare the fused plan with)."""
     first_multi = next((k for k, gate in enumerate(gates) if len(gate.qargs) > 1), len(gates))
     per_qubit: list[list[_Gate]] = [[] for _ in range(n)]
     for gate in gates[:first_multi]:
         per_qubit[gate.qargs[0]].append(gate)
+    tails = []
+    if fuse:
+        for q, run in enumerate(per_qubit):
+            per_qubit[q], tail = _split_tail(run)
+            tails += tail
     steps: list = [_ProductState(per_qubit, together=fuse)]
     pending: dict[int, list[_Gate]] = {}
+    block = [_PhaseBlock(n)]  # the run being collected (a list, so the helpers below can replace it)
+
+    def close() -> None:
+        if block[0].gates:
+            steps.append(block[0].step(index, sizes))
+            block[0] = _PhaseBlock(n)
 
     def add(gate: _Gate) -> None:
         monomial = _monomial(gate.const, gate.qargs, n) if gate.const is not None else None
-        if monomial is not None:
-            permutation = _Permutation(*monomial)
-            if isinstance(steps[-1], _Permutation):
-                steps[-1] = steps[-1].then(permutation)
-            else:
-                steps.append(permutation)
-        elif len(gate.qargs) == 1:
+        if monomial is not None or (fuse and gate.phase is not None):
+            block[0].add(gate)
+            return
+        close()
+        if len(gate.qargs) == 1:
             steps.append(_OneQubit(n, gate))
         elif len(gate.qargs) == 2:
             steps.append(_TwoQubit(n, gate))
@@ -572,20 +802,33 @@ def _plan(gates: list[_Gate], n: int, fuse: bool = True) -> list:
 
     def flush(qubits) -> None:
         runs = {q: run for q in sorted(qubits) if (run := pending.pop(q, None))}
-        layer = {}
+        layer, tails = {}, []
         for q, run in runs.items():
+            run, tail = _split_tail(run)
+            tails += tail
+            if not run:
+                continue
             gate = _fused(run)
             monomial = gate.const is not None and _monomial(gate.const, gate.qargs, n) is not None
             if monomial or not all(map(_in_layer, run)):
                 add(gate)  # a permutation (composed with its neighbours), or a run with a u gate
             else:
                 layer[q] = run
-        if len(layer) > 1:
+        constant = all(gate.const is not None for run in layer.values() for gate in run)
+        if layer and n <= DENSE_QUBITS and (len(layer) == n or constant):  # no identity factor to build
+            close()
+            steps.append(_DenseLayer(n, layer))
+        elif len(layer) > 1:
+            close()
             steps.append(_OneQubitLayer(n, layer))
         else:
             for run in layer.values():
                 add(_fused(run))
+        for gate in tails:  # after every run's head: they commute with the other qubits' runs
+            add(gate)
 
+    for gate in tails:
+        add(gate)
     for gate in gates[first_multi:]:
         if fuse and len(gate.qargs) == 1:
             pending.setdefault(gate.qargs[0], []).append(gate)
@@ -594,7 +837,26 @@ def _plan(gates: list[_Gate], n: int, fuse: bool = True) -> list:
             flush(list(pending))
         add(gate)
     flush(list(pending))
+    close()
     return steps
+
+
+def _split_tail(run: list[_Gate]) -> tuple[list[_Gate], list[_Gate]]:
+    """(head, tail) of one qubit's run of 1-qubit gates: the tail is its last diagonal gates (constant or with
+    angles) when at least one has an angle and every gate before them is constant, so that they go to the
+    phase block after the run and the head stays a constant matrix (H then P(2 x): H, and a phase row);
+    otherwise (run, []), the diagonal gates staying in the run's 2x2 matrix, where they cost little."""
+    k = len(run)
+    while k and (run[k - 1].phase is not None or (run[k - 1].const is not None and _diagonal(run[k - 1].const))):
+        k -= 1
+    head, tail = run[:k], run[k:]
+    if any(gate.phase is not None for gate in tail) and all(gate.const is not None for gate in head):
+        return head, tail
+    return run, []
+
+
+def _diagonal(matrix: np.ndarray) -> bool:
+    return not np.any(matrix - np.diag(np.diag(matrix)))
 
 
 def _fused(run: list[_Gate]) -> _Gate:
