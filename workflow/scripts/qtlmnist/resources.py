@@ -184,24 +184,22 @@ class SystemRun:
 # Per (system, model) one measured system_run job, the nearest to the study's use (the circuit with gradients
 # reaching its classical part), on a 2-core machine shared with other work. Its CPU time, not its wall time: other
 # jobs shared the cores, so walls were 1.1-4.5x longer, which RUNTIME_HEADROOM covers where a scheduler is asked.
-# From `make systems` on the full default config at commit SYSTEM_RUNS_COMMIT (000's circuit, 002's both), and, for
-# what that run did not reach before it stopped, from system_run jobs of the same code at reduced sizes (3 seeds;
-# 001 at 400 images x 5 epochs, 000's control at 2,000 x 10) at commit 56a6c23 of the study branch. 004's control
-# on the CI-sized latents (1,200 rows of the 4 labels, 3 seeds: 7.5 s), its part beyond the start scaled by 20 to
-# the 24,000 rows of the full task (004 has no train_images key: its work is its epochs). 004's circuit did not
-# finish within 15 minutes on the machine as loaded then (load 11 on 2 cores): its figure is the flat
+# From `make systems` on the full default config at commit SYSTEM_RUNS_COMMIT (002's CNN in float32; 10 seeds
+# per job), stopped before 004's circuit settings finished: under XLA its 10-seed vectorised step did not compile
+# within 26 minutes, so 004 now trains as a graph (config/config.yaml) and its circuit's figure is the flat
 # `system_run` one (one seed of posted_10: 60,000 latents, 1 epoch, Aer on 10,000 test images, 240 s), its part
-# beyond the start scaled by 0.4 to posted_4's 24,000 latents and 4,000 test images.
-SYSTEM_RUNS_COMMIT = "c1da849"
+# beyond the start scaled by 0.4 to posted_4's 24,000 latents and 4,000 test images (004 has no train_images
+# key: its work is its epochs).
+SYSTEM_RUNS_COMMIT = "781b594"
 SYSTEM_RUNS: dict[tuple[str, str], SystemRun] = {
-    ("paradoxical7_qnn", "quantum"): SystemRun("more_data", 50.0, 1060, members=3, work=400 * 5),
-    ("paradoxical7_qnn", "control"): SystemRun("control", 11.6, 720, members=3, work=400 * 5),
-    ("quantum_mnist", "quantum"): SystemRun("hybrid", 95.4, 1280, members=10, work=4000 * 15),
-    ("quantum_mnist", "control"): SystemRun("control", 11.4, 820, members=3, work=2000 * 10),
-    ("cnn_circuit", "quantum"): SystemRun("fashion_shirts_fixed_lr1e_3", 408.2, 1170, members=10, work=800 * 30),
-    ("cnn_circuit", "control"): SystemRun("fashion_shirts_control", 355.7, 1020, members=10, work=800 * 30),
+    ("paradoxical7_qnn", "quantum"): SystemRun("more_data", 211.4, 1470, members=10, work=1000 * 10),
+    ("paradoxical7_qnn", "control"): SystemRun("control", 13.4, 730, members=10, work=1000 * 10),
+    ("quantum_mnist", "quantum"): SystemRun("hybrid", 97.8, 1280, members=10, work=4000 * 15),
+    ("quantum_mnist", "control"): SystemRun("control", 11.2, 1110, members=10, work=4000 * 15),
+    ("cnn_circuit", "quantum"): SystemRun("fashion_shirts_fixed_lr1e_3", 232.2, 1080, members=10, work=800 * 30),
+    ("cnn_circuit", "control"): SystemRun("fashion_shirts_control", 188.3, 1010, members=10, work=800 * 30),
     ("reuploading", "quantum"): SystemRun("posted_4", 7.0 + (240 - 7.0) * 0.4, 1500, members=1, work=1),
-    ("reuploading", "control"): SystemRun("control_4", 7.0 + 0.5 * 20, 700, members=3, work=1),
+    ("reuploading", "control"): SystemRun("control_4", 15.1, 1100, members=10, work=1),
 }
 # What a training job costs before its first step, whatever its size: Python, TensorFlow and Keras imported, the
 # model built: the CPU seconds of the smallest job of the CI-config study (a study_cv of 001's control, 6.8 s).
