@@ -497,8 +497,7 @@ def comparison_tables(finals: dict, pairs: dict[str, list[tuple[str, str]]], rul
     table, per_seed = comparisons_table(
         runs, {system: tuple(Pair(a, b) for a, b in chosen) for system, chosen in pairs.items()}, rules
     )
-    for frame in (table, per_seed):
-        frame.rename(columns={"quantum": "model", "control": "against"}, inplace=True)
+    table, per_seed = (frame.rename(columns={"quantum": "model", "control": "against"}) for frame in (table, per_seed))
     # the verdict names the model that is higher; "control" there means the second model of the pair
     table["verdict"] = [
         str(v).replace("quantum higher", f"{a} higher").replace("control higher", f"{b} higher")
