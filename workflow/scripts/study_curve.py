@@ -1,9 +1,6 @@
 """Rule study_curve: the chosen configuration of one (system, model) trained on `size` training images over
 the curve seeds as one group, tested (as run) on the test set (qtlmnist.study.learning_curve)."""
 
-import json
-from pathlib import Path
-
 from qtlmnist.arrays import save_csv
 from qtlmnist.runtime import seed_tensorflow, setup_logging
 
@@ -14,8 +11,6 @@ seed_tensorflow(seeds[0], snakemake.threads)
 from qtlmnist import study  # noqa: E402
 from qtlmnist.systems import load  # noqa: E402
 
-chosen = json.loads(Path(snakemake.input.chosen).read_text())
-inputs = {name: path for name, path in snakemake.input.items() if name != "chosen"}
-values = dict(snakemake.params.values) | chosen["point"]
+inputs, values, _ = study.chosen_job(dict(snakemake.input.items()), snakemake.params.values)
 curve = study.learning_curve(load(snakemake.wildcards.system), inputs, values, int(snakemake.wildcards.size), seeds)
 save_csv(snakemake.output[0], curve.assign(system=snakemake.wildcards.system, model=snakemake.wildcards.candidate))

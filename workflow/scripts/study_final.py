@@ -2,7 +2,6 @@
 final seeds as one group and tested once (qtlmnist.systems.training.run_group: as run, exact and with shots);
 per seed its metrics and history, as a system_run writes them."""
 
-import json
 from pathlib import Path
 
 from qtlmnist.arrays import save_csv, save_json
@@ -12,11 +11,10 @@ setup_logging(snakemake.log[0])
 seeds = [int(seed) for seed in snakemake.params.seeds]
 seed_tensorflow(seeds[0], snakemake.threads)
 
+from qtlmnist import study  # noqa: E402
 from qtlmnist.systems import load, training  # noqa: E402
 
-chosen = json.loads(Path(snakemake.input.chosen).read_text())
-inputs = {name: path for name, path in snakemake.input.items() if name != "chosen"}
-values = dict(snakemake.params.values) | chosen["point"]
+inputs, values, chosen = study.chosen_job(dict(snakemake.input.items()), snakemake.params.values)
 runs = training.run_group(load(snakemake.wildcards.system), inputs, values, seeds, snakemake.threads)
 folder = Path(snakemake.output[0])
 folder.mkdir(parents=True, exist_ok=True)

@@ -411,6 +411,17 @@ def cross_validate(system, inputs: dict, values: dict, folds: int, split_seed: i
     return pd.DataFrame(rows)
 
 
+def chosen_job(named_inputs, values: dict) -> tuple[dict, dict, dict]:
+    """What study_final and study_curve read: (the system's input files without the chosen configuration's,
+    the model's values with the chosen point applied, the chosen configuration as study_select wrote it)."""
+    import json
+    from pathlib import Path
+
+    chosen = json.loads(Path(named_inputs["chosen"]).read_text())
+    inputs = {name: path for name, path in named_inputs.items() if name != "chosen"}
+    return inputs, dict(values) | chosen["point"], chosen
+
+
 def learning_curve(system, inputs: dict, values: dict, size: int, seeds: list[int]):
     """Test accuracy (as run) at `size` training images, over `seeds` as one group: each seed's task (drawn
     with its seed), cut to `size` stratified images with the same seed. One row per seed."""
