@@ -68,20 +68,25 @@ def test_the_plan_asks_for_the_first_attempts_resources(tmp_path):
     assert planned["train_autoencoder"] != planned["quantum_features"]  # the pattern did not read one job twice
 
 
-def test_a_failed_job_is_retried_asking_for_twice_as_much(tmp_path):
-    """Snakemake itself (local executor, --retries 1, as profiles/slurm sets it) re-evaluates the callables on the
-    second attempt: a job that fails while it has its first attempt's runtime succeeds with twice it."""
-    declared = {"mem_mb": 700, "runtime": 3}
-    (tmp_path / "Snakefile").write_text(
+def write_retry_snakefile(folder, check: str) -> None:
+    """A one-rule Snakefile whose job asks for resources.by_attempt({"mem_mb": 700, "runtime": 3}) and runs
+    `check > asked.txt` (a shell test that fails as if the job were killed at its limit)."""
+    (folder / "Snakefile").write_text(
         "import sys\n"
         f"sys.path.insert(0, {str(ROOT / 'workflow/scripts')!r})\n"
         "from qtlmnist import resources\n\n"
         "rule job:\n"
         "    output: 'asked.txt'\n"
-        f"    resources: **resources.by_attempt({declared!r})\n"
-        # fails as if killed at its limit while it asks for the declaration; the retry finds twice as much
-        "    shell: 'test {resources.runtime} -gt 3 && echo {resources.mem_mb} {resources.runtime} > {output}'\n"
+        "    resources: **resources.by_attempt({'mem_mb': 700, 'runtime': 3})\n"
+        f"    shell: '{check} > {{output}}'\n"
     )
+
+
+def test_a_failed_job_is_retried_asking_for_twice_as_much(tmp_path):
+    """Snakemake itself (local executor, --retries 1, as profiles/slurm sets it) re-evaluates the callables on the
+    second attempt: a job that fails while it has its first attempt's runtime succeeds with twice it."""
+    # fails as if killed at its limit while it asks for the declaration; the retry finds twice as much
+    write_retry_snakefile(tmp_path, "test {resources.runtime} -gt 3 && echo {resources.mem_mb} {resources.runtime}")
     result = subprocess.run(
         [SNAKEMAKE, "--cores", "1", "--retries", "1"], cwd=tmp_path, capture_output=True, text=True, check=False
     )
@@ -97,16 +102,8 @@ def test_a_failed_job_is_retried_asking_for_twice_as_much(tmp_path):
 def test_a_set_resources_override_keeps_the_doubling_only_as_an_expression_of_attempt(tmp_path):
     """docs/cluster.md: a runtime set with `--set-resources` replaces the rule's callable; written as an expression
     of `attempt` it still doubles on the retry, written as a plain number it asks for the same again."""
-    (tmp_path / "Snakefile").write_text(
-        "import sys\n"
-        f"sys.path.insert(0, {str(ROOT / 'workflow/scripts')!r})\n"
-        "from qtlmnist import resources\n\n"
-        "rule job:\n"
-        "    output: 'asked.txt'\n"
-        "    resources: **resources.by_attempt({'mem_mb': 700, 'runtime': 3})\n"
-        # fails as if killed at its limit unless it is granted more than 5 minutes
-        "    shell: 'test {resources.runtime} -gt 5 && echo {resources.runtime} > {output}'\n"
-    )
+    # fails as if killed at its limit unless it is granted more than 5 minutes
+    write_retry_snakefile(tmp_path, "test {resources.runtime} -gt 5 && echo {resources.runtime}")
 
     def run(runtime: str) -> subprocess.CompletedProcess:
         # --set-resources last: it takes every following word as a setting
