@@ -258,6 +258,8 @@ def test_docs_generated_from_the_ci_run_hold_the_numbers_of_the_files_they_read(
     check_costs(generated[next(s for s in generated if s.startswith("costs"))], results)
     check_stage_costs(generated["stage_costs mnist fashion_mnist"], results)
     check_readings(generated["readings_claims mnist"], generated["readings_effects mnist"], results / "mnist/readings")
+    check_study(generated["study_summary"], results / "study")
+    check_system_costs(generated["system_costs"], results / "systems/benchmarks")
     questions = [row[1] for row in markdown_rows(generated["pages"])]
     assert questions == [path.read_text().splitlines()[0][2:] for path in sorted_pages(root)]
 
@@ -440,6 +442,51 @@ def check_readings(claims_body: str, effects_body: str, folder: Path):
     for row, (_, source) in zip(rows, effects.iterrows()):
         if not source["reference"]:
             assert close(numbers(row[3])[0], source["effect_pp"], 2)
+
+
+def check_study(body: str, folder: Path):
+    summary = pd.read_csv(folder / "summary.csv")
+    tuned, chosen, *paired = body.split("\n**")
+    header = next(line for line in tuned.splitlines() if line.startswith("|"))
+    models = [cell.strip().removeprefix("tuned ") for cell in header.strip("|").split(" | ")[2:]]
+    rows = markdown_rows(tuned)
+    assert [row[0] for row in rows] == list(dict.fromkeys(summary["system"]))
+    for row in rows:
+        for model, cell in zip(models, row[2:]):
+            found = summary[(summary["system"] == row[0]) & (summary["model"] == model)]
+            if found.empty:
+                assert cell == "not planned"
+                continue
+            r = found.iloc[0]
+            shown = numbers(cell)
+            expected = [r["test_mean"], *([] if pd.isna(r["test_low"]) else [r["test_low"], r["test_high"]])]
+            assert all(close(a, b, 1) for a, b in zip(shown, [*expected, r["cv_mean"]])), cell
+            assert len(shown) == len(expected) + 1, cell
+    chosen_rows = markdown_rows(chosen)
+    assert [(row[0], row[1], row[2]) for row in chosen_rows] == list(
+        zip(summary["system"], summary["model"], summary["configuration"])
+    )
+    comparisons = pd.read_csv(folder / "comparisons.csv")
+    ran = comparisons[comparisons["n_seeds"] > 0]
+    paired_rows = markdown_rows(paired[0]) if paired else []
+    assert len(paired_rows) == len(ran)
+    for row, r in zip(paired_rows, ran.itertuples(index=False)):
+        assert row[1] == f"{r.model} vs {r.against}" and row[-1] == r.verdict and int(row[2]) == r.n_seeds
+        assert close(numbers(row[3])[0], r.mean_difference, 1)
+        assert (float(row[4]), float(row[5])) == (float(f"{r.p:.2g}"), float(f"{r.p_holm:.2g}"))
+
+
+def check_system_costs(body: str, folder: Path):
+    rows = markdown_rows(body)
+    systems = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    assert [row[0] for row in rows[:-1]] == [docs.SYSTEM_SOURCES.get(s, s) for s in systems]
+    for row, system in zip(rows, systems):
+        jobs, wall, cpu = benchmark_sums([folder / system])
+        assert int(row[1]) == jobs and int(row[2]) == len(list((folder / system).glob("system_run_*.tsv")))
+        assert close(numbers(row[3])[0], wall, 0) and close(numbers(row[4])[0], cpu, 0)
+    top = [pd.read_csv(p, sep="\t").iloc[-1] for p in folder.glob("*.tsv")]  # the jobs of no one system
+    assert int(rows[-1][1]) == len(top) and close(numbers(rows[-1][4])[0], sum(f["cpu_time"] for f in top), 0)
+    assert sum(int(row[1]) for row in rows) == benchmark_sums([folder])[0]
 
 
 def check_stage_costs(body: str, results: Path):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from qtlmnist import report
+from qtlmnist import report, study
 from qtlmnist.data import DATASETS
 from qtlmnist.provenance import file_sha256
 from qtlmnist.systems import report as systems_report
@@ -50,6 +50,8 @@ def make_command(relative: str) -> str:
         return "make systems"
     if parts[0] == "bench":
         return "make bench"
+    if parts[0] == "study":
+        return "make study"
     if parts[0] in DATASETS:
         later = [name for name in ("experiments", "readings") if name in parts[1:]]
         target = later[0] if later else "replicate"
@@ -260,6 +262,17 @@ def systems_claims(reader: Reader) -> str:
     return text.split("\n", 2)[2].split("\n## ")[0]  # without its page heading, and the claims table only
 
 
+def study_summary(reader: Reader) -> str:
+    """Per system, each model tuned at equal budget and retrained over seeds, then the chosen configurations and
+    the paired comparisons of one Holm family (make study)."""
+    summary = reader.csv("study/summary.csv")
+    comparisons = reader.csv("study/comparisons.csv", dtype={"n_seeds": "Int64"})
+    out = [study.summary_markdown(summary), "**Chosen configurations**\n", study.chosen_markdown(summary)]
+    paired = study.comparisons_markdown(comparisons)
+    out += ["**Paired over seeds** (one Holm family)\n", paired] if paired else []
+    return "\n".join(out)
+
+
 # The headline: each source's main claim. Sarkar's from the seeds experiment's replication table (claim names:
 # qtlmnist.report.CLAIMS); each trainable system's by (system, setting, evaluation set, statistic), the
 # config's names, from the claims table (qtlmnist.systems.report).
@@ -337,7 +350,11 @@ def _jobs(reader: Reader, folder: str, leave_out: tuple[str, ...], vouched_by: s
     for path in paths:
         name = max((r for r in rules if path.stem == r or path.stem.startswith(r + "_")), key=len, default=path.stem)
         last = pd.read_csv(path, sep="\t").iloc[-1]
-        rows.append({"rule": name, "wall_s": last["s"], "cpu_s": last["cpu_time"], "max_rss_mb": last["max_rss"]})
+        folder_name = path.relative_to(base).parts[0] if len(path.relative_to(base).parts) > 1 else ""
+        rows.append(
+            {"rule": name, "folder": folder_name, "wall_s": last["s"], "cpu_s": last["cpu_time"]}
+            | {"max_rss_mb": last["max_rss"]}
+        )
     return pd.DataFrame(rows)
 
 
@@ -375,6 +392,24 @@ def costs(reader: Reader, *targets: str) -> str:
                 f"{jobs['max_rss_mb'].max():,.0f}",
             ]
         )
+    return report.markdown_table(columns, rows)
+
+
+def system_costs(reader: Reader) -> str:
+    """Per trainable system, what its part of the last `make systems` cost: jobs, settings trained (one job
+    each, all seeds of a setting in it), summed wall and CPU time, the largest job's memory."""
+    jobs, _ = target_jobs(reader, "systems")
+
+    def sums(frame: pd.DataFrame) -> list[str]:
+        return [f"{frame[c].sum():,.0f}" for c in ("wall_s", "cpu_s")] + [f"{frame['max_rss_mb'].max():,.0f}"]
+
+    columns = ["system", "jobs", "settings", "summed job wall time (s)", "summed CPU time (s)", "peak RSS (MB)"]
+    rows = [
+        [SYSTEM_SOURCES.get(system, system), len(frame), int((frame["rule"] == "system_run").sum()), *sums(frame)]
+        for system, frame in jobs[jobs["folder"] != ""].groupby("folder")
+    ]
+    rest = jobs[jobs["folder"] == ""]
+    rows.append(["the claims table, figures and provenance", len(rest), 0, *sums(rest)])
     return report.markdown_table(columns, rows)
 
 
@@ -501,7 +536,9 @@ BLOCKS: dict[str, Callable[..., str]] = {
     "experiments_shots": experiments_shots,
     "experiments_paired": experiments_paired,
     "systems_claims": systems_claims,
+    "study_summary": study_summary,
     "stage_costs": stage_costs,
+    "system_costs": system_costs,
     "bench_quantum": bench_quantum,
     "bench_systems": bench_systems,
     "readings_factors": readings_factors,

@@ -517,9 +517,8 @@ def comparison_tables(finals: dict, pairs: dict[str, list[tuple[str, str]]], rul
     return table, per_seed
 
 
-def markdown(summary, comparisons, rules, folds: int) -> str:
-    """Per system: as published | each model tuned (test accuracy over seeds, 95% interval), then the paired
-    comparisons with their Holm-corrected p."""
+def summary_markdown(summary) -> str:
+    """Per system: as published | each model tuned (test accuracy over seeds, 95% interval, and its CV mean)."""
     from .report import markdown_table
 
     def cell(row) -> str:
@@ -528,7 +527,6 @@ def markdown(summary, comparisons, rules, folds: int) -> str:
         interval = "" if row.test_low != row.test_low else f" [{row.test_low:.1f}, {row.test_high:.1f}]"
         return f"{row.test_mean:.1f}%{interval} (CV {row.cv_mean:.1f}%)"
 
-    out = ["# Tuned at equal budget: quantum vs separable vs control\n"]
     model_order = [m for m in VARIANTS if m in set(summary["model"])]
     columns = ["system", "as published", *(f"tuned {m}" for m in model_order)]
     rows = []
@@ -537,31 +535,55 @@ def markdown(summary, comparisons, rules, folds: int) -> str:
         first = frame.iloc[0]
         claimed = "" if first["published"] != first["published"] else f"{first['published']:.1f}%"
         rows.append([system, claimed or first["published_claim"], *(cell(by_model.get(m)) for m in model_order)])
-    out.append(markdown_table(columns, rows))
+    return markdown_table(columns, rows)
+
+
+def chosen_markdown(summary) -> str:
+    """Each (system, model)'s chosen configuration, its values and its CV mean (sd over folds)."""
+    from .report import markdown_table
+
+    columns = ["system", "model", "configuration", "values", "CV mean (sd)"]
+    rows = [
+        [r.system, r.model, r.configuration, r.values, f"{r.cv_mean:.1f}% ({r.cv_std:.1f})"]
+        for r in summary.itertuples(index=False)
+    ]
+    return markdown_table(columns, rows)
+
+
+def comparisons_markdown(comparisons) -> str:
+    """The paired comparisons that ran, with their Holm-corrected p ("" when none ran)."""
+    from .report import markdown_table
+
+    ran = comparisons[comparisons["n_seeds"] > 0]
+    if not len(ran):
+        return ""
+    columns = ["system", "model vs against", "seeds", "difference, pp [95%]", "p", "Holm p", "verdict"]
+    rows = [
+        [r.system, f"{r.model} vs {r.against}", r.n_seeds,
+         f"{r.mean_difference:+.1f} [{r.difference_low:.1f}, {r.difference_high:.1f}]", f"{r.p:.2g}",
+         f"{r.p_holm:.2g}", r.verdict]
+        for r in ran.itertuples(index=False)
+    ]  # fmt: skip
+    return markdown_table(columns, rows)
+
+
+def markdown(summary, comparisons, rules, folds: int) -> str:
+    """Per system: as published | each model tuned (test accuracy over seeds, 95% interval), then the paired
+    comparisons with their Holm-corrected p."""
+    out = ["# Tuned at equal budget: quantum vs separable vs control\n", summary_markdown(summary)]
     out.append(
         f"\nTest accuracy (as run) of each model's chosen configuration, retrained on all training images, mean "
         f"over seeds with its 95% t interval; CV = its mean accuracy over {folds} stratified validation folds of the "
         "training images, which chose it. As published: the source's own number for its circuit model "
         "(its claim, not our run).\n"
     )
-    chosen_columns = ["system", "model", "configuration", "values", "CV mean (sd)"]
-    chosen_rows = [
-        [r.system, r.model, r.configuration, r.values, f"{r.cv_mean:.1f}% ({r.cv_std:.1f})"]
-        for r in summary.itertuples(index=False)
-    ]
-    out.append("\n## Chosen configurations\n\n" + markdown_table(chosen_columns, chosen_rows))
-    ran = comparisons[comparisons["n_seeds"] > 0]
-    if len(ran):
-        columns = ["system", "model vs against", "seeds", "difference, pp [95%]", "p", "Holm p", "verdict"]
-        rows = [
-            [r.system, f"{r.model} vs {r.against}", r.n_seeds,
-             f"{r.mean_difference:+.1f} [{r.difference_low:.1f}, {r.difference_high:.1f}]", f"{r.p:.2g}",
-             f"{r.p_holm:.2g}", r.verdict]
-            for r in ran.itertuples(index=False)
-        ]  # fmt: skip
-        out.append("\n## Paired over seeds\n\n" + markdown_table(columns, rows))
+    out.append("\n## Chosen configurations\n\n" + chosen_markdown(summary))
+    paired = comparisons_markdown(comparisons)
+    if paired:
+        ran = int((comparisons["n_seeds"] > 0).sum())
+        out.append("\n## Paired over seeds\n\n" + paired)
         out.append(
-            f"\nOne family: the {len(ran)} comparisons above (every system: the tuned circuit against its tuned "
+            f"\nOne family: the {ran} comparisons above (every system: the tuned circuit against its tuned "
             f"control and against each variant without entanglement or re-upload), Holm-Bonferroni at alpha = "
             f"{rules.alpha:g}; across seeds the {rules.primary_test} test on per-seed test accuracies of the same "
             "seeds and images (docs/verdicts.md).\n"
