@@ -63,8 +63,12 @@ venv-bench: $(BENCH_STAMP)
 replicate: venv
 	$(BIN)/snakemake --cores $(CORES) --show-failed-logs --config dataset=$(DATASET)
 
+# Two pytest-xdist workers: the shared CI-config run (tests/conftest.py ci_run) on one, the unit tests beside it
+# on the other, so the run's idle core does not wait for them; pytest alone runs the same tests in one process.
+TEST_WORKERS ?= 2
+
 test: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: venv
 	$(BIN)/snakemake --lint

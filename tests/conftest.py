@@ -11,6 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+# Snakemake's log of the shared CI-config run (`ci_run`), in its workdir
+CI_LOG = "ci_run.log"
 # What a checkout holds besides generated files; copied so tests never touch the developer's results/.
 IGNORE = shutil.ignore_patterns(
     ".git", ".venv*", ".snakemake", "results", "ledger", "__pycache__", "*.egg-info", ".pytest_cache"
@@ -42,15 +44,26 @@ def ci_targets() -> list[str]:
     """What the integration tests read, made by one Snakemake run so that its scheduler overlaps the targets
     (one target's serial chain, e.g. autoencoder -> latents -> circuit inputs, beside another's jobs) where
     separate runs leave a core idle at each one's tail: the default target (MNIST), the experiments, the
-    readings (MNIST), and, where Fashion-MNIST's offline source is there (Debian's package, via apt-get), its
-    replication (its provenance and landing page need every output of its default target) and the systems
-    (004 reads its latents). Tests still run their own targets; in this workdir those are no-ops (the study's
-    test runs `study` itself: it reads the plan that the run prints at its start)."""
-    targets = ["all", "experiments", "readings"]
+    readings (MNIST), the study, and, where Fashion-MNIST's offline source is there (Debian's package, via
+    apt-get), its replication (its provenance and landing page need every output of its default target) and the
+    systems (004 reads its latents). Tests still run their own targets; in this workdir those are no-ops. What
+    the run printed (e.g. the study's plan, printed before its first job) is in the workdir's `CI_LOG`."""
+    targets = ["all", "experiments", "readings", "study"]
     if shutil.which("apt-get") is not None:
         fashion = ["results/fashion_mnist/provenance.json", "results/fashion_mnist/report_landing.rst"]
         targets += ["systems", *fashion]
     return targets
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
+def pytest_collection_modifyitems(config, items):
+    """`make test` runs two pytest-xdist workers (`--dist loadgroup`): one CI-config run keeps its 2 cores busy
+    only part of the time (one chain of jobs at its head and tail), and the unit tests fill the other core. Every
+    test that reads `ci_run` goes to one worker, so the session makes that run once, not once per worker; the
+    others go by file, so a module's fixtures are built once. The groups are only read under `--dist loadgroup`."""
+    for item in items:
+        group = "ci_run" if "ci_run" in item.fixturenames else item.path.name
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
@@ -58,5 +71,6 @@ def ci_run(tmp_path_factory) -> Path:
     """A copy of the repository in which the whole workflow has run on config/ci.yaml (real MNIST)."""
     workdir = copy_repo(tmp_path_factory.mktemp("ci") / "repo")
     # every target at once, so one timeout covers them all: on a shared machine (load ~10) it ran past 20 minutes
-    run_snakemake(workdir, *ci_targets(), timeout=5400)
+    result = run_snakemake(workdir, *ci_targets(), timeout=5400)
+    (workdir / CI_LOG).write_text(result.stderr)
     return workdir
