@@ -94,7 +94,8 @@ bench: venv venv-bench
 
 # Every results table in README.md and docs/*.md, rewritten between its markers from the results files and their
 # provenance, after the runs they cite; refuses, writing nothing, naming each missing or stale file.
-# ONLY="headline costs" rewrites only those blocks (names: tools/docs.py BLOCKS).
+# ONLY="headline costs" rewrites only those blocks (names: tools/docs.py BLOCKS); ONLY=headline:systems only the
+# block whose spec is `headline systems`.
 ONLY ?=
 docs: venv
 	PYTHONPATH=workflow/scripts $(BIN)/python -m tools.docs $(if $(ONLY),--only $(ONLY))

@@ -254,8 +254,9 @@ def test_docs_generated_from_the_ci_run_hold_the_numbers_of_the_files_they_read(
     check_experiments(generated["experiments_controls mnist"], generated["experiments_shots mnist"], results)
     check_paired(generated["experiments_paired mnist"], results)
     check_systems(generated["systems_claims"], results / "systems/claims.csv")
-    check_headline(generated["headline"], results)
-    check_costs(generated[next(s for s in generated if s.startswith("costs"))], results)
+    check_systems_comparisons(generated["systems_comparisons"], results / "systems/comparisons.csv")
+    check_headline(generated["headline sarkar"], generated["headline systems"], results)
+    check_costs([body for spec, body in generated.items() if spec.startswith("costs")], results)
     check_stage_costs(generated["stage_costs mnist fashion_mnist"], results)
     check_readings(generated["readings_claims mnist"], generated["readings_effects mnist"], results / "mnist/readings")
     check_study(generated["study_summary"], results / "study")
@@ -373,17 +374,29 @@ def check_systems(body: str, csv: Path):
             assert close(low, r.ci95_low, 1) and close(high, r.ci95_high, 1)
 
 
-def check_headline(body: str, results: Path):
+def check_systems_comparisons(body: str, csv: Path):
+    table = pd.read_csv(csv)
+    ran = table[table["n_seeds"] > 0]
     rows = markdown_rows(body)
+    assert len(rows) == len(ran) > 0
+    for row, r in zip(rows, ran.itertuples(index=False)):
+        assert row[0] == r.system and row[1].startswith(f"{r.quantum} vs {r.control} (") and row[-1] == r.verdict
+        assert int(row[2]) == r.n_seeds and close(numbers(row[5])[0], r.mean_difference, 1)
+        assert float(row[9]) == float(f"{r.p_holm:.2g}")
+
+
+def check_headline(sarkar_body: str, systems_body: str, results: Path):
+    rows = markdown_rows(sarkar_body)
+    assert len(rows) == len(docs.HEADLINE_SARKAR)
     sarkar = pd.read_csv(results / "mnist/experiments/replication.csv").set_index("claim")
-    for row in rows[: len(docs.HEADLINE_SARKAR)]:
+    for row in rows:
         source = sarkar.loc[row[1]]
         assert close(numbers(row[2])[0], source["paper"], 2) and row[5] == source["verdict"]
         mean, low, high = numbers(row[3])
         assert close(mean, source["seeds_mean"], 2) and close(low, source["seeds_ci95_low"], 2)
         assert close(high, source["seeds_ci95_high"], 2) and int(row[4]) == source["seeds_n"]
     claims = pd.read_csv(results / "systems/claims.csv")
-    system_rows = rows[len(docs.HEADLINE_SARKAR) :]
+    system_rows = markdown_rows(systems_body)
     assert len(system_rows) == len(docs.HEADLINE_SYSTEMS)
     for row, (system, setting, eval_set, statistic) in zip(system_rows, docs.HEADLINE_SYSTEMS):
         found = claims[
@@ -413,8 +426,8 @@ def benchmark_sums(folders: list[Path], leave_out: tuple[str, ...] = ()) -> tupl
 LATER = ("experiments", "readings")
 
 
-def check_costs(body: str, results: Path):
-    rows = {row[0]: row[1:] for row in markdown_rows(body)}
+def check_costs(bodies: list[str], results: Path):
+    rows = {row[0]: row[1:] for body in bodies for row in markdown_rows(body)}
     expected = {
         "`make replicate`": benchmark_sums([results / "mnist/benchmarks", results / "benchmarks"], LATER),
         "`make replicate DATASET=fashion_mnist`": benchmark_sums(

@@ -11,7 +11,7 @@ Everything outside the markers is left byte for byte as it was. Each file a tabl
 sha256 its provenance (qtlmnist.provenance) recorded; otherwise nothing is written and the tool exits non-zero,
 naming each missing or changed file and the command that makes it. Run it after the runs it cites:
 
-    PYTHONPATH=workflow/scripts .venv/bin/python -m tools.docs [--only NAME ...] [--results results] [--root .]
+    PYTHONPATH=workflow/scripts .venv/bin/python -m tools.docs [--only NAME[:ARG...] ...] [--results results] [--root .]
 """
 
 from __future__ import annotations
@@ -273,6 +273,15 @@ def study_summary(reader: Reader) -> str:
     return "\n".join(out)
 
 
+def systems_comparisons(reader: Reader) -> str:
+    """Each quantum setting against its control, paired over seeds, Holm over one family (make systems)."""
+    table = reader.csv("systems/comparisons.csv", dtype={"n_seeds": "Int64", "mcnemar_below_alpha": "Int64"})
+    ran = table[table["n_seeds"] > 0]
+    rules = systems_report.Rules(primary_test=ran["primary_test"].iloc[0]) if len(ran) else systems_report.Rules()
+    text = systems_report.comparisons_markdown(table, rules)
+    return text.split("\n\n", 1)[1].split("\nOne family")[0].rstrip("\n") + "\n"  # the table, no heading or note
+
+
 # The headline: each source's main claim. Sarkar's from the seeds experiment's replication table (claim names:
 # qtlmnist.report.CLAIMS); each trainable system's by (system, setting, evaluation set, statistic), the
 # config's names, from the claims table (qtlmnist.systems.report).
@@ -292,17 +301,29 @@ SYSTEM_SOURCES = {
 }
 
 
-def headline(reader: Reader) -> str:
-    """Each source's main claim, our measured value with its 95% interval over seeds, and the verdict."""
+HEADLINE_PARTS = ("sarkar", "systems")
+
+
+def headline(reader: Reader, *parts: str) -> str:
+    """Each source's main claim, our measured value with its 95% interval over seeds, and the verdict. `parts`
+    (default both): "sarkar" (from `make experiments`) and/or "systems" (from `make systems`), so that each half
+    can be written from its own run, as one table or as two blocks one above the other."""
+    unknown = set(parts) - set(HEADLINE_PARTS)
+    if unknown:
+        raise ValueError(f"headline: unknown part(s) {sorted(unknown)}; known: {', '.join(HEADLINE_PARTS)}")
+    parts = parts or HEADLINE_PARTS
     columns = ["source", "claim", "claimed", "measured: mean over seeds [95% interval]", "seeds", "verdict"]
     rows = []
-    sarkar = reader.csv("mnist/experiments/replication.csv", dtype={"seeds_n": "Int64"}).set_index("claim")
-    for claim in HEADLINE_SARKAR:
-        r = sarkar.loc[claim]
-        measured = f"{r['seeds_mean']:.2f}% [{r['seeds_ci95_low']:.2f}, {r['seeds_ci95_high']:.2f}]"
-        rows.append([f"Sarkar 2024 ({r['source']})", claim, f"{r['paper']:.2f}%", measured, r["seeds_n"], r["verdict"]])
-    claims = reader.csv("systems/claims.csv", dtype=systems_report.CLAIMS_INTEGERS)
-    for system, setting, eval_set, statistic in HEADLINE_SYSTEMS:
+    if "sarkar" in parts:
+        sarkar = reader.csv("mnist/experiments/replication.csv", dtype={"seeds_n": "Int64"}).set_index("claim")
+        for claim in HEADLINE_SARKAR:
+            r = sarkar.loc[claim]
+            measured = f"{r['seeds_mean']:.2f}% [{r['seeds_ci95_low']:.2f}, {r['seeds_ci95_high']:.2f}]"
+            rows.append(
+                [f"Sarkar 2024 ({r['source']})", claim, f"{r['paper']:.2f}%", measured, r["seeds_n"], r["verdict"]]
+            )
+    claims = reader.csv("systems/claims.csv", dtype=systems_report.CLAIMS_INTEGERS) if "systems" in parts else None
+    for system, setting, eval_set, statistic in HEADLINE_SYSTEMS if "systems" in parts else ():
         key = (claims["system"] == system) & (claims["setting"] == setting)
         found = claims[key & (claims["eval_set"] == eval_set) & (claims["statistic"] == statistic)]
         if found.empty:
@@ -536,6 +557,7 @@ BLOCKS: dict[str, Callable[..., str]] = {
     "experiments_shots": experiments_shots,
     "experiments_paired": experiments_paired,
     "systems_claims": systems_claims,
+    "systems_comparisons": systems_comparisons,
     "study_summary": study_summary,
     "stage_costs": stage_costs,
     "system_costs": system_costs,
@@ -571,7 +593,8 @@ def render(text: str, root: Path, results: Path, only: set[str] | None = None) -
 
     def replace(match: re.Match) -> str:
         name = match["spec"].split()[0]
-        if only is not None and name not in only:
+        # a chosen name picks every block of that name; NAME:ARG... only the block of that spec
+        if only is not None and name not in only and match["spec"] not in {o.replace(":", " ") for o in only}:
             return match[0]
         try:
             body = build(match["spec"], root, results)
@@ -599,8 +622,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, default=ROOT, help="where README.md and docs/ are")
     parser.add_argument("--results", type=Path, default=None, help="the results folder (default: ROOT/results)")
-    parser.add_argument("--only", nargs="+", choices=list(BLOCKS), help="rewrite only these blocks")
+    parser.add_argument(
+        "--only", nargs="+", metavar="NAME[:ARG...]", help="rewrite only these blocks (NAME:ARG: only that spec)"
+    )
     args = parser.parse_args(argv)
+    unknown = [o for o in args.only or () if o.split(":")[0] not in BLOCKS]
+    if unknown:
+        parser.error(f"unknown block(s) {', '.join(unknown)}; known: {', '.join(BLOCKS)}")
     results = args.results or args.root / "results"
     try:
         rendered = generate(args.root, results, set(args.only) if args.only else None)

@@ -182,24 +182,20 @@ class SystemRun:
 
 
 # Per (system, model) one measured system_run job, the nearest to the study's use (the circuit with gradients
-# reaching its classical part), on a 2-core machine shared with other work. Its CPU time, not its wall time: other
-# jobs shared the cores, so walls were 1.1-4.5x longer, which RUNTIME_HEADROOM covers where a scheduler is asked.
-# From `make systems` on the full default config at commit SYSTEM_RUNS_COMMIT (002's CNN in float32; 10 seeds
-# per job), stopped before 004's circuit settings finished: under XLA its 10-seed vectorised step did not compile
-# within 26 minutes, so 004 now trains as a graph (config/config.yaml) and its circuit's figure is the flat
-# `system_run` one (one seed of posted_10: 60,000 latents, 1 epoch, Aer on 10,000 test images, 240 s), its part
-# beyond the start scaled by 0.4 to posted_4's 24,000 latents and 4,000 test images (004 has no train_images
-# key: its work is its epochs).
-SYSTEM_RUNS_COMMIT = "781b594"
+# reaching its classical part). Its CPU time, not its wall time (the two jobs on 2 cores slow each other, so walls
+# were 1.1-1.7x longer, which RUNTIME_HEADROOM covers where a scheduler is asked). From a fresh `make systems` on
+# the full default config at commit SYSTEM_RUNS_COMMIT on a clean clone (2 cores; 002's CNN in float32; 004 as a
+# TF graph; each setting's seeds as one group). 004 has no train_images key: its work is its epochs.
+SYSTEM_RUNS_COMMIT = "c680918"
 SYSTEM_RUNS: dict[tuple[str, str], SystemRun] = {
-    ("paradoxical7_qnn", "quantum"): SystemRun("more_data", 211.4, 1470, members=10, work=1000 * 10),
-    ("paradoxical7_qnn", "control"): SystemRun("control", 13.4, 730, members=10, work=1000 * 10),
-    ("quantum_mnist", "quantum"): SystemRun("hybrid", 97.8, 1280, members=10, work=4000 * 15),
-    ("quantum_mnist", "control"): SystemRun("control", 11.2, 1110, members=10, work=4000 * 15),
-    ("cnn_circuit", "quantum"): SystemRun("fashion_shirts_fixed_lr1e_3", 232.2, 1080, members=10, work=800 * 30),
-    ("cnn_circuit", "control"): SystemRun("fashion_shirts_control", 188.3, 1010, members=10, work=800 * 30),
-    ("reuploading", "quantum"): SystemRun("posted_4", 7.0 + (240 - 7.0) * 0.4, 1500, members=1, work=1),
-    ("reuploading", "control"): SystemRun("control_4", 15.1, 1100, members=10, work=1),
+    ("paradoxical7_qnn", "quantum"): SystemRun("more_data", 258.7, 1590, members=10, work=1000 * 10),
+    ("paradoxical7_qnn", "control"): SystemRun("control", 14.4, 840, members=10, work=1000 * 10),
+    ("quantum_mnist", "quantum"): SystemRun("hybrid", 42.3, 1250, members=10, work=4000 * 15),
+    ("quantum_mnist", "control"): SystemRun("control", 13.8, 1250, members=10, work=4000 * 15),
+    ("cnn_circuit", "quantum"): SystemRun("fashion_shirts_fixed_lr1e_3", 210.3, 1190, members=10, work=800 * 30),
+    ("cnn_circuit", "control"): SystemRun("fashion_shirts_control", 159.4, 1090, members=10, work=800 * 30),
+    ("reuploading", "quantum"): SystemRun("posted_4", 618.6, 1460, members=10, work=1),
+    ("reuploading", "control"): SystemRun("control_4", 15.0, 960, members=10, work=1),
 }
 # What a training job costs before its first step, whatever its size: Python, TensorFlow and Keras imported, the
 # model built: the CPU seconds of the smallest job of the CI-config study (a study_cv of 001's control, 6.8 s).
