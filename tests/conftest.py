@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -55,15 +58,64 @@ def ci_targets() -> list[str]:
     return targets
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
+# `make test` runs two pytest-xdist workers: one CI-config run keeps its 2 cores busy only part of the time (one
+# chain of jobs at its head and tail), and the unit tests fill the other core. Every test that reads `ci_run` must
+# go to one worker, so that the session makes that run once, not once per worker; the others go by file, so that
+# a module's fixtures are built once. xdist's own `--dist loadgroup` cannot do it under pytest 9.2 (it renames
+# `item._nodeid`, which pytest no longer reads), so each worker writes every test's group to a file at collection
+# (GROUPS_ENV names it) and the controller's scheduler reads it: xdist's LoadScopeScheduling, with our groups as
+# its scopes (the largest first: the CI-config group starts at once).
+GROUPS_ENV = "QTL_PYTEST_GROUPS"
+
+
+def _group_of(item) -> str:
+    return "ci_run" if "ci_run" in item.fixturenames else item.path.name
+
+
+def _controls_workers(config) -> bool:
+    return (
+        getattr(config, "workerinput", None) is None
+        and config.pluginmanager.hasplugin("xdist")
+        and bool(config.getoption("numprocesses", None))
+        and config.getoption("dist", "no") == "loadgroup"
+    )
+
+
+def pytest_configure(config):
+    if _controls_workers(config):
+        os.environ[GROUPS_ENV] = tempfile.mkdtemp(prefix="qtl-groups-")  # the workers, started later, inherit it
+
+
+def pytest_unconfigure(config):
+    if _controls_workers(config) and os.environ.get(GROUPS_ENV):
+        shutil.rmtree(os.environ.pop(GROUPS_ENV), ignore_errors=True)
+
+
 def pytest_collection_modifyitems(config, items):
-    """`make test` runs two pytest-xdist workers (`--dist loadgroup`): one CI-config run keeps its 2 cores busy
-    only part of the time (one chain of jobs at its head and tail), and the unit tests fill the other core. Every
-    test that reads `ci_run` goes to one worker, so the session makes that run once, not once per worker; the
-    others go by file, so a module's fixtures are built once. The groups are only read under `--dist loadgroup`."""
-    for item in items:
-        group = "ci_run" if "ci_run" in item.fixturenames else item.path.name
-        item.add_marker(pytest.mark.xdist_group(group))
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if worker and os.environ.get(GROUPS_ENV):
+        groups = {item.nodeid: _group_of(item) for item in items}
+        (Path(os.environ[GROUPS_ENV]) / f"{worker}.json").write_text(json.dumps(groups))
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: pytest without xdist (e.g. .venv-slurm) skips it
+def pytest_xdist_make_scheduler(config, log):
+    if not os.environ.get(GROUPS_ENV):
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByGroup(LoadScopeScheduling):
+        """Scopes are our groups (read once every worker has collected, which is when xdist schedules)."""
+
+        groups: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.groups is None:
+                files = sorted(Path(os.environ[GROUPS_ENV]).glob("*.json"))
+                self.groups = json.loads(files[0].read_text()) if files else {}
+            return self.groups.get(nodeid, nodeid)
+
+    return ByGroup(config, log)
 
 
 @pytest.fixture(scope="session")
