@@ -30,6 +30,7 @@ DISTRIBUTIONS = {
     "PIL": ("pillow",),
     "tensorcircuit": ("tensorcircuit-ng",),
     "sklearn": ("scikit-learn",),
+    "xdist": ("pytest-xdist",),
 }
 
 
