@@ -801,9 +801,12 @@ def test_shipped_configs_pass_the_systems_checks():
         ({"reuploading": {"settings": {"control_4": {"seeds": [1, 2, 3]}}}},
          (r"systems\.seeds = \[[0-9, ]+\] and systems\.reuploading\.settings\.control_4\.seeds = \[1, 2, 3\]: "
           r"the paired comparison posted_4 vs control_4 needs the same seeds")),
-        ({"seeds": [1], "run": ["quantum_mnist"]},
-         (r"systems\.seeds = \[1\]: the paired comparison hybrid vs control tests across seeds and needs at least "
-          r"2 \(allowed: 2 or more seeds\)")),
+        ({"seeds": [1], "run": ["paradoxical7_qnn"]},  # (000 names its own 40)
+         (r"systems\.seeds = \[1\]: the paired comparison more_data vs control tests across seeds and needs at "
+          r"least 2 \(allowed: 2 or more seeds\)")),
+        ({"quantum_mnist": {"seeds": [1]}, "run": ["quantum_mnist"]},  # a system's own seeds, checked the same way
+         (r"systems\.quantum_mnist\.seeds = \[1\]: the paired comparison hybrid vs control tests across seeds and "
+          r"needs at least 2 \(allowed: 2 or more seeds\)")),
         ({"paradoxical7_qnn": {"settings": {"as_published": {"group_size": 0}}}},
          r"settings\.as_published\.group_size = 0 \(set by the setting\): 0 is less than the minimum of 1"),
         # a seed-parallel group is one setting's seeds: a seed that tries to differ in anything else is refused
