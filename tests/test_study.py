@@ -199,6 +199,31 @@ def test_selection_does_not_read_the_test_set(monkeypatch):
     assert table["accuracy"].between(0, 1).all() and table["n"].eq(30).all() and table["train_rows"].eq(60).all()
 
 
+class _Built(Exception):
+    """Raised in place of building the models: the test has the circuit it needed."""
+
+
+@pytest.mark.parametrize("model, nonlocal_gates", [("quantum", 55), ("separable", 0)])
+def test_the_search_and_the_curves_train_each_models_own_circuit(monkeypatch, model, nonlocal_gates):
+    """001's QNN: Ry encoding (no two-qubit gate) + RealAmplitudes(11, reps=1, full entanglement): 11 * 10 / 2 = 55
+    CX by hand; its separable version none. The fold scores (and the learning curves, through the same function)
+    must train that circuit, not the system's entangled one."""
+    from qtlmnist.systems import load, training
+
+    built = []
+
+    def capture(system, values, seeds, circuit):
+        built.append(circuit)
+        raise _Built
+
+    monkeypatch.setattr(training, "build_models", capture)
+    system = load("paradoxical7_qnn")
+    values = study.configuration_values(DEFAULT, "paradoxical7_qnn", model, "c0")
+    with pytest.raises(_Built):
+        study.fit_and_score(system, [synthetic_task()], values, [1], "val")
+    assert built[0].circuit.num_nonlocal_gates() == nonlocal_gates
+
+
 # --- the CI-config study end to end -------------------------------------------------------------------------
 
 

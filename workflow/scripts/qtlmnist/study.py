@@ -380,8 +380,11 @@ def fit_and_score(system, tasks: list, values: dict, seeds: list[int], eval_set:
     `eval_set` with the model's own forward pass (as run: exact for precision 0); no Aer. Per member: seed,
     rows trained, n, accuracy, final loss, and the labels and predictions."""
     from .systems import training
+    from .systems.separable import setting_circuit
 
-    circuit = system.circuit(values) if values["model"] == "quantum" else None
+    # the model's own circuit: the system's, or its separable or product version (values["entanglement"]), as the
+    # final retrain builds it (training.train_and_evaluate)
+    circuit = setting_circuit(system, values) if values["model"] == "quantum" else None
     models_ = training.build_models(system, values, seeds, circuit)
     histories = training.fit_group(system, models_, tasks, values | {"history_sets": []}, seeds)
     scores = []
