@@ -277,9 +277,8 @@ def systems_comparisons(reader: Reader) -> str:
     """Each quantum setting against its control, paired over seeds, Holm over one family (make systems)."""
     table = reader.csv("systems/comparisons.csv", dtype={"n_seeds": "Int64", "mcnemar_below_alpha": "Int64"})
     ran = table[table["n_seeds"] > 0]
-    rules = systems_report.Rules(primary_test=ran["primary_test"].iloc[0]) if len(ran) else systems_report.Rules()
-    text = systems_report.comparisons_markdown(table, rules)
-    return text.split("\n\n", 1)[1].split("\nOne family")[0].rstrip("\n") + "\n"  # the table, no heading or note
+    primary_test = ran["primary_test"].iloc[0] if len(ran) else systems_report.Rules.primary_test
+    return systems_report.comparisons_table_markdown(table, primary_test)
 
 
 # The headline: each source's main claim. Sarkar's from the seeds experiment's replication table (claim names:
@@ -322,22 +321,23 @@ def headline(reader: Reader, *parts: str) -> str:
             rows.append(
                 [f"Sarkar 2024 ({r['source']})", claim, f"{r['paper']:.2f}%", measured, r["seeds_n"], r["verdict"]]
             )
-    claims = reader.csv("systems/claims.csv", dtype=systems_report.CLAIMS_INTEGERS) if "systems" in parts else None
-    for system, setting, eval_set, statistic in HEADLINE_SYSTEMS if "systems" in parts else ():
-        key = (claims["system"] == system) & (claims["setting"] == setting)
-        found = claims[key & (claims["eval_set"] == eval_set) & (claims["statistic"] == statistic)]
-        if found.empty:
-            raise MissingResult(
-                f"results/systems/claims.csv has no row for {system} {setting} ({eval_set}, {statistic}): "
-                "the headline (tools/docs.py HEADLINE_SYSTEMS) names a claim the systems no longer make"
+    if "systems" in parts:
+        claims = reader.csv("systems/claims.csv", dtype=systems_report.CLAIMS_INTEGERS)
+        for system, setting, eval_set, statistic in HEADLINE_SYSTEMS:
+            key = (claims["system"] == system) & (claims["setting"] == setting)
+            found = claims[key & (claims["eval_set"] == eval_set) & (claims["statistic"] == statistic)]
+            if found.empty:
+                raise MissingResult(
+                    f"results/systems/claims.csv has no row for {system} {setting} ({eval_set}, {statistic}): "
+                    "the headline (tools/docs.py HEADLINE_SYSTEMS) names a claim the systems no longer make"
+                )
+            r = found.iloc[0]  # a Series: r["compare"], since r.compare is its method
+            claimed = "" if pd.isna(r["claimed"]) else f"{'' if r['compare'] == 'equal' else '> '}{r['claimed']:.1f}%"
+            low, high = r["ci95_low"], r["ci95_high"]
+            measured = "" if pd.isna(low) else f"{r['measured_as_run']:.1f}% [{low:.1f}, {high:.1f}]"
+            rows.append(
+                [SYSTEM_SOURCES[system], f"{r['claim']} ({setting})", claimed, measured, r["n_seeds"], r["verdict"]]
             )
-        r = found.iloc[0]  # a Series: r["compare"], since r.compare is its method
-        claimed = "" if pd.isna(r["claimed"]) else f"{'' if r['compare'] == 'equal' else '> '}{r['claimed']:.1f}%"
-        low, high = r["ci95_low"], r["ci95_high"]
-        measured = "" if pd.isna(low) else f"{r['measured_as_run']:.1f}% [{low:.1f}, {high:.1f}]"
-        rows.append(
-            [SYSTEM_SOURCES[system], f"{r['claim']} ({setting})", claimed, measured, r["n_seeds"], r["verdict"]]
-        )
     return report.markdown_table(columns, rows)
 
 
@@ -371,7 +371,8 @@ def _jobs(reader: Reader, folder: str, leave_out: tuple[str, ...], vouched_by: s
     for path in paths:
         name = max((r for r in rules if path.stem == r or path.stem.startswith(r + "_")), key=len, default=path.stem)
         last = pd.read_csv(path, sep="\t").iloc[-1]
-        folder_name = path.relative_to(base).parts[0] if len(path.relative_to(base).parts) > 1 else ""
+        parts = path.relative_to(base).parts
+        folder_name = parts[0] if len(parts) > 1 else ""  # the system's folder; "" for a target-wide job
         rows.append(
             {"rule": name, "folder": folder_name, "wall_s": last["s"], "cpu_s": last["cpu_time"]}
             | {"max_rss_mb": last["max_rss"]}

@@ -6,7 +6,7 @@ once; learning curves; one table per system with the paired tests of the verdict
 The study's models are settings of the systems' own machinery (`qtlmnist.systems`): a model is a few fixed
 values (`VARIANTS`, e.g. separable = the circuit model with `entanglement: separable`) over the system's config
 section, the study's `values` for that system and one configuration of its grid. Training is the systems' own
-(`training.build_models` / `fit_group`, the final retrain `training.run_group`): the folds of one configuration,
+(`training.setting_models` / `fit_group`, the final retrain `training.run_group`): the folds of one configuration,
 or the seeds of a retrain or of one learning-curve size, are the members of one group, one batched graph, each
 with its own task data, initial weights and shuffles.
 
@@ -376,16 +376,12 @@ def subsample(task, size: int, seed: int):
 
 
 def fit_and_score(system, tasks: list, values: dict, seeds: list[int], eval_set: str) -> list[dict]:
-    """Train one member per task as one group (training.build_models, fit_group) and score each on its
+    """Train one member per task as one group (training.setting_models, fit_group) and score each on its
     `eval_set` with the model's own forward pass (as run: exact for precision 0); no Aer. Per member: seed,
     rows trained, n, accuracy, final loss, and the labels and predictions."""
     from .systems import training
-    from .systems.separable import setting_circuit
 
-    # the model's own circuit: the system's, or its separable or product version (values["entanglement"]), as the
-    # final retrain builds it (training.train_and_evaluate)
-    circuit = setting_circuit(system, values) if values["model"] == "quantum" else None
-    models_ = training.build_models(system, values, seeds, circuit)
+    _, models_ = training.setting_models(system, values, seeds)  # the model's own circuit, as a run builds it
     histories = training.fit_group(system, models_, tasks, values | {"history_sets": []}, seeds)
     scores = []
     for seed, task, model, history in zip(seeds, tasks, models_, histories):

@@ -506,12 +506,12 @@ def best_epoch_markdown(table: pd.DataFrame) -> str:
     return "\n## Best epoch on the test set vs an epoch selected without it\n\n" + markdown_table(columns, rows) + note
 
 
-def comparisons_markdown(table: pd.DataFrame, rules: Rules) -> str:
-    """The quantum-vs-control comparisons that ran, with the family and tests they were decided by."""
+def comparisons_table_markdown(table: pd.DataFrame, primary_test: str) -> str:
+    """The quantum-vs-control comparisons that ran, as a markdown table (docs/systems.md writes it alone)."""
     ran = table[table["n_seeds"] > 0]
     columns = [
         "system", "quantum vs control (images)", "seeds", "quantum", "control", "difference, pp [95%]",
-        f"p ({rules.primary_test})", "smallest p", "Holm level", "Holm p", "McNemar p < alpha (seeds)", "verdict",
+        f"p ({primary_test})", "smallest p", "Holm level", "Holm p", "McNemar p < alpha (seeds)", "verdict",
     ]  # fmt: skip
     rows = [
         [r.system, f"{r.quantum} vs {r.control} ({r.eval_set}, {r.n_images})", r.n_seeds, _percent(r.quantum_mean),
@@ -520,6 +520,12 @@ def comparisons_markdown(table: pd.DataFrame, rules: Rules) -> str:
          f"{r.mcnemar_below_alpha} of {r.n_seeds}", r.verdict]
         for r in ran.itertuples(index=False)
     ]  # fmt: skip
+    return markdown_table(columns, rows)
+
+
+def comparisons_markdown(table: pd.DataFrame, rules: Rules) -> str:
+    """The quantum-vs-control comparisons that ran, with the family and tests they were decided by."""
+    ran = table[table["n_seeds"] > 0]
     test = "exact sign-flip permutation test" if rules.primary_test == "sign_flip" else "paired t-test"
     note = (
         f"\nOne family: the {len(ran)} comparisons above, Holm-Bonferroni at alpha = {rules.alpha:g}, named before "
@@ -530,7 +536,8 @@ def comparisons_markdown(table: pd.DataFrame, rules: Rules) -> str:
         "correct/incorrect pairs (uncorrected; descriptive). Seeds that would resolve: the paired t-test's power "
         f"{rules.power:g} at the comparison's Holm level, at the observed mean and spread of the differences.\n"
     )
-    return "\n## Quantum vs control, paired over seeds\n\n" + markdown_table(columns, rows) + note
+    table_text = comparisons_table_markdown(table, rules.primary_test)
+    return "\n## Quantum vs control, paired over seeds\n\n" + table_text + note
 
 
 # --- figures ---------------------------------------------------------------------------------------------

@@ -417,6 +417,15 @@ def build_models(system, values: dict, seeds: list[int], circuit: Circuit | None
         keras.config.set_dtype_policy(policy)
 
 
+def setting_models(system, values: dict, seeds: list[int]) -> tuple[Circuit | None, list]:
+    """(the setting's circuit, one model per seed): the circuit is `separable.setting_circuit` (the system's, or
+    its separable or product version by values["entanglement"]) for model "quantum", None for a control; the one
+    object built into every model of the group and, in a run, sent to Aer. Every training path builds here
+    (the systems' runs, the study's search, curves and retrain)."""
+    circuit = setting_circuit(system, values) if values["model"] == "quantum" else None
+    return circuit, build_models(system, values, seeds, circuit)
+
+
 def train_and_evaluate(system, tasks: list[Task], values: dict, seeds: list[int], threads: int) -> list[tuple]:
     """The system's circuit model (model "quantum") or its classical control, one per seed: built
     (`build_models`), trained together by `fit_group` and `evaluate`d seed by seed; [(model, history,
@@ -424,8 +433,7 @@ def train_and_evaluate(system, tasks: list[Task], values: dict, seeds: list[int]
     or its separable or product version by the setting's `entanglement`), the one object built into the model
     and sent to Aer; it is compiled (and an unsupported gate refused) when the first model is built, before
     any training."""
-    circuit = setting_circuit(system, values) if values["model"] == "quantum" else None
-    models = build_models(system, values, seeds, circuit)
+    circuit, models = setting_models(system, values, seeds)
     rows = len(tasks[0].train[1])
     log.info("model %s: %s parameters; %d training rows", values["model"], count_parameters(models[0]), rows)
     initial = [layer_weights(model) for model in models]
