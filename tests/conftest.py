@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -58,18 +60,41 @@ def ci_targets() -> list[str]:
     return targets
 
 
-# `make test` runs two pytest-xdist workers: one CI-config run keeps its 2 cores busy only part of the time (one
-# chain of jobs at its head and tail), and the unit tests fill the other core. Every test that reads `ci_run` must
-# go to one worker, so that the session makes that run once, not once per worker; the others go by file, so that
-# a module's fixtures are built once. xdist's own `--dist loadgroup` cannot do it under pytest 9.2 (it renames
-# `item._nodeid`, which pytest no longer reads), so each worker writes every test's group to a file at collection
-# (GROUPS_ENV names it) and the controller's scheduler reads it: xdist's LoadScopeScheduling, with our groups as
-# its scopes (the largest first: the CI-config group starts at once).
+# `make test` runs two pytest-xdist workers: the CI-config run keeps its 2 cores busy only part of the time (one
+# chain of jobs at its head and tail), and the unit tests fill the other core. Its tests fall in three groups:
+# - "ci_run": the tests that read the run or run more targets in its workdir (no-ops there, but each Snakemake
+#   takes the workdir's lock), all on one worker, first in the queue, so that the run starts at once;
+# - the other tests, by file (a module's fixtures are built once);
+# - "ci_copy": the tests marked `ci_copy` that read the run but work in copies of it (reruns, the module
+#   deployment), one group per test (per file where they share a module fixture), last in the queue: the
+#   worker that finished its unit tests takes them, waiting for the run (`ci_run` is made once per session,
+#   under a lock, in a folder both workers see), instead of queueing them behind it on the run's worker.
+# xdist's own `--dist loadgroup` cannot group under pytest 9.2 (it renames `item._nodeid`, which pytest no
+# longer reads), so each worker writes every test's group to a file at collection (GROUPS_ENV names it) and the
+# controller's scheduler reads it: xdist's LoadScopeScheduling, with our groups as its scopes, in our order.
 GROUPS_ENV = "QTL_PYTEST_GROUPS"
+CI_COPY = "ci_copy"
 
 
 def _group_of(item) -> str:
-    return "ci_run" if "ci_run" in item.fixturenames else item.path.name
+    if "ci_run" not in item.fixturenames:
+        return item.path.name
+    if item.get_closest_marker(CI_COPY) is None:
+        return "ci_run"
+    # a module-scoped fixture (test_module's deployment) is built once per worker: keep its users together
+    shared = any(defs[-1].scope == "module" for defs in item._fixtureinfo.name2fixturedefs.values() if defs)
+    return f"{CI_COPY}:{item.path.name}" if shared else f"{CI_COPY}:{item.nodeid.split('[')[0]}"
+
+
+def _order(items) -> dict[str, tuple[int, int]]:
+    """Each group's place in the queue: the run's first, the unit tests by file, then the copies of the run,
+    the larger groups first (the module deployment's, the longest), so that the two workers end together."""
+    groups = [_group_of(item) for item in items]
+    sizes = {group: groups.count(group) for group in groups}
+    return {
+        group: (0, 0) if group == "ci_run" else (2, -size) if group.startswith(CI_COPY) else (1, 0)
+        for group, size in sizes.items()
+    }
 
 
 def _controls_workers(config) -> bool:
@@ -84,6 +109,7 @@ def _controls_workers(config) -> bool:
 def pytest_configure(config):
     if _controls_workers(config):
         os.environ[GROUPS_ENV] = tempfile.mkdtemp(prefix="qtl-groups-")  # the workers, started later, inherit it
+        config.option.loadscopereorder = False  # our order (below), not xdist's largest-scope-first
 
 
 def pytest_unconfigure(config):
@@ -92,6 +118,9 @@ def pytest_unconfigure(config):
 
 
 def pytest_collection_modifyitems(config, items):
+    # the same order on every worker and without xdist: the run's group, the unit tests, the copies of the run
+    order = _order(items)
+    items.sort(key=lambda item: order[_group_of(item)])
     worker = getattr(config, "workerinput", {}).get("workerid")
     if worker and os.environ.get(GROUPS_ENV):
         groups = {item.nodeid: _group_of(item) for item in items}
@@ -118,11 +147,39 @@ def pytest_xdist_make_scheduler(config, log):
     return ByGroup(config, log)
 
 
+@contextlib.contextmanager
+def _locked(path: Path):
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def ci_run(tmp_path_factory) -> Path:
-    """A copy of the repository in which the whole workflow has run on config/ci.yaml (real MNIST)."""
-    workdir = copy_repo(tmp_path_factory.mktemp("ci") / "repo")
-    # every target at once, so one timeout covers them all: on a shared machine (load ~10) it ran past 20 minutes
-    result = run_snakemake(workdir, *ci_targets(), timeout=5400)
-    (workdir / CI_LOG).write_text(result.stderr)
+    """A copy of the repository in which the whole workflow has run on config/ci.yaml (real MNIST). Made once
+    per session: under xdist in the session's folder that both workers share, by whichever asks first, while the
+    other waits on the lock; a failed run fails every test that reads it, with the run's message."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # pytest-N/popen-gwK: pytest-N is this session's, shared by its workers
+    folder = base / "ci_shared"
+    folder.mkdir(exist_ok=True)
+    workdir, done, failed = folder / "repo", folder / "done", folder / "failed"
+    with _locked(folder / "lock"):
+        if failed.exists():
+            pytest.fail(failed.read_text())
+        if not done.exists():
+            copy_repo(workdir)
+            try:
+                # every target at once, so one timeout covers them all: on a shared machine (load ~10) it ran past
+                # 20 minutes
+                result = run_snakemake(workdir, *ci_targets(), timeout=5400)
+            except (pytest.fail.Exception, subprocess.TimeoutExpired) as error:
+                failed.write_text(f"the shared CI-config run failed:\n{error}")
+                raise
+            (workdir / CI_LOG).write_text(result.stderr)
+            done.touch()
     return workdir

@@ -372,6 +372,7 @@ def run_hardware_target(workdir: Path, target: str) -> subprocess.CompletedProce
     return result
 
 
+@pytest.mark.ci_copy
 @pytest.mark.integration
 def test_fake_device_run_end_to_end_adds_the_hardware_row_and_reattaches_from_the_ledger(ci_run, tmp_path):
     import shutil

@@ -225,6 +225,7 @@ def deployed(ci_run, tmp_path_factory) -> tuple[Path, Path, subprocess.Completed
     return clone, deployment, deploy
 
 
+@pytest.mark.ci_copy
 @pytest.mark.integration
 def test_snakedeploy_writes_the_module_and_copies_config_and_profiles(deployed):
     clone, deployment, deploy = deployed
@@ -237,6 +238,7 @@ def test_snakedeploy_writes_the_module_and_copies_config_and_profiles(deployed):
     assert "Snakefile path not found" not in deploy.stdout + deploy.stderr  # it found workflow/Snakefile
 
 
+@pytest.mark.ci_copy
 @pytest.mark.integration
 def test_module_results_land_in_the_callers_folder_byte_identical_to_a_direct_run(deployed, ci_run):
     clone, deployment, _ = deployed
@@ -251,6 +253,7 @@ def test_module_results_land_in_the_callers_folder_byte_identical_to_a_direct_ru
     assert [p.name for p in (clone / "results").iterdir()] == ["README.md"] and not (clone / ".snakemake").exists()
 
 
+@pytest.mark.ci_copy
 @pytest.mark.integration
 def test_module_rules_carry_the_prefix(deployed):
     _, deployment, _ = deployed
@@ -260,6 +263,7 @@ def test_module_rules_carry_the_prefix(deployed):
     assert all(name.startswith("qtl_") for name in ran), ran
 
 
+@pytest.mark.ci_copy
 @pytest.mark.integration
 def test_use_rule_with_overrides_output_log_and_params(deployed):
     _, deployment, _ = deployed
@@ -308,6 +312,7 @@ def test_every_report_item_carries_labels():
     assert not unlabelled, unlabelled
 
 
+@pytest.mark.ci_copy
 @pytest.mark.integration
 def test_report_of_the_module_opens_on_the_landing_page_with_labelled_items(deployed):
     _, deployment, _ = deployed

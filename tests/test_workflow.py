@@ -142,6 +142,7 @@ def test_bad_config_fails_before_any_job_naming_the_key(tmp_path):
     assert list((workdir / "results").iterdir()) == []
 
 
+@pytest.mark.ci_copy
 def test_corrupted_raw_file_stops_the_stage_that_reads_it(ci_run, tmp_path):
     workdir = copy_repo(tmp_path / "repo")
     raw = workdir / "results/mnist/raw"
@@ -179,6 +180,7 @@ def test_no_data_source_lists_what_was_tried_and_how_to_fix(tmp_path):
     assert not (workdir / "results/mnist/data").exists()
 
 
+@pytest.mark.ci_copy
 def test_hand_edited_features_with_nan_stop_the_classifier_naming_the_file(ci_run, tmp_path):
     workdir = copy_repo(tmp_path / "repo")
     shutil.copytree(ci_run / "results", workdir / "results", dirs_exist_ok=True)  # keeps mtimes
