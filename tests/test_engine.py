@@ -579,7 +579,36 @@ def reuploading_family():
     return reuploading.reuploading_circuit(6, 2)[:4]  # (circuit, inputs, weights, observables)
 
 
-FUSION_FAMILIES = {**FAMILIES, "reuploading": reuploading_family}
+def multiplexed_family():
+    """Runs of Ry on one qubit and CX onto it (uniformly controlled rotations, as amplitude loading builds them),
+    with angles that are inputs, weights, and expressions of each, one run starting with a CX, between gates
+    that end them (an Rz on the target, a CX out of it, an H on a control)."""
+    x, w = ParameterVector("x", 4), ParameterVector("w", 4)
+    circuit = QuantumCircuit(4)
+    circuit.h(range(4))
+    circuit.ry(x[0], 2)
+    circuit.cx(0, 2)
+    circuit.ry(w[0], 2)
+    circuit.cx(3, 2)
+    circuit.ry(2 * x[1] - 0.3, 2)
+    circuit.cx(0, 2)
+    circuit.ry(w[1] * w[2] + 0.2, 2)
+    circuit.cx(1, 2)
+    circuit.rz(x[2], 2)
+    circuit.cx(2, 1)
+    circuit.cx(3, 0)  # the second run opens with a CX
+    circuit.ry(x[3], 0)
+    circuit.cx(1, 0)
+    circuit.ry((x[0] + 1).sin(), 0)
+    circuit.cx(3, 0)
+    circuit.ry(0.7, 0)
+    circuit.h(1)
+    circuit.ry(w[3], 0)
+    observables = [SparsePauliOp("ZIIZ"), SparsePauliOp.from_list([("XYZI", 0.5), ("IIYX", 1.5), ("ZIII", 1)])]
+    return circuit, list(x), list(w), observables
+
+
+FUSION_FAMILIES = {**FAMILIES, "reuploading": reuploading_family, "multiplexed": multiplexed_family}
 
 
 def one_qubit_applications(compiled) -> int:
@@ -599,6 +628,18 @@ def test_fusion_applies_each_qubits_run_of_one_qubit_gates_as_one_matrix():
     assert one_qubit_applications(plain) - one_qubit_applications(fused) >= 2 * 6
     assert any(isinstance(step, (engine._OneQubitLayer, engine._DenseLayer)) for step in fused._steps)
     assert len(fused._steps) < len(plain._steps)
+
+
+def test_runs_of_ry_and_cx_onto_one_qubit_are_one_step_each():
+    multiplexed = lambda compiled: [len(step.rys) for step in compiled._steps if isinstance(step, engine._Multiplexed)]  # noqa: E731
+    circuit, inputs, weights, _ = multiplexed_family()
+    # the first Ry precedes every multi-qubit gate, so it belongs to the product state: 3 Ry in the first run
+    assert multiplexed(engine.compile_circuit(circuit, inputs, weights)) == [3, 2]
+    # 004: a load is six uniformly controlled Ry levels of 2**k Ry and 2**k CX, k = 0..5 (level 0 has no CX, so
+    # it stays a plain Ry); in the first load, level 1's first Ry also precedes every CX
+    circuit, inputs, weights, _ = reuploading_family()
+    assert multiplexed(engine.compile_circuit(circuit, inputs, weights)) == [1, 4, 8, 16, 32, 2, 4, 8, 16, 32]
+    assert multiplexed(engine.compile_circuit(circuit, inputs, weights, fuse=False)) == []
 
 
 def gradient_of_mix(compiled, x_values, w_values, observables):

@@ -63,6 +63,9 @@ SUPPORTED_GATES = tuple(sorted((*FIXED_GATES, *ANGLE_GATES, U_GATE, *IGNORED)))
 ParameterLookup = Callable[[Parameter], tf.Tensor]
 # a layer of 1-qubit gates on a circuit of up to this many qubits is applied as one 2**n x 2**n matrix
 DENSE_QUBITS = 6
+# a run of Ry and CX onto one qubit with at least this many CX is one `_Multiplexed` step (below it, the gates'
+# own steps are as few)
+MULTIPLEXED_MIN_CX = 2
 JIT_CHOICES = ("auto", True, False)
 # steps `compile_step(jit="auto")` times on each path before it chooses (variables restored after)
 PROBE_STEPS = 3
@@ -583,6 +586,75 @@ class _TwoQubit:
         return tf.reshape(tf.transpose(view, (0, 1, 4, 2, 5, 3)), (-1, self.dim))
 
 
+class _Multiplexed:
+    """A run of Ry gates on one target qubit t and CX gates from other qubits onto t, with nothing else between
+    them: a uniformly controlled Ry, which is what amplitude (Mottonen) state preparation is made of (004's
+    load: 63 Ry and 62 CX in six such runs). For each configuration j of the run's control bits the run is
+
+        X^p_j Ry(phi_j) on t,   phi_j = sum_r S[j, r] theta_r,
+
+    because X Ry(a) X = Ry(-a): S[j, r] = -1 when an odd number of the CX before Ry r fire for j, else +1, and
+    p_j is the parity of all the CX that fire. Applied as psi'[i] = A[i] psi[i] + B[i] psi[i ^ 2**t], with A and
+    B entries +-cos, +-sin of phi_{j(i)} / 2: about twenty ops for the whole run, where gate by gate each Ry
+    is its own matrix step and each CX a gather (a 32-Ry level of the load: ~400 ops a pass). Its angles are
+    Parameters or expressions, like `_layer_matrices`'s; the matrices are real, so is the arithmetic."""
+
+    def __init__(self, n: int, target: int, gates: list[_Gate]):
+        controls = sorted({q for gate in gates if len(gate.qargs) == 2 for q in gate.qargs if q != target})
+        rys = [gate for gate in gates if len(gate.qargs) == 1]
+        configs = np.arange(2 ** len(controls))
+        parity = np.zeros(len(configs), dtype=int)
+        signs = np.zeros((len(rys), len(configs)))  # S transposed: angles (.., R) @ signs -> phi (.., 2**k)
+        r = 0
+        for gate in gates:
+            if len(gate.qargs) == 1:
+                signs[r] = np.where(parity == 1, -1.0, 1.0)
+                r += 1
+            else:
+                (control,) = [q for q in gate.qargs if q != target]
+                parity ^= (configs >> controls.index(control)) & 1
+        index = np.arange(2**n)
+        config_of = sum(((index >> q) & 1) << m for m, q in enumerate(controls))
+        bit, fires = (index >> target) & 1, parity[config_of] == 1
+        sign = np.where(bit == 0, 1.0, -1.0)
+        # M = Ry(phi) = [[c, -s], [s, c]] or X Ry(phi) = [[s, c], [c, -s]]; A[i] = M[b, b], B[i] = M[b, 1 - b]
+        self.a_cos, self.a_sin = np.where(fires, 0.0, 1.0), np.where(fires, sign, 0.0)
+        self.b_cos, self.b_sin = np.where(fires, 1.0, 0.0), np.where(fires, 0.0, -sign)
+        self.config_of, self.partner = config_of, index ^ (1 << target)
+        self.half_signs = signs / 2  # Ry's f = 1/2: its matrix reads cos and sin of theta / 2
+        self.rys = rys
+
+    def apply(self, state, lookup):
+        sources = {"input": [], "weight": []}  # (row in the run, column) of angles that are a Parameter
+        expressions = []
+        for r, gate in enumerate(self.rys):
+            theta, _, _, parameter = gate.one_angle
+            if parameter is not None:
+                sources[lookup.index[parameter][0]].append((r, lookup.index[parameter][1]))
+            else:
+                expressions.append((r, theta, gate.per_sample))
+        phi = None
+        for kind, source in (("input", lookup.x), ("weight", lookup.w)):
+            if sources[kind]:  # one matmul from the parameters through the signs to the configurations
+                select = np.zeros((lookup.sizes[kind], len(self.rys)))
+                for r, column in sources[kind]:
+                    select[column, r] = 1.0
+                through = select @ self.half_signs
+                term = tf.linalg.matmul(source, through) if kind == "input" else tf.linalg.matvec(through.T, source)
+                phi = term if phi is None else phi + term
+        for per_sample in (True, False):  # expressions of the inputs ((batch,) each), of the weights (scalars)
+            if found := [(r, theta) for r, theta, batch in expressions if batch == per_sample]:
+                rows = self.half_signs[[r for r, _ in found]]
+                values = tf.stack([tf.cast(theta(lookup), tf.float64) for _, theta in found], axis=-1)
+                term = tf.linalg.matmul(values, rows) if per_sample else tf.linalg.matvec(rows.T, values)
+                phi = term if phi is None else phi + term
+        cos = tf.gather(tf.cos(phi), self.config_of, axis=-1)  # (batch, 2**n) or (2**n,)
+        sin = tf.gather(tf.sin(phi), self.config_of, axis=-1)
+        a = _complex(cos * self.a_cos + sin * self.a_sin)
+        b = _complex(cos * self.b_cos + sin * self.b_sin)
+        return a * state + b * tf.gather(state, self.partner, axis=1)
+
+
 class _GlobalPhase:
     def __init__(self, angle):
         self.angle = angle
@@ -829,7 +901,18 @@ def _plan(gates: list[_Gate], n: int, index: dict, sizes: dict[str, int], fuse: 
 
     for gate in tails:
         add(gate)
-    for gate in gates[first_multi:]:
+    k = first_multi
+    while k < len(gates):
+        gate = gates[k]
+        if fuse and (found := _multiplexed_run(gates, k)) is not None:
+            target, run = found
+            if any(q in pending for g in run for q in g.qargs):
+                flush(list(pending))
+            close()
+            steps.append(_Multiplexed(n, target, run))
+            k += len(run)
+            continue
+        k += 1
         if fuse and len(gate.qargs) == 1:
             pending.setdefault(gate.qargs[0], []).append(gate)
             continue
@@ -839,6 +922,46 @@ def _plan(gates: list[_Gate], n: int, index: dict, sizes: dict[str, int], fuse: 
     flush(list(pending))
     close()
     return steps
+
+
+_RY_FORM = _one_angle_form(get_standard_gate_name_mapping()["ry"], ANGLE_GATES["ry"])
+_CX = np.asarray(get_standard_gate_name_mapping()["cx"].to_matrix(), dtype=np.complex128)  # qargs (control, target)
+
+
+def _is_ry(gate: _Gate) -> bool:
+    return (
+        gate.one_angle is not None
+        and gate.one_angle[1] == ANGLE_GATES["ry"]
+        and all(np.array_equal(m, r) for m, r in zip(gate.one_angle[2], _RY_FORM))
+    )
+
+
+def _cx_target(gate: _Gate) -> int | None:
+    """The target of a constant 2-qubit gate that is a CX, else None."""
+    if gate.const is None or len(gate.qargs) != 2:
+        return None
+    for control, target in (gate.qargs, gate.qargs[::-1]):
+        if np.array_equal(gate.const, _ascending(_CX, (control, target))):
+            return target
+    return None
+
+
+def _multiplexed_run(gates: list[_Gate], start: int) -> tuple[int, list[_Gate]] | None:
+    """(target, gates) of the run of Ry on one qubit and CX onto it that starts at gates[start], when it is
+    long enough (MULTIPLEXED_MIN_CX) for one `_Multiplexed` step to beat applying it gate by gate, else None."""
+    first = gates[start]
+    target = first.qargs[0] if _is_ry(first) else _cx_target(first)
+    if target is None:
+        return None
+    end = start
+    while end < len(gates) and (
+        (_is_ry(gates[end]) and gates[end].qargs[0] == target) or _cx_target(gates[end]) == target
+    ):
+        end += 1
+    run = gates[start:end]
+    if sum(len(gate.qargs) == 2 for gate in run) < MULTIPLEXED_MIN_CX or not any(len(g.qargs) == 1 for g in run):
+        return None
+    return target, run
 
 
 def _split_tail(run: list[_Gate]) -> tuple[list[_Gate], list[_Gate]]:
