@@ -256,8 +256,15 @@ def test_the_ci_study_prints_its_plan_and_writes_every_table(ci_run):
         # the 95% t interval over seeds, by scipy's t quantile
         half = stats.t.ppf(0.975, len(accuracies) - 1) * np.std(accuracies, ddof=1) / np.sqrt(len(accuracies))
         assert (row["test_low"], row["test_high"]) == pytest.approx(
-            (np.mean(accuracies) - half, np.mean(accuracies) + half)
+            (max(np.mean(accuracies) - half, 0), min(np.mean(accuracies) + half, 100))  # bounded to what can be
         )
+        assert (row["test_median"], row["test_min"], row["test_max"]) == pytest.approx(
+            (np.median(accuracies), min(accuracies), max(accuracies))
+        )
+        # trained: train accuracy above the majority rate by z(0.99) = 2.326 standard errors at that rate
+        sets = [m["sets"]["train"] for m in finals]
+        margin = [2.3263 * np.sqrt(t["majority_rate"] * (1 - t["majority_rate"]) / t["n"]) for t in sets]
+        assert row["n_trained"] == sum(t["accuracy"] > t["majority_rate"] + e for t, e in zip(sets, margin))
         assert row["test_n"] == CI["systems"]["paradoxical7_qnn"]["test_images"]
         assert all(m["train_rows"] == values["train_images"] for m in finals)
         assert all(m["configuration"]["point"] == chosen["point"] for m in finals)

@@ -23,7 +23,8 @@ for (system, model), folder, pick in zip(planned, snakemake.input.finals, snakem
     }
 systems = list(dict.fromkeys(system for system, _ in planned))
 rules = Rules(**snakemake.params.verdicts)
-summary = study.summary_table(finals, chosen, {system: study.published(load(system)) for system in systems})
+published = {system: study.published(load(system)) for system in systems}
+summary = study.summary_table(finals, chosen, published, rules.trained_confidence)
 pairs = {system: [tuple(pair) for pair in snakemake.params.compared[system]] for system in systems}
 comparisons, per_seed = study.comparison_tables(finals, pairs, rules)
 save_csv(snakemake.output.summary, summary)

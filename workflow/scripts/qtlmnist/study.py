@@ -466,20 +466,23 @@ def published(system_module) -> tuple[float | None, str]:
 
 
 SUMMARY_COLUMNS = [
-    "system", "model", "configuration", "values", "cv_mean", "cv_std", "n_seeds", "test_mean", "test_low",
-    "test_high", "test_n", "published", "published_claim",
+    "system", "model", "configuration", "values", "cv_mean", "cv_std", "n_seeds", "n_trained", "test_mean",
+    "test_low", "test_high", "test_median", "test_min", "test_max", "test_n", "published", "published_claim",
 ]  # fmt: skip
 
 
-def summary_table(finals: dict, chosen: dict, published_by_system: dict):
+def summary_table(finals: dict, chosen: dict, published_by_system: dict, trained_confidence: float):
     """One row per (system, model): the chosen configuration, its cross-validated mean, and the final retrain's
-    test accuracy (as run, percent) over seeds with its 95% t interval."""
+    test accuracy (as run, percent) over seeds: mean with its 95% t interval (bounded to [0, 100]: where some
+    runs stick, the distribution has two peaks and a symmetric interval can pass 100%), median and range, and
+    how many runs trained by the verdicts' rule (`systems.report.run_trained`, on each run's training images)."""
     import json
 
     import numpy as np
     import pandas as pd
 
     from .stats import t_interval
+    from .systems.report import run_trained
 
     rows = []
     for (system, model), runs in finals.items():
@@ -487,12 +490,17 @@ def summary_table(finals: dict, chosen: dict, published_by_system: dict):
         mean, _, low, high = t_interval(accuracies) if len(accuracies) > 1 else (accuracies.mean(), 0, np.nan, np.nan)
         pick = chosen[(system, model)]
         claimed, claim = published_by_system[system]
+        trained = sum(run_trained(m, trained_confidence) for m in runs.values())
         rows.append(
             {"system": system, "model": model, "configuration": pick["configuration"]}
             | {"values": json.dumps(pick["point"], sort_keys=True), "cv_mean": 100 * pick["cv_mean"]}
-            | {"cv_std": 100 * pick["cv_std"], "n_seeds": len(accuracies), "test_mean": mean}
-            | {"test_low": low, "test_high": high, "test_n": next(iter(runs.values()))["sets"]["test"]["n"]}
-            | {"published": claimed, "published_claim": claim}
+            | {"cv_std": 100 * pick["cv_std"], "n_seeds": len(accuracies), "n_trained": trained, "test_mean": mean}
+            | {
+                "test_low": max(low, 0.0) if low == low else low,
+                "test_high": min(high, 100.0) if high == high else high,
+            }
+            | {"test_median": float(np.median(accuracies)), "test_min": accuracies.min(), "test_max": accuracies.max()}
+            | {"test_n": next(iter(runs.values()))["sets"]["test"]["n"], "published": claimed, "published_claim": claim}
         )
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
@@ -524,7 +532,8 @@ def summary_markdown(summary) -> str:
         if row is None:
             return "not planned"
         interval = "" if row.test_low != row.test_low else f" [{row.test_low:.1f}, {row.test_high:.1f}]"
-        return f"{row.test_mean:.1f}%{interval} (CV {row.cv_mean:.1f}%)"
+        stuck = "" if row.n_trained == row.n_seeds else f"; {row.n_trained} of {row.n_seeds} runs train"
+        return f"{row.test_mean:.1f}%{interval} (CV {row.cv_mean:.1f}%{stuck})"
 
     model_order = [m for m in VARIANTS if m in set(summary["model"])]
     columns = ["system", "as published", *(f"tuned {m}" for m in model_order)]
@@ -572,9 +581,10 @@ def markdown(summary, comparisons, rules, folds: int) -> str:
     out = ["# Tuned at equal budget: quantum vs separable vs control\n", summary_markdown(summary)]
     out.append(
         f"\nTest accuracy (as run) of each model's chosen configuration, retrained on all training images, mean "
-        f"over seeds with its 95% t interval; CV = its mean accuracy over {folds} stratified validation folds of the "
-        "training images, which chose it. As published: the source's own number for its circuit model "
-        "(its claim, not our run).\n"
+        f"over seeds with its 95% t interval (bounded to [0, 100]); CV = its mean accuracy over {folds} stratified "
+        "validation folds of the training images, which chose it; where some runs stuck, how many trained (the "
+        "verdicts' rule, on each run's training images; summary.csv has the median and range). As published: the "
+        "source's own number for its circuit model (its claim, not our run).\n"
     )
     out.append("\n## Chosen configurations\n\n" + chosen_markdown(summary))
     paired = comparisons_markdown(comparisons)
