@@ -13,6 +13,7 @@ rule train_autoencoder:
         "results/{dataset}/logs/autoencoder/train_autoencoder.log",
     benchmark:
         "results/{dataset}/benchmarks/autoencoder/train_autoencoder.tsv"
+    priority: UPSTREAM_PRIORITY
     conda:
         "../../envs/tensorflow.yaml"
     threads: config["autoencoder"]["threads"]
@@ -39,6 +40,7 @@ rule encode_latents:
         "results/{dataset}/logs/autoencoder/encode_latents.log",
     benchmark:
         "results/{dataset}/benchmarks/autoencoder/encode_latents.tsv"
+    priority: UPSTREAM_PRIORITY
     conda:
         "../../envs/tensorflow.yaml"
     threads: config["autoencoder"]["threads"]

@@ -47,6 +47,10 @@ for _name, _value in provenance.invocation().items():
     os.environ.setdefault(_name, _value)
 
 MODELS = ["baseline", "hybrid"]
+# Snakemake runs the ready job of highest priority first, not the one on the longest path. The data, autoencoder
+# and circuit-feature chain of each dataset gates most models (004 and the study read Fashion-MNIST's latents),
+# so it goes first: otherwise it waited behind the other systems' jobs and its readers ran last, one core idle.
+UPSTREAM_PRIORITY = 10
 # The findings pages, whose questions the report's landing page links to (qtlmnist.report.page_questions):
 # this workflow's own, also when another workflow imports it as a module.
 DOCS_PAGES = sorted(path.as_posix() for path in (REPOSITORY / "docs").glob("*.md"))

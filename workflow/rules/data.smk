@@ -5,6 +5,7 @@ rule fetch_data:
         "results/{dataset}/logs/data/fetch_data.log",
     benchmark:
         "results/{dataset}/benchmarks/data/fetch_data.tsv"
+    priority: UPSTREAM_PRIORITY
     # Downloads: on a cluster it runs where the workflow was started, since compute nodes often have no internet.
     localrule: True
     conda:
@@ -28,6 +29,7 @@ rule preprocess:
         "results/{dataset}/logs/data/preprocess.log",
     benchmark:
         "results/{dataset}/benchmarks/data/preprocess.tsv"
+    priority: UPSTREAM_PRIORITY
     conda:
         "../../envs/data.yaml"
     resources:
@@ -47,6 +49,7 @@ rule augment:
         "results/{dataset}/logs/data/augment.log",
     benchmark:
         "results/{dataset}/benchmarks/data/augment.tsv"
+    priority: UPSTREAM_PRIORITY
     conda:
         "../../envs/data.yaml"
     resources:

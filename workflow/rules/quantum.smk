@@ -12,6 +12,7 @@ rule quantum_inputs:
         "results/{dataset}/logs/quantum/quantum_inputs.log",
     benchmark:
         "results/{dataset}/benchmarks/quantum/quantum_inputs.tsv"
+    priority: UPSTREAM_PRIORITY
     conda:
         "../../envs/qiskit.yaml"
     resources:
@@ -32,6 +33,7 @@ rule quantum_features:
         "results/{dataset}/logs/quantum/quantum_features_{split}_{shard}.log",
     benchmark:
         "results/{dataset}/benchmarks/quantum/quantum_features_{split}_{shard}.tsv"
+    priority: UPSTREAM_PRIORITY
     conda:
         "../../envs/qiskit.yaml"
     threads: config["quantum"]["threads"]
@@ -55,6 +57,7 @@ rule gather_quantum:
         "results/{dataset}/logs/quantum/gather_quantum_{split}.log",
     benchmark:
         "results/{dataset}/benchmarks/quantum/gather_quantum_{split}.tsv"
+    priority: UPSTREAM_PRIORITY
     conda:
         "../../envs/qiskit.yaml"
     resources:
