@@ -186,16 +186,16 @@ class SystemRun:
 # were 1.1-1.7x longer, which RUNTIME_HEADROOM covers where a scheduler is asked). From a fresh `make systems` on
 # the full default config at commit SYSTEM_RUNS_COMMIT on a clean clone (2 cores; 002's CNN in float32; 004 as a
 # TF graph; each setting's seeds as one group). 004 has no train_images key: its work is its epochs.
-SYSTEM_RUNS_COMMIT = "c680918"
+SYSTEM_RUNS_COMMIT = "b2c5838"
 SYSTEM_RUNS: dict[tuple[str, str], SystemRun] = {
-    ("paradoxical7_qnn", "quantum"): SystemRun("more_data", 258.7, 1590, members=10, work=1000 * 10),
-    ("paradoxical7_qnn", "control"): SystemRun("control", 14.4, 840, members=10, work=1000 * 10),
-    ("quantum_mnist", "quantum"): SystemRun("hybrid", 42.3, 1250, members=10, work=4000 * 15),
-    ("quantum_mnist", "control"): SystemRun("control", 13.8, 1250, members=10, work=4000 * 15),
-    ("cnn_circuit", "quantum"): SystemRun("fashion_shirts_fixed_lr1e_3", 210.3, 1190, members=10, work=800 * 30),
-    ("cnn_circuit", "control"): SystemRun("fashion_shirts_control", 159.4, 1090, members=10, work=800 * 30),
-    ("reuploading", "quantum"): SystemRun("posted_4", 618.6, 1460, members=10, work=1),
-    ("reuploading", "control"): SystemRun("control_4", 15.0, 960, members=10, work=1),
+    ("paradoxical7_qnn", "quantum"): SystemRun("more_data", 214.1, 1470, members=10, work=1000 * 10),
+    ("paradoxical7_qnn", "control"): SystemRun("control", 15.3, 730, members=10, work=1000 * 10),
+    ("quantum_mnist", "quantum"): SystemRun("hybrid", 209.2, 2570, members=40, work=4000 * 15),
+    ("quantum_mnist", "control"): SystemRun("control", 42.1, 2460, members=40, work=4000 * 15),
+    ("cnn_circuit", "quantum"): SystemRun("fashion_shirts_fixed_lr1e_3", 187.0, 1070, members=10, work=800 * 30),
+    ("cnn_circuit", "control"): SystemRun("fashion_shirts_control", 161.7, 930, members=10, work=800 * 30),
+    ("reuploading", "quantum"): SystemRun("posted_4", 161.2, 1140, members=10, work=1),
+    ("reuploading", "control"): SystemRun("control_4", 15.0, 850, members=10, work=1),
 }
 # What a training job costs before its first step, whatever its size: Python, TensorFlow and Keras imported, the
 # model built: the CPU seconds of the smallest job of the CI-config study (a study_cv of 001's control, 6.8 s).
