@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
 import json
@@ -86,15 +87,10 @@ def _group_of(item) -> str:
     return f"{CI_COPY}:{item.path.name}" if shared else f"{CI_COPY}:{item.nodeid.split('[')[0]}"
 
 
-def _order(items) -> dict[str, tuple[int, int]]:
-    """Each group's place in the queue: the run's first, the unit tests by file, then the copies of the run,
-    the larger groups first (the module deployment's, the longest), so that the two workers end together."""
-    groups = [_group_of(item) for item in items]
-    sizes = {group: groups.count(group) for group in groups}
-    return {
-        group: (0, 0) if group == "ci_run" else (2, -size) if group.startswith(CI_COPY) else (1, 0)
-        for group, size in sizes.items()
-    }
+def _rank(group: str, size: int) -> tuple[int, int]:
+    """A group's place in the queue: the run's first, the unit tests by file, then the copies of the run, the
+    larger groups first (the module deployment's, the longest), so that the two workers end together."""
+    return (0, 0) if group == "ci_run" else (2, -size) if group.startswith(CI_COPY) else (1, 0)
 
 
 def _controls_workers(config) -> bool:
@@ -119,11 +115,11 @@ def pytest_unconfigure(config):
 
 def pytest_collection_modifyitems(config, items):
     # the same order on every worker and without xdist: the run's group, the unit tests, the copies of the run
-    order = _order(items)
-    items.sort(key=lambda item: order[_group_of(item)])
+    groups = {item.nodeid: _group_of(item) for item in items}
+    sizes = collections.Counter(groups.values())
+    items.sort(key=lambda item: _rank(groups[item.nodeid], sizes[groups[item.nodeid]]))
     worker = getattr(config, "workerinput", {}).get("workerid")
     if worker and os.environ.get(GROUPS_ENV):
-        groups = {item.nodeid: _group_of(item) for item in items}
         (Path(os.environ[GROUPS_ENV]) / f"{worker}.json").write_text(json.dumps(groups))
 
 

@@ -495,10 +495,7 @@ def summary_table(finals: dict, chosen: dict, published_by_system: dict, trained
             {"system": system, "model": model, "configuration": pick["configuration"]}
             | {"values": json.dumps(pick["point"], sort_keys=True), "cv_mean": 100 * pick["cv_mean"]}
             | {"cv_std": 100 * pick["cv_std"], "n_seeds": len(accuracies), "n_trained": trained, "test_mean": mean}
-            | {
-                "test_low": max(low, 0.0) if low == low else low,
-                "test_high": min(high, 100.0) if high == high else high,
-            }
+            | dict(zip(("test_low", "test_high"), np.clip([low, high], 0.0, 100.0)))  # NaN stays NaN
             | {"test_median": float(np.median(accuracies)), "test_min": accuracies.min(), "test_max": accuracies.max()}
             | {"test_n": next(iter(runs.values()))["sets"]["test"]["n"], "published": claimed, "published_claim": claim}
         )

@@ -321,35 +321,16 @@ def _layer_matrices(runs: list[list[_Gate]], lookup) -> tf.Tensor:
     for k in range(max(len(run) for run in runs)):
         parts = [run[k] if k < len(run) else None for run in runs]
         forms, f = [], np.zeros(m)
-        direct = {"weight": [], "input": []}  # (position, column) of angles that are a Parameter
-        shared, per_sample = [], []  # (position, angle tensor) of expressions
         for j, gate in enumerate(parts):
             if gate is None or gate.const is not None:
                 forms.append((identity if gate is None else gate.const, zero, zero))
                 continue
-            theta, f[j], form, parameter = gate.one_angle
+            _, f[j], form, _ = gate.one_angle
             forms.append(form)
-            if parameter is not None:
-                kind, column = lookup.index[parameter]
-                direct[kind].append((j, column))
-            else:
-                (per_sample if gate.per_sample else shared).append((j, tf.cast(theta(lookup), tf.float64)))
         a, b, c = (np.stack([form[i] for form in forms]) for i in range(3))
-        angles = None
-        for kind, source in (("weight", lookup.w), ("input", lookup.x)):
-            if direct[kind]:  # a 0/1 matrix from the parameters to the runs: a dense gradient, unlike a gather
-                select = np.zeros((lookup.sizes[kind], m))
-                for j, column in direct[kind]:
-                    select[column, j] = 1.0
-                term = tf.linalg.matmul(source, select) if kind == "input" else tf.linalg.matvec(select.T, source)
-                angles = term if angles is None else angles + term
-        for found, axis in ((shared, 0), (per_sample, -1)):
-            if found:
-                select = np.zeros((len(found), m))
-                select[np.arange(len(found)), [j for j, _ in found]] = 1.0
-                values = tf.stack([t for _, t in found], axis=axis)
-                term = tf.linalg.matmul(values, select) if axis else tf.linalg.matvec(select.T, values)
-                angles = term if angles is None else angles + term
+        angles = _stacked_angles(
+            [(j, gate) for j, gate in enumerate(parts) if gate is not None and gate.const is None], m, lookup
+        )
         if angles is None:
             matrix = tf.constant(a)
         else:
@@ -358,6 +339,41 @@ def _layer_matrices(runs: list[list[_Gate]], lookup) -> tf.Tensor:
             matrix = cos * b + sin * c + a
         total = matrix if total is None else tf.linalg.matmul(matrix, total)
     return total
+
+
+def _stacked_angles(gates: list[tuple[int, _Gate]], width: int, lookup, through: np.ndarray | None = None):
+    """The angles of one-angle gates at their positions of a (..., width) vector (0 elsewhere), times `through`
+    (a (width, k) constant) when given: (batch, ...) when one depends on the inputs, None when there are none.
+    A Parameter is picked from the inputs or the weights by a 0/1 matmul (a dense gradient, unlike a gather;
+    with `through` folded into it), expressions are stacked."""
+    through = np.eye(width) if through is None else through
+    direct = {"weight": [], "input": []}  # (position, column) of angles that are a Parameter
+    shared, per_sample = [], []  # (position, angle tensor) of expressions
+    for j, gate in gates:
+        theta, _, _, parameter = gate.one_angle
+        if parameter is not None:
+            kind, column = lookup.index[parameter]
+            direct[kind].append((j, column))
+        else:
+            (per_sample if gate.per_sample else shared).append((j, tf.cast(theta(lookup), tf.float64)))
+    angles = None
+    for kind, source in (("weight", lookup.w), ("input", lookup.x)):
+        if direct[kind]:
+            select = np.zeros((lookup.sizes[kind], width))
+            for j, column in direct[kind]:
+                select[column, j] = 1.0
+            select = select @ through
+            term = tf.linalg.matmul(source, select) if kind == "input" else tf.linalg.matvec(select.T, source)
+            angles = term if angles is None else angles + term
+    for found, axis in ((shared, 0), (per_sample, -1)):
+        if found:
+            select = np.zeros((len(found), width))
+            select[np.arange(len(found)), [j for j, _ in found]] = 1.0
+            select = select @ through
+            values = tf.stack([t for _, t in found], axis=axis)
+            term = tf.linalg.matmul(values, select) if axis else tf.linalg.matvec(select.T, values)
+            angles = term if angles is None else angles + term
+    return angles
 
 
 class _OneQubitLayer:
@@ -625,29 +641,7 @@ class _Multiplexed:
         self.rys = rys
 
     def apply(self, state, lookup):
-        sources = {"input": [], "weight": []}  # (row in the run, column) of angles that are a Parameter
-        expressions = []
-        for r, gate in enumerate(self.rys):
-            theta, _, _, parameter = gate.one_angle
-            if parameter is not None:
-                sources[lookup.index[parameter][0]].append((r, lookup.index[parameter][1]))
-            else:
-                expressions.append((r, theta, gate.per_sample))
-        phi = None
-        for kind, source in (("input", lookup.x), ("weight", lookup.w)):
-            if sources[kind]:  # one matmul from the parameters through the signs to the configurations
-                select = np.zeros((lookup.sizes[kind], len(self.rys)))
-                for r, column in sources[kind]:
-                    select[column, r] = 1.0
-                through = select @ self.half_signs
-                term = tf.linalg.matmul(source, through) if kind == "input" else tf.linalg.matvec(through.T, source)
-                phi = term if phi is None else phi + term
-        for per_sample in (True, False):  # expressions of the inputs ((batch,) each), of the weights (scalars)
-            if found := [(r, theta) for r, theta, batch in expressions if batch == per_sample]:
-                rows = self.half_signs[[r for r, _ in found]]
-                values = tf.stack([tf.cast(theta(lookup), tf.float64) for _, theta in found], axis=-1)
-                term = tf.linalg.matmul(values, rows) if per_sample else tf.linalg.matvec(rows.T, values)
-                phi = term if phi is None else phi + term
+        phi = _stacked_angles(list(enumerate(self.rys)), len(self.rys), lookup, through=self.half_signs)
         cos = tf.gather(tf.cos(phi), self.config_of, axis=-1)  # (batch, 2**n) or (2**n,)
         sin = tf.gather(tf.sin(phi), self.config_of, axis=-1)
         a = _complex(cos * self.a_cos + sin * self.a_sin)
