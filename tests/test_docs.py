@@ -213,6 +213,7 @@ CI_MARKERS = {
     " experiments:fashion_mnist ": " ",
     "readings_claims mnist fashion_mnist": "readings_claims mnist",
     "readings_effects mnist fashion_mnist": "readings_effects mnist",
+    "readings_replication mnist fashion_mnist": "readings_replication mnist",
 }
 NOT_ON_CI = {"bench_quantum", "bench_systems"}
 
@@ -259,6 +260,7 @@ def test_docs_generated_from_the_ci_run_hold_the_numbers_of_the_files_they_read(
     check_costs([body for spec, body in generated.items() if spec.startswith("costs")], results)
     check_stage_costs(generated["stage_costs mnist fashion_mnist"], results)
     check_readings(generated["readings_claims mnist"], generated["readings_effects mnist"], results / "mnist/readings")
+    check_readings_replication(generated["readings_replication mnist"], results / "mnist/readings/replication.csv")
     check_study(generated["study_summary"], results / "study")
     check_system_costs(generated["system_costs"], results / "systems/benchmarks")
     questions = [row[1] for row in markdown_rows(generated["pages"])]
@@ -457,6 +459,17 @@ def check_readings(claims_body: str, effects_body: str, folder: Path):
             assert close(numbers(row[3])[0], source["effect_pp"], 2)
 
 
+def check_readings_replication(body: str, path: Path):
+    table = pd.read_csv(path)
+    rows = markdown_rows(body.split("\n\n", 2)[2])  # after the stamp and the dataset's title
+    assert [row[0] for row in rows] == list(table["claim"])
+    # the replication verdict, then the verdict over every reading (empty where the claim is not the hybrid's)
+    assert [row[-2] for row in rows] == list(table["verdict"])
+    assert [row[-1] for row in rows] == [v if isinstance(v, str) else "" for v in table["readings_verdict"]]
+    hybrid = table["readings_verdict"].notna()
+    assert hybrid.sum() == 3 and all(table.loc[hybrid, "claim"].str.startswith("Hybrid"))
+
+
 def check_study(body: str, folder: Path):
     summary = pd.read_csv(folder / "summary.csv")
     tuned, chosen, *paired = body.split("\n**")
@@ -496,10 +509,19 @@ def check_system_costs(body: str, folder: Path):
     rows = markdown_rows(body)
     systems = sorted(p.name for p in folder.iterdir() if p.is_dir())
     assert [row[0] for row in rows[:-1]] == [docs.SYSTEM_SOURCES.get(s, s) for s in systems]
+    runs = pd.read_csv(folder.parent / "runs.csv")
     for row, system in zip(rows, systems):
         jobs, wall, cpu = benchmark_sums([folder / system])
         assert int(row[1]) == jobs and int(row[2]) == len(list((folder / system).glob("system_run_*.tsv")))
         assert close(numbers(row[3])[0], wall, 0) and close(numbers(row[4])[0], cpu, 0)
+        # training and shots: each run's clock once, though runs.csv repeats it on every evaluation set's row
+        seen = set()
+        fit = shots = 0.0
+        for r in runs[runs["system"] == system].itertuples(index=False):
+            if (r.setting, r.seed) not in seen:
+                seen.add((r.setting, r.seed))
+                fit, shots = fit + r.fit_seconds, shots + r.shots_seconds
+        assert close(numbers(row[6])[0], fit, 0) and close(numbers(row[7])[0], shots, 0)
     top = [pd.read_csv(p, sep="\t").iloc[-1] for p in folder.glob("*.tsv")]  # the jobs of no one system
     assert int(rows[-1][1]) == len(top) and close(numbers(rows[-1][4])[0], sum(f["cpu_time"] for f in top), 0)
     assert sum(int(row[1]) for row in rows) == benchmark_sums([folder])[0]

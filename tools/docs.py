@@ -419,19 +419,26 @@ def costs(reader: Reader, *targets: str) -> str:
 
 def system_costs(reader: Reader) -> str:
     """Per trainable system, what its part of the last `make systems` cost: jobs, settings trained (one job
-    each, all seeds of a setting in it), summed wall and CPU time, the largest job's memory."""
+    each, all seeds of a setting in it), summed wall and CPU time, the largest job's memory, and of the jobs'
+    wall time how much went to training (`fit`) and to Aer's shots (the runs' own clocks, runs.csv): the rest is
+    start-up, loading and the exact evaluation."""
     jobs, _ = target_jobs(reader, "systems")
+    # one row per run (its seconds repeat on each of its evaluation sets' rows)
+    runs = reader.csv("systems/runs.csv").drop_duplicates(["system", "setting", "seed"])
+    clocks = runs.groupby("system")[["fit_seconds", "shots_seconds"]].sum()
 
     def sums(frame: pd.DataFrame) -> list[str]:
         return [f"{frame[c].sum():,.0f}" for c in ("wall_s", "cpu_s")] + [f"{frame['max_rss_mb'].max():,.0f}"]
 
     columns = ["system", "jobs", "settings", "summed job wall time (s)", "summed CPU time (s)", "peak RSS (MB)"]
+    columns += ["of the wall time: training (s)", "Aer's shots (s)"]
     rows = [
         [SYSTEM_SOURCES.get(system, system), len(frame), int((frame["rule"] == "system_run").sum()), *sums(frame)]
+        + [f"{clocks.loc[system, c]:,.0f}" if system in clocks.index else "" for c in clocks.columns]
         for system, frame in jobs[jobs["folder"] != ""].groupby("folder")
     ]
     rest = jobs[jobs["folder"] == ""]
-    rows.append(["the claims table, figures and provenance", len(rest), 0, *sums(rest)])
+    rows.append(["the claims table, figures and provenance", len(rest), 0, *sums(rest), "", ""])
     return report.markdown_table(columns, rows)
 
 
@@ -540,6 +547,16 @@ def readings_effects(reader: Reader, *names: str) -> str:
     return "\n".join(tables)
 
 
+def readings_replication(reader: Reader, *names: str) -> str:
+    """Per dataset, the replication table of the run the readings read (make replicate's metrics) with its
+    verdict over every reading beside each hybrid claim (make readings DATASET=...)."""
+    tables = []
+    for d in names:
+        table = reader.csv(f"{d}/readings/replication.csv")
+        tables.append(f"**{DATASETS[d].title}**\n\n" + report.table_markdown(table))
+    return "\n".join(tables)
+
+
 def pages(reader: Reader) -> str:
     """Each docs page with its question (its first heading; qtlmnist.report.page_questions, as the HTML report's
     landing page lists them)."""
@@ -568,6 +585,7 @@ BLOCKS: dict[str, Callable[..., str]] = {
     "readings_design": readings_design,
     "readings_claims": readings_claims,
     "readings_effects": readings_effects,
+    "readings_replication": readings_replication,
 }
 
 
