@@ -114,6 +114,20 @@ def test_refuses_a_result_without_provenance_or_changed_after_it(tmp_path):
         docs.generate(tmp_path, results)
 
 
+def test_only_a_spec_written_with_colons_rewrites_that_block_alone(tmp_path, monkeypatch):
+    # a block's arguments may hold colons themselves (`costs readings:mnist`): the spec's spaces written as colons
+    # must pick that block and leave its namesakes alone
+    monkeypatch.setitem(docs.BLOCKS, "echo", lambda reader, *args: "|".join(args) + "\n")
+    text = "# Q?\n" + "".join(
+        f"<!-- BEGIN generated: echo {spec} -->\nold\n<!-- END generated -->\n" for spec in ("a:1 b:2", "a:1")
+    )
+    path = page(tmp_path, text)
+    assert docs.main(["--root", str(tmp_path), "--only", "echo:a:1"]) == 0
+    assert path.read_text() == text.replace("echo a:1 -->\nold", "echo a:1 -->\na:1")
+    assert docs.main(["--root", str(tmp_path), "--only", "echo"]) == 0
+    assert "a:1|b:2\n" in path.read_text() and "old" not in path.read_text()
+
+
 # --- provenance ------------------------------------------------------------------------------------------------
 
 CPUINFO = """processor\t: 0
@@ -214,6 +228,7 @@ CI_MARKERS = {
     "readings_claims mnist fashion_mnist": "readings_claims mnist",
     "readings_effects mnist fashion_mnist": "readings_effects mnist",
     "readings_replication mnist fashion_mnist": "readings_replication mnist",
+    "costs readings:mnist readings:fashion_mnist": "costs readings:mnist",
 }
 NOT_ON_CI = {"bench_quantum", "bench_systems"}
 
@@ -436,6 +451,7 @@ def check_costs(bodies: list[str], results: Path):
             [results / "fashion_mnist/benchmarks", results / "benchmarks"], LATER
         ),
         "`make experiments`": benchmark_sums([results / "mnist/benchmarks/experiments"]),
+        "`make readings`": benchmark_sums([results / "mnist/benchmarks/readings"]),
         "`make systems`": benchmark_sums([results / "systems/benchmarks"]),
     }
     assert set(rows) == set(expected)

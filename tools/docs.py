@@ -612,8 +612,9 @@ def render(text: str, root: Path, results: Path, only: set[str] | None = None) -
 
     def replace(match: re.Match) -> str:
         name = match["spec"].split()[0]
-        # a chosen name picks every block of that name; NAME:ARG... only the block of that spec
-        if only is not None and name not in only and match["spec"] not in {o.replace(":", " ") for o in only}:
+        # a chosen name picks every block of that name; NAME:ARG... only the block of that spec (its spaces
+        # written as colons: compare that way round, since an argument may hold a colon itself)
+        if only is not None and name not in only and match["spec"].replace(" ", ":") not in only:
             return match[0]
         try:
             body = build(match["spec"], root, results)
