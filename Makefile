@@ -87,10 +87,12 @@ clean:
 # Quantum-stage benchmark (paper loop vs pipeline vs exact limit, scaling) and per-rule costs of the last run
 # (in .venv); then training throughput of each trainable system, our engine vs the seed code's routes (in
 # .venv-bench: qiskit-machine-learning with parameter shift, PennyLane under torch and JAX, tensorcircuit-ng on
-# JAX), with their gradients compared and a typical run's total, compile time included.
+# JAX), with their gradients compared and a typical run's total, compile time included; last, the engine's
+# levers one by one (gate by gate vs its plan, graph vs XLA; in .venv).
 bench: venv venv-bench
 	PYTHONPATH=workflow/scripts $(BIN)/python -m tools.bench
 	PYTHONPATH=workflow/scripts $(BENCH_BIN)/python -m tools.bench_systems
+	PYTHONPATH=workflow/scripts $(BIN)/python -m tools.bench_engine_levers
 
 # Every results table in README.md and docs/*.md, rewritten between its markers from the results files and their
 # provenance, after the runs they cite; refuses, writing nothing, naming each missing or stale file.

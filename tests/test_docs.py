@@ -9,8 +9,10 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 
 from conftest import ROOT
 from qtlmnist import provenance, report
@@ -216,6 +218,61 @@ def test_bench_systems_table_holds_the_numbers_of_its_json(tmp_path):
     assert numbers(rows[1][9]) == [5.0e-16] and "capped" in rows[1][-1]
 
 
+def _write_bench(tmp_path: Path, name: str, payload: dict) -> docs.Reader:
+    bench = tmp_path / "results" / "bench"
+    bench.mkdir(parents=True, exist_ok=True)
+    (bench / f"{name}.json").write_text(json.dumps(payload))
+    files = {f"results/bench/{name}.json": provenance.file_sha256(bench / f"{name}.json")}
+    (bench / f"{name}.provenance.json").write_text(json.dumps({"files": files, "commit": "c" * 40}))
+    return docs.Reader(tmp_path / "results")
+
+
+def test_bench_peers_table_holds_each_systems_totals_and_ratios(tmp_path):
+    # hand-made totals: one seed, ours 9.31 CPU s (ours_graph) vs tc_jax 11.9: 1.278; 10 seeds together, ours
+    # 23.4 vs pl_jax_group 24.9: 1.064; wall 0.62 (a peer faster on wall time)
+    def versus(ours, ours_s, peer, peer_s):
+        return {
+            "ours": ours,
+            "ours_s": ours_s,
+            "fastest_peer": peer,
+            "peer_s": peer_s,
+            "peer_over_ours": peer_s / ours_s,
+        }
+
+    entry = {"seed_document": "000", "batch": 32, "steps": 1875, "seeds": 10}
+    entry |= {
+        "versus_fastest_peer_cpu": versus("ours_graph", 9.31, "tc_jax", 11.9),
+        "versus_fastest_peer": versus("ours_xla", 26.5, "pl_jax", 16.43),
+        "versus_fastest_peer_group_cpu": versus("ours_group", 23.4, "pl_jax_group", 24.9),
+        "versus_fastest_peer_group": versus("ours_group", 40.0, "pl_jax_group", 44.0),
+    }
+    rows = markdown_rows(docs.bench_peers(_write_bench(tmp_path, "systems", {"systems": {"quantum_mnist": entry}})))
+    assert rows[0][:2] == ["000 quantum_mnist (32, 1,875)", "one seed"] and rows[1][:2] == ["", "10 seeds together"]
+    assert rows[0][2:4] == ["ours_graph 9.31", "tc_jax 11.9"] and rows[1][2:4] == [
+        "ours_group 23.4",
+        "pl_jax_group 24.9",
+    ]
+    assert [numbers(cell)[0] for cell in rows[0][4:]] == [1.28, 0.62]
+    assert [numbers(cell)[0] for cell in rows[1][4:]] == [1.06, 1.10]
+    assert rows[0][4] == "**1.28**" and rows[0][5] == "0.62"  # at least as fast: bold
+
+
+def test_bench_levers_table_holds_the_numbers_of_its_json(tmp_path):
+    def row(fused, xla, first, first_cpu, ms):
+        return {"system": "cnn_circuit", "batch": 16, "fused": fused, "plan_steps": 4 if fused else 5, "xla": xla,
+                "first_call_s": first, "first_call_cpu_s": first_cpu, "cpu_ms_per_step": ms}  # fmt: skip
+
+    levers = {
+        "cnn_circuit fuse=False xla=False": row(False, False, 2.71, 0.94, 1.504),
+        "cnn_circuit fuse=True xla=True": row(True, True, 5.02, 1.83, 0.687),
+    }
+    rows = markdown_rows(docs.bench_levers(_write_bench(tmp_path, "engine_levers", levers)))
+    assert rows == [
+        ["cnn_circuit (16)", "gate by gate (5)", "graph", "2.7 / 0.9", "1.50"],
+        ["", "the engine (4)", "XLA", "5.0 / 1.8", "0.69"],
+    ]
+
+
 # --- the generator on the CI run -------------------------------------------------------------------------------
 
 # Not in the CI run (test_experiments runs `experiments` on MNIST only; `make bench` takes minutes):
@@ -224,13 +281,14 @@ CI_MARKERS = {
     "experiments_controls mnist fashion_mnist": "experiments_controls mnist",
     "experiments_shots mnist fashion_mnist": "experiments_shots mnist",
     "experiments_paired mnist fashion_mnist": "experiments_paired mnist",
+    "experiments_pipeline mnist fashion_mnist": "experiments_pipeline mnist",
     " experiments:fashion_mnist ": " ",
     "readings_claims mnist fashion_mnist": "readings_claims mnist",
     "readings_effects mnist fashion_mnist": "readings_effects mnist",
     "readings_replication mnist fashion_mnist": "readings_replication mnist",
     "costs readings:mnist readings:fashion_mnist": "costs readings:mnist",
 }
-NOT_ON_CI = {"bench_quantum", "bench_systems"}
+NOT_ON_CI = {"bench_quantum", "bench_systems", "bench_peers", "bench_levers"}
 
 
 @pytest.mark.integration
@@ -269,6 +327,7 @@ def test_docs_generated_from_the_ci_run_hold_the_numbers_of_the_files_they_read(
     check_datasets(generated["datasets mnist fashion_mnist"], results)
     check_experiments(generated["experiments_controls mnist"], generated["experiments_shots mnist"], results)
     check_paired(generated["experiments_paired mnist"], results)
+    check_pipeline(generated["experiments_pipeline mnist"], results)
     check_systems(generated["systems_claims"], results / "systems/claims.csv")
     check_systems_comparisons(generated["systems_comparisons"], results / "systems/comparisons.csv")
     check_headline(generated["headline sarkar"], generated["headline systems"], results)
@@ -406,12 +465,16 @@ def check_headline(sarkar_body: str, systems_body: str, results: Path):
     rows = markdown_rows(sarkar_body)
     assert len(rows) == len(docs.HEADLINE_SARKAR)
     sarkar = pd.read_csv(results / "mnist/experiments/replication.csv").set_index("claim")
-    for row in rows:
+    pipeline = pd.read_csv(results / "mnist/experiments/pipeline_seeds.csv")  # per seed: the interval by hand
+    for row, model in zip(rows, ("baseline", "hybrid")):
         source = sarkar.loc[row[1]]
         assert close(numbers(row[2])[0], source["paper"], 2) and row[5] == source["verdict"]
+        assert row[1].startswith("Classical" if model == "baseline" else "Hybrid")
+        values = pipeline[model].to_numpy()
+        half = scipy.stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
         mean, low, high = numbers(row[3])
-        assert close(mean, source["seeds_mean"], 2) and close(low, source["seeds_ci95_low"], 2)
-        assert close(high, source["seeds_ci95_high"], 2) and int(row[4]) == source["seeds_n"]
+        assert close(mean, values.mean(), 2) and close(low, values.mean() - half, 2)
+        assert close(high, values.mean() + half, 2) and numbers(row[4]) == [len(values)]
     claims = pd.read_csv(results / "systems/claims.csv")
     system_rows = markdown_rows(systems_body)
     assert len(system_rows) == len(docs.HEADLINE_SYSTEMS)
@@ -427,6 +490,27 @@ def check_headline(sarkar_body: str, systems_body: str, results: Path):
             mean, low, high = numbers(row[3])
             assert close(mean, found["measured_as_run"], 1) and close(low, found["ci95_low"], 1)
             assert close(high, found["ci95_high"], 1)
+
+
+def check_pipeline(body: str, results: Path):
+    """Each dataset's whole-pipeline comparison against its per-seed file: means, t intervals and the paired
+    difference recomputed here from the seeds' accuracies."""
+    rows = markdown_rows(body)
+    assert [row[0] for row in rows] == ["MNIST"]
+    per_seed = pd.read_csv(results / "mnist/experiments/pipeline_seeds.csv")
+    summary = pd.read_csv(results / "mnist/experiments/pipeline_comparison.csv").iloc[0]
+    assert int(rows[0][1]) == len(per_seed)
+    for cell, values in zip(
+        rows[0][2:5], (per_seed["baseline"], per_seed["hybrid"], per_seed["hybrid"] - per_seed["baseline"])
+    ):
+        values = values.to_numpy()
+        half = scipy.stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+        shown = numbers(cell)
+        assert [close(a, b, 2) for a, b in zip(shown, (values.mean(), values.mean() - half, values.mean() + half))] == [
+            True
+        ] * 3, cell
+    assert f"p = {summary['p']:.3g}" in rows[0][5]
+    assert ("not significant" in rows[0][5]) == (summary["p"] > summary["alpha"])
 
 
 def benchmark_sums(folders: list[Path], leave_out: tuple[str, ...] = ()) -> tuple[int, float, float]:

@@ -4,8 +4,9 @@ tf.function or under XLA; first call (tracing, plus XLA's compile) and CPU milli
 
     PYTHONPATH=workflow/scripts .venv/bin/python -m tools.bench_engine_levers [--calls 200]
 
-Writes results/bench/engine_levers.json. Timings are reported, never asserted: they depend on the machine and
-its load (CPU time is the steadier clock on a shared machine).
+Writes results/bench/engine_levers.json and its provenance (`make bench` runs it last; `make docs` writes its
+table, block `bench_levers`). Timings are reported, never asserted: they depend on the machine and its load (CPU
+time is the steadier clock on a shared machine).
 """
 
 from __future__ import annotations
@@ -66,7 +67,29 @@ def measure(calls: int, config: dict) -> dict:
     return out
 
 
+def table(rows: dict[str, dict]) -> str:
+    """Markdown table of the measured rows (engine_levers.json): per system, gate by gate against the engine's
+    plan (`compile_circuit`'s default: fused 1-qubit runs, phase blocks, multiplexed Ry, dense layers), each as
+    a graph and under XLA."""
+    lines = [
+        "| system (batch) | plan (steps) | path | first call s (wall / CPU) | CPU ms per step |",
+        "|---|---|---|---|---|",
+    ]
+    shown = None
+    for row in rows.values():
+        system = f"{row['system']} ({row['batch']})" if row["system"] != shown else ""
+        shown = row["system"]
+        plan = f"{'the engine' if row['fused'] else 'gate by gate'} ({row['plan_steps']})"
+        first = f"{row['first_call_s']:.1f} / {row['first_call_cpu_s']:.1f}"
+        path = "XLA" if row["xla"] else "graph"
+        lines.append(f"| {system} | {plan} | {path} | {first} | {row['cpu_ms_per_step']:.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
+    from qtlmnist import provenance
+
+    started = provenance.now()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--config", type=Path, default=Path("config/config.yaml"))
@@ -79,8 +102,15 @@ def main(argv: list[str] | None = None) -> None:
     from qtlmnist.arrays import save_json
 
     runtime.seed_tensorflow(1, 1)
-    rows = measure(args.calls, yaml.safe_load(args.config.read_text()))
-    save_json(args.results / "bench" / "engine_levers.json", rows)
+    config = yaml.safe_load(args.config.read_text())
+    rows = measure(args.calls, config)
+    path = args.results / "bench" / "engine_levers.json"
+    save_json(path, rows)
+    save_json(
+        provenance.beside(path),
+        provenance.record("bench", config | {"args": vars(args)}, [path], started=started),
+    )
+    print(table(rows))
 
 
 if __name__ == "__main__":

@@ -290,6 +290,37 @@ def versus_fastest_peer(summary: dict[str, dict], clock: str = "", group: bool =
     return {"ours": ours, "ours_s": ours_s, "fastest_peer": peer, "peer_s": peer_s, "peer_over_ours": ratio}
 
 
+def peers_table(results: dict[str, dict]) -> str:
+    """Markdown table of ours against the fastest peer per system (`results`: system -> its entry in
+    systems.json): a typical run's total, compilation included, one seed and the setting's seeds together, on
+    CPU time (what load does not stretch) and wall time. peer / ours >= 1: ours is at least as fast."""
+    header = (
+        "| system (batch, steps of a run) | run | ours: route, CPU s | fastest peer: route, CPU s "
+        "| peer / ours (CPU) | peer / ours (wall) |"
+    )
+    lines = [header, "|" + "---|" * 6]
+    for system, entry in results.items():
+        for group in (False, True):
+            clock = "_group" if group else ""
+            cpu, wall = entry[f"versus_fastest_peer{clock}_cpu"], entry[f"versus_fastest_peer{clock}"]
+            if cpu["ours"] is None and cpu["fastest_peer"] is None:
+                continue  # the group routes were not run
+            cells = [
+                f"{entry['seed_document']} {system} ({entry['batch']}, {entry['steps']:,})" if not group else "",
+                f"{entry['seeds']} seeds together" if group else "one seed",
+                "-" if cpu["ours"] is None else f"{cpu['ours']} {_number(cpu['ours_s'])}",
+                "-" if cpu["fastest_peer"] is None else f"{cpu['fastest_peer']} {_number(cpu['peer_s'])}",
+                _ratio(cpu["peer_over_ours"]),
+                _ratio(wall["peer_over_ours"]),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _ratio(value) -> str:
+    return "-" if value is None else f"**{value:.2f}**" if value >= 1 else f"{value:.2f}"
+
+
 def _number(value, digits: int = 3) -> str:
     if value is None:
         return "-"
