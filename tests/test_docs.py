@@ -252,9 +252,14 @@ def test_bench_peers_table_holds_each_systems_totals_and_ratios(tmp_path):
         "ours_group 23.4",
         "pl_jax_group 24.9",
     ]
-    assert [numbers(cell)[0] for cell in rows[0][4:]] == [1.28, 0.62]
+    assert [numbers(cell)[0] for cell in rows[0][4:]] == [1.28, 0.62]  # the cell's first number
     assert [numbers(cell)[0] for cell in rows[1][4:]] == [1.06, 1.10]
-    assert rows[0][4] == "**1.28**" and rows[0][5] == "0.62"  # at least as fast: bold
+    assert rows[0][4] == "**1.28**" and rows[0][5] == "0.62 (ours_xla vs pl_jax)"  # bold: at least as fast;
+    # the wall comparison names its routes where they differ from the CPU one's
+    assert rows[1][5] == "**1.10**"
+    del entry["versus_fastest_peer_group_cpu"], entry["versus_fastest_peer_group"]  # a run without the group routes
+    rows = markdown_rows(docs.bench_peers(_write_bench(tmp_path, "systems", {"systems": {"quantum_mnist": entry}})))
+    assert [row[1] for row in rows] == ["one seed"]
 
 
 def test_bench_levers_table_holds_the_numbers_of_its_json(tmp_path):
@@ -471,10 +476,8 @@ def check_headline(sarkar_body: str, systems_body: str, results: Path):
         assert close(numbers(row[2])[0], source["paper"], 2) and row[5] == source["verdict"]
         assert row[1].startswith("Classical" if model == "baseline" else "Hybrid")
         values = pipeline[model].to_numpy()
-        half = scipy.stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-        mean, low, high = numbers(row[3])
-        assert close(mean, values.mean(), 2) and close(low, values.mean() - half, 2)
-        assert close(high, values.mean() + half, 2) and numbers(row[4]) == [len(values)]
+        assert all(close(a, b, 2) for a, b in zip(numbers(row[3]), t_interval_by_hand(values)))
+        assert len(numbers(row[3])) == 3 and numbers(row[4]) == [len(values)]
     claims = pd.read_csv(results / "systems/claims.csv")
     system_rows = markdown_rows(systems_body)
     assert len(system_rows) == len(docs.HEADLINE_SYSTEMS)
@@ -492,25 +495,57 @@ def check_headline(sarkar_body: str, systems_body: str, results: Path):
             assert close(high, found["ci95_high"], 1)
 
 
+def t_interval_by_hand(values) -> tuple[float, float, float]:
+    """Mean and 95% Student-t interval, from the textbook formula (not qtlmnist.stats)."""
+    values = np.asarray(values, dtype=float)
+    half = scipy.stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return values.mean(), values.mean() - half, values.mean() + half
+
+
+def primary_p_by_hand(test: str, hybrid, baseline) -> float:
+    """The primary test's p from SciPy directly: the paired t-test, or the exact sign flip as
+    scipy.stats.permutation_test enumerates it."""
+    if test == "paired_t":
+        return scipy.stats.ttest_rel(hybrid, baseline).pvalue
+    result = scipy.stats.permutation_test(
+        (np.asarray(hybrid), np.asarray(baseline)),
+        lambda a, b: np.mean(a - b),
+        permutation_type="samples",
+        n_resamples=np.inf,
+    )
+    return result.pvalue
+
+
 def check_pipeline(body: str, results: Path):
-    """Each dataset's whole-pipeline comparison against its per-seed file: means, t intervals and the paired
-    difference recomputed here from the seeds' accuracies."""
+    """Each dataset's whole-pipeline comparison against its per-seed file: means, t intervals, the paired
+    difference and the primary test's p recomputed here from the seeds' accuracies."""
     rows = markdown_rows(body)
     assert [row[0] for row in rows] == ["MNIST"]
     per_seed = pd.read_csv(results / "mnist/experiments/pipeline_seeds.csv")
     summary = pd.read_csv(results / "mnist/experiments/pipeline_comparison.csv").iloc[0]
-    assert int(rows[0][1]) == len(per_seed)
-    for cell, values in zip(
-        rows[0][2:5], (per_seed["baseline"], per_seed["hybrid"], per_seed["hybrid"] - per_seed["baseline"])
-    ):
-        values = values.to_numpy()
-        half = scipy.stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-        shown = numbers(cell)
-        assert [close(a, b, 2) for a, b in zip(shown, (values.mean(), values.mean() - half, values.mean() + half))] == [
-            True
-        ] * 3, cell
-    assert f"p = {summary['p']:.3g}" in rows[0][5]
-    assert ("not significant" in rows[0][5]) == (summary["p"] > summary["alpha"])
+    assert int(rows[0][1]) == len(per_seed) >= 2  # config/ci.yaml runs two whole-pipeline seeds
+    hybrid, baseline = per_seed["hybrid"].to_numpy(), per_seed["baseline"].to_numpy()
+    for cell, values in zip(rows[0][2:5], (baseline, hybrid, hybrid - baseline)):
+        shown, expected = numbers(cell), t_interval_by_hand(values)
+        assert len(shown) == 3 and all(close(a, b, 2) for a, b in zip(shown, expected)), cell
+    p = primary_p_by_hand(summary["primary_test"], hybrid, baseline)
+    assert rows[0][5].startswith(f"{summary['primary_test']}: p = {p:.3g}"), rows[0][5]
+    assert ("not significant" in rows[0][5]) == (p > summary["alpha"])
+
+
+def test_a_single_whole_pipeline_seed_shows_its_value_without_an_interval_or_a_test(tmp_path):
+    summary = {"n_seeds": 1, "primary_test": "paired_t", "p": float("nan"), "smallest_p": 0.0, "alpha": 0.05}
+    summary |= {"significant": False}
+    for column, value in (("baseline", 98.71), ("hybrid", 64.36), ("difference_pp", -34.35)):
+        summary |= {f"{column}_{k}": value for k in ("mean", "low", "high")} | {f"{column}_std": float("nan")}
+    folder = tmp_path / "results" / "mnist" / "experiments"
+    folder.mkdir(parents=True)
+    pd.DataFrame([summary]).to_csv(folder / "pipeline_comparison.csv", index=False)
+    (folder / "provenance.json").write_text(json.dumps({"files": {}, "commit": "e" * 40}))
+    rows = markdown_rows(docs.experiments_pipeline(docs.Reader(tmp_path / "results"), "mnist"))
+    assert rows == [["MNIST", "1", "98.71 (one seed)", "64.36 (one seed)", "-34.35 (one seed)", rows[0][5]]] and rows[
+        0
+    ][5].startswith("none: one seed")
 
 
 def benchmark_sums(folders: list[Path], leave_out: tuple[str, ...] = ()) -> tuple[int, float, float]:

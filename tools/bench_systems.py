@@ -293,7 +293,8 @@ def versus_fastest_peer(summary: dict[str, dict], clock: str = "", group: bool =
 def peers_table(results: dict[str, dict]) -> str:
     """Markdown table of ours against the fastest peer per system (`results`: system -> its entry in
     systems.json): a typical run's total, compilation included, one seed and the setting's seeds together, on
-    CPU time (what load does not stretch) and wall time. peer / ours >= 1: ours is at least as fast."""
+    CPU time (what load does not stretch) and wall time; the wall comparison names its routes where they are
+    not the CPU one's. peer / ours >= 1: ours is at least as fast."""
     header = (
         "| system (batch, steps of a run) | run | ours: route, CPU s | fastest peer: route, CPU s "
         "| peer / ours (CPU) | peer / ours (wall) |"
@@ -302,16 +303,27 @@ def peers_table(results: dict[str, dict]) -> str:
     for system, entry in results.items():
         for group in (False, True):
             clock = "_group" if group else ""
-            cpu, wall = entry[f"versus_fastest_peer{clock}_cpu"], entry[f"versus_fastest_peer{clock}"]
-            if cpu["ours"] is None and cpu["fastest_peer"] is None:
-                continue  # the group routes were not run
+            cpu, wall = entry.get(f"versus_fastest_peer{clock}_cpu"), entry.get(f"versus_fastest_peer{clock}")
+            if cpu is None or (cpu["ours"] is None and cpu["fastest_peer"] is None):
+                continue  # those routes were not run
+            wall_cell = _ratio(wall["peer_over_ours"] if wall else None)
+            if (
+                wall
+                and wall["peer_over_ours"] is not None
+                and (wall["ours"], wall["fastest_peer"])
+                != (
+                    cpu["ours"],
+                    cpu["fastest_peer"],
+                )
+            ):
+                wall_cell += f" ({wall['ours']} vs {wall['fastest_peer']})"
             cells = [
                 f"{entry['seed_document']} {system} ({entry['batch']}, {entry['steps']:,})" if not group else "",
                 f"{entry['seeds']} seeds together" if group else "one seed",
                 "-" if cpu["ours"] is None else f"{cpu['ours']} {_number(cpu['ours_s'])}",
                 "-" if cpu["fastest_peer"] is None else f"{cpu['fastest_peer']} {_number(cpu['peer_s'])}",
                 _ratio(cpu["peer_over_ours"]),
-                _ratio(wall["peer_over_ours"]),
+                wall_cell,
             ]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
