@@ -71,19 +71,17 @@ def table(rows: dict[str, dict]) -> str:
     """Markdown table of the measured rows (engine_levers.json): per system, gate by gate against the engine's
     plan (`compile_circuit`'s default: fused 1-qubit runs, phase blocks, multiplexed Ry, dense layers), each as
     a graph and under XLA."""
-    lines = [
-        "| system (batch) | plan (steps) | path | first call s (wall / CPU) | CPU ms per step |",
-        "|---|---|---|---|---|",
-    ]
-    shown = None
+    from qtlmnist.report import markdown_table
+
+    cells, shown = [], None
     for row in rows.values():
         system = f"{row['system']} ({row['batch']})" if row["system"] != shown else ""
         shown = row["system"]
         plan = f"{'the engine' if row['fused'] else 'gate by gate'} ({row['plan_steps']})"
         first = f"{row['first_call_s']:.1f} / {row['first_call_cpu_s']:.1f}"
-        path = "XLA" if row["xla"] else "graph"
-        lines.append(f"| {system} | {plan} | {path} | {first} | {row['cpu_ms_per_step']:.2f} |")
-    return "\n".join(lines)
+        cells.append([system, plan, "XLA" if row["xla"] else "graph", first, f"{row['cpu_ms_per_step']:.2f}"])
+    columns = ["system (batch)", "plan (steps)", "path", "first call s (wall / CPU)", "CPU ms per step"]
+    return markdown_table(columns, cells)
 
 
 def main(argv: list[str] | None = None) -> None:

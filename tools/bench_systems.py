@@ -295,38 +295,33 @@ def peers_table(results: dict[str, dict]) -> str:
     systems.json): a typical run's total, compilation included, one seed and the setting's seeds together, on
     CPU time (what load does not stretch) and wall time; the wall comparison names its routes where they are
     not the CPU one's. peer / ours >= 1: ours is at least as fast."""
-    header = (
-        "| system (batch, steps of a run) | run | ours: route, CPU s | fastest peer: route, CPU s "
-        "| peer / ours (CPU) | peer / ours (wall) |"
-    )
-    lines = [header, "|" + "---|" * 6]
+    from qtlmnist.report import markdown_table
+
+    def routes(versus: dict) -> tuple:
+        return versus["ours"], versus["fastest_peer"]
+
+    rows = []
     for system, entry in results.items():
         for group in (False, True):
             clock = "_group" if group else ""
             cpu, wall = entry.get(f"versus_fastest_peer{clock}_cpu"), entry.get(f"versus_fastest_peer{clock}")
-            if cpu is None or (cpu["ours"] is None and cpu["fastest_peer"] is None):
+            if cpu is None or routes(cpu) == (None, None):
                 continue  # those routes were not run
             wall_cell = _ratio(wall["peer_over_ours"] if wall else None)
-            if (
-                wall
-                and wall["peer_over_ours"] is not None
-                and (wall["ours"], wall["fastest_peer"])
-                != (
-                    cpu["ours"],
-                    cpu["fastest_peer"],
-                )
-            ):
+            if wall and wall["peer_over_ours"] is not None and routes(wall) != routes(cpu):
                 wall_cell += f" ({wall['ours']} vs {wall['fastest_peer']})"
-            cells = [
-                f"{entry['seed_document']} {system} ({entry['batch']}, {entry['steps']:,})" if not group else "",
-                f"{entry['seeds']} seeds together" if group else "one seed",
-                "-" if cpu["ours"] is None else f"{cpu['ours']} {_number(cpu['ours_s'])}",
-                "-" if cpu["fastest_peer"] is None else f"{cpu['fastest_peer']} {_number(cpu['peer_s'])}",
-                _ratio(cpu["peer_over_ours"]),
-                wall_cell,
-            ]
-            lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+            rows.append(
+                [
+                    "" if group else f"{entry['seed_document']} {system} ({entry['batch']}, {entry['steps']:,})",
+                    f"{entry['seeds']} seeds together" if group else "one seed",
+                    "-" if cpu["ours"] is None else f"{cpu['ours']} {_number(cpu['ours_s'])}",
+                    "-" if cpu["fastest_peer"] is None else f"{cpu['fastest_peer']} {_number(cpu['peer_s'])}",
+                    _ratio(cpu["peer_over_ours"]),
+                    wall_cell,
+                ]
+            )
+    columns = ["system (batch, steps of a run)", "run", "ours: route, CPU s", "fastest peer: route, CPU s"]
+    return markdown_table([*columns, "peer / ours (CPU)", "peer / ours (wall)"], rows)
 
 
 def _ratio(value) -> str:

@@ -230,9 +230,6 @@ def experiments_pipeline(reader: Reader, *names: str) -> str:
     for d in names:
         s = reader.csv(f"{d}/experiments/pipeline_comparison.csv").iloc[0]
 
-        def mean(column: str, sign: str = "", s: pd.Series = s) -> str:
-            return pipeline_mean(s, column, sign)
-
         if s["n_seeds"] < 2:
             test = "none: one seed (McNemar on its images: results/<dataset>/experiments/pipeline.md)"
         else:
@@ -240,7 +237,12 @@ def experiments_pipeline(reader: Reader, *names: str) -> str:
             test = f"{s['primary_test']}: p = {s['p']:.3g}{floor}, "
             test += f"{'significant' if s['significant'] else 'not significant'} at {s['alpha']:g}"
         rows.append(
-            [DATASETS[d].title, int(s["n_seeds"]), mean("baseline"), mean("hybrid"), mean("difference_pp", "+"), test]
+            [
+                DATASETS[d].title,
+                int(s["n_seeds"]),
+                *(pipeline_mean(s, c, sign) for c, sign in (("baseline", ""), ("hybrid", ""), ("difference_pp", "+"))),
+                test,
+            ]
         )
     columns = ["dataset", "seeds", "classical test accuracy (%)", "hybrid test accuracy (%)",
                "hybrid - classical (pp)", "primary test across seeds"]  # fmt: skip
@@ -540,14 +542,14 @@ def bench_peers(reader: Reader) -> str:
     tools.bench_systems)."""
     from tools.bench_systems import peers_table
 
-    return peers_table(reader.json("bench/systems.json")["systems"]) + "\n"
+    return peers_table(reader.json("bench/systems.json")["systems"])
 
 
 def bench_levers(reader: Reader) -> str:
     """The engine's plan and XLA, one by one, on each system's circuit (make bench, tools.bench_engine_levers)."""
     from tools.bench_engine_levers import table
 
-    return table(reader.json("bench/engine_levers.json")) + "\n"
+    return table(reader.json("bench/engine_levers.json"))
 
 
 def readings_factors(reader: Reader) -> str:
