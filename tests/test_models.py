@@ -69,3 +69,67 @@ def test_classifier_architecture_learns_and_reruns_bitwise(keras):
     again, _ = train_classifier(keras, seed=1)
     for a, b in zip(model.get_weights(), again.get_weights()):
         assert a.tobytes() == b.tobytes()
+
+
+GROUP_SETTINGS = dict(
+    units=[32, 16, 16],
+    dropout=0.0,
+    epochs=6,
+    batch_size=32,
+    learning_rate=3e-2,
+    lr_factor=0.5,
+    lr_patience=1,
+    min_lr=5e-3,
+)
+
+
+def keras_run(keras, x, y, seed, settings):
+    """The reference: one seed through Keras' own fit (`train`), seeded as a system's run seeds it."""
+    keras.utils.set_random_seed(seed)
+    return classifier.train(keras, x[:200], y[:200], x[200:], y[200:], seed=seed, **settings)
+
+
+def test_train_group_equals_keras_fit_per_seed_without_dropout(keras):
+    """Without dropout (its masks are the one thing drawn differently), each seed of a stacked group follows
+    Keras' fit of that seed alone: the same initial weights, batch orders, BatchNorm statistics, Adam updates and
+    ReduceLROnPlateau steps (patience 1 and a high rate, so the schedule acts and reaches its floor)."""
+    x, y = blobs()
+    seeds = [3, 1, 2]
+    grouped = classifier.train_group(keras, [(x[:200], y[:200])] * 3, [(x[200:], y[200:])] * 3, GROUP_SETTINGS, seeds)
+    reductions = 0
+    for seed, (model, history) in zip(seeds, grouped):
+        reference, expected = keras_run(keras, x, y, seed, GROUP_SETTINGS)
+        assert list(history.columns) == list(expected.columns)
+        for column in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            np.testing.assert_allclose(history[column], expected[column], rtol=2e-4, atol=1e-5, err_msg=column)
+        np.testing.assert_array_equal(history["learning_rate"], expected["learning_rate"])
+        reductions += int((np.diff(expected["learning_rate"]) < 0).sum())
+        for a, b in zip(model.get_weights(), reference.get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(
+            classifier.predict(model, x[200:]), classifier.predict(reference, x[200:]), atol=1e-4
+        )
+    assert reductions >= 3  # the schedule was exercised, not only the constant rate
+
+
+def test_train_group_seed_is_the_same_in_any_group_with_dropout(keras):
+    """With dropout on, a seed's run in a group of three equals its run alone (its masks come from its seed),
+    and two seeds of a group do not share masks (different runs from the same data and equal initial weights
+    would otherwise coincide)."""
+    x, y = blobs()
+    settings = GROUP_SETTINGS | {"dropout": 0.3, "epochs": 3}
+    group = classifier.train_group(keras, [(x[:200], y[:200])] * 3, [(x[200:], y[200:])] * 3, settings, [5, 6, 7])
+    ((alone, history_alone),) = classifier.train_group(keras, [(x[:200], y[:200])], [(x[200:], y[200:])], settings, [6])
+    # float32: a stacked matmul over 3 seeds or 1 may round differently in the last bits, nothing more
+    np.testing.assert_allclose(group[1][1]["loss"], history_alone["loss"], rtol=1e-5)
+    for a, b in zip(group[1][0].get_weights(), alone.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(group[0][1]["loss"], group[1][1]["loss"])
+
+
+def test_train_group_refuses_seeds_with_different_set_sizes(keras):
+    x, y = blobs()
+    with pytest.raises(ValueError, match="training sets differ in size"):
+        classifier.train_group(
+            keras, [(x[:200], y[:200]), (x[:199], y[:199])], [(x[200:], y[200:])] * 2, GROUP_SETTINGS, [1, 2]
+        )

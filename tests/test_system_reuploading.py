@@ -343,3 +343,15 @@ def test_driver_runs_the_hybrid_and_our_sarkar_hybrid_on_the_files(workflow_file
         assert result["accuracy_exact"] is None and result["accuracy_shots"] == result["accuracy"]
     assert metrics["shots"] == 1024 and metrics["precision"] is None and len(history) == 2
     assert metrics["sets"]["val"]["best_epoch"] in (1, 2)  # from the classifier's val_accuracy history
+    # The stacked loop on the same seeds: without dropout (as here) each seed follows its Keras fit to float32
+    # round-off, so the two loops' histories and test accuracies agree (at most one image may flip on a tie)
+    seeds = [1, 2]
+    by_keras = training.run_setting(reuploading, workflow_files["counts"], sarkar, seeds, 1)
+    grouped = training.run_setting(reuploading, workflow_files["counts"], sarkar | {"sarkar_loop": "grouped"}, seeds, 1)
+    for (expected, expected_history, _), (metrics, history, model) in zip(by_keras, grouped):
+        assert model.output_shape == (None, 4) and metrics["seed"] == expected["seed"]
+        np.testing.assert_allclose(history["loss"], expected_history["loss"], rtol=1e-3)
+        test, reference = metrics["sets"]["test"], expected["sets"]["test"]
+        assert abs(test["accuracy"] - reference["accuracy"]) <= 1 / test["n"] + 1e-12
+        assert test["accuracy_exact"] is None and test["accuracy_shots"] == test["accuracy"]
+    assert by_keras[0][1]["loss"].iloc[-1] != by_keras[1][1]["loss"].iloc[-1]  # two seeds, two runs

@@ -122,6 +122,8 @@ def setting_values(config: dict, system: str, setting: str) -> dict:
         # the default grouping (all seeds in one) is what every run did before the key existed: leaving it out of
         # the values keeps those runs' params, so they are not rerun; any other grouping is a value and reruns
         del values["group_size"]
+    if values.get("model") != "sarkar":
+        values.pop("sarkar_loop", None)  # only a sarkar run reads it: the other runs' params (and results) stay
     if values.get("model") == "sarkar":
         from ..classifier import HYPERPARAMETERS  # numpy and pandas: only when a sarkar setting is planned
 

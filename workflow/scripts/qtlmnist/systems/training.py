@@ -337,17 +337,14 @@ def run_group(system, inputs: dict, values: dict, seeds: list[int], threads: int
     (metrics dict, history DataFrame, trained model) per seed, in `seeds` order.
 
     `values` are the setting's merged config values; the driver reads model, epochs, batch_size,
-    learning_rate, shuffle and shots, the system the rest (model "sarkar": `run_sarkar`, seed by seed, since
-    its classifier trains with Keras' own loop and early stopping).
+    learning_rate, shuffle and shots, the system the rest (model "sarkar": `run_sarkar`, whose classifiers
+    train as one stacked group or seed by seed by the setting's `sarkar_loop`).
     """
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds repeat in one group: {seeds}")
     tasks = [system.load_task(inputs, values, seed) for seed in seeds]
     if values["model"] == "sarkar":
-        trained = []
-        for seed, task in zip(seeds, tasks):
-            keras.utils.set_random_seed(seed)
-            trained.append(run_sarkar(system, task, values, seed, threads))
+        trained = run_sarkar(system, tasks, values, seeds, threads)
     else:
         trained = train_and_evaluate(system, tasks, values, seeds, threads)
     return [_metrics(system, values, seed, task, *result) for seed, task, result in zip(seeds, tasks, trained)]
@@ -453,28 +450,56 @@ def train_and_evaluate(system, tasks: list[Task], values: dict, seeds: list[int]
     return results
 
 
-def run_sarkar(system, task: Task, values: dict, seed: int, threads: int):
-    """This project's hybrid on the system's task: the classifier of the `classifier` section (values
+def run_sarkar(system, tasks: list[Task], values: dict, seeds: list[int], threads: int) -> list[tuple]:
+    """This project's hybrid on the system's task, per seed: the classifier of the `classifier` section (values
     "classifier", with a softmax over the task's classes) trained on the task's circuit-count features, its
-    learning-rate schedule watching the task's `val` set; seeded by the run's seed. (model, history, evaluation)
-    as `run` has them. Its features were counted with `values["shots"]` shots per image in the Sarkar pipeline,
-    so its accuracy as run is a shots accuracy (accuracy_shots); there is no exact one (accuracy_exact None).
+    learning-rate schedule watching the task's `val` set; seeded by the run's seed. [(model, history,
+    evaluation)] as `train_and_evaluate` has them. values["sarkar_loop"]: "grouped" trains the seeds' classifiers
+    as one stacked graph (`classifier.train_group`: the same initial weights, batch orders and schedule per seed,
+    its own dropout draws), "keras" one Keras fit per seed. Its features were counted with `values["shots"]`
+    shots per image in the Sarkar pipeline, so its accuracy as run is a shots accuracy (accuracy_shots); there
+    is no exact one (accuracy_exact None).
     """
     from .. import classifier
 
-    if "val" not in task.evaluation:
+    if any("val" not in task.evaluation for task in tasks):
         raise ValueError("a sarkar setting's task needs a `val` set for the classifier's learning-rate schedule")
-    n_classes = len(task.class_names(system))
-    rows, features = task.train[0].shape
-    log.info("model sarkar: %d training rows, %d features, %d classes", rows, features, n_classes)
+    n_classes = len(tasks[0].class_names(system))
+    rows, features = tasks[0].train[0].shape
+    loop = values.get("sarkar_loop", "keras")
+    log.info("model sarkar: %d training rows, %d features, %d classes; %s loop", rows, features, n_classes, loop)
     start = time.perf_counter()
-    model, history = classifier.train_configured(
-        keras, task.train, task.evaluation["val"], values["classifier"], seed, n_classes=n_classes
-    )
-    fit_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    evaluation = evaluate(system, model, task, None, values["shots"], seed, threads)
-    for result in evaluation["sets"].values():
-        result |= {"accuracy_exact": None, "accuracy_shots": result["accuracy"], "confusion_shots": result["confusion"]}
-    evaluation["seconds"] |= {"fit": fit_seconds, "evaluate": time.perf_counter() - start}
-    return model, history, evaluation
+    if loop == "grouped":
+        fitted = classifier.train_group(
+            keras,
+            [t.train for t in tasks],
+            [t.evaluation["val"] for t in tasks],
+            values["classifier"],
+            seeds,
+            n_classes,
+        )
+        fit_seconds = [(time.perf_counter() - start) / len(seeds)] * len(seeds)  # the group's time, shared out
+    else:
+        fitted, fit_seconds = [], []
+        for seed, task in zip(seeds, tasks):
+            keras.utils.set_random_seed(seed)
+            fitted.append(
+                classifier.train_configured(
+                    keras, task.train, task.evaluation["val"], values["classifier"], seed, n_classes=n_classes
+                )
+            )
+            fit_seconds.append(time.perf_counter() - start)
+            start = time.perf_counter()
+    results = []
+    for seed, task, (model, history), seconds in zip(seeds, tasks, fitted, fit_seconds):
+        start = time.perf_counter()
+        evaluation = evaluate(system, model, task, None, values["shots"], seed, threads)
+        for result in evaluation["sets"].values():
+            result |= {
+                "accuracy_exact": None,
+                "accuracy_shots": result["accuracy"],
+                "confusion_shots": result["confusion"],
+            }
+        evaluation["seconds"] |= {"fit": seconds, "evaluate": time.perf_counter() - start}
+        results.append((model, history, evaluation))
+    return results
