@@ -63,14 +63,14 @@ def test_classifier_architecture_learns_and_reruns_bitwise(keras):
         assert a.tobytes() == b.tobytes()
 
 
-# a high rate and patience 1, so the schedule acts and reaches its floor within 6 epochs
+# a high rate and patience 1, so the schedule acts within 6 epochs
 GROUP_SETTINGS = SETTINGS | {"dropout": 0.0, "epochs": 6, "learning_rate": 3e-2, "lr_patience": 1, "min_lr": 5e-3}
 
 
 def test_train_group_equals_keras_fit_per_seed_without_dropout(keras):
     """Without dropout (its masks are the one thing drawn differently), each seed of a stacked group follows
     Keras' fit of that seed alone: the same initial weights, batch orders, BatchNorm statistics, Adam updates and
-    ReduceLROnPlateau steps (patience 1 and a high rate, so the schedule acts and reaches its floor)."""
+    ReduceLROnPlateau steps (patience 1 and a high rate, so the schedule acts)."""
     x, y = blobs()
     seeds = [3, 1, 2]
     grouped = classifier.train_group(keras, [(x[:200], y[:200])] * 3, [(x[200:], y[200:])] * 3, GROUP_SETTINGS, seeds)
@@ -111,3 +111,29 @@ def test_train_group_refuses_seeds_with_different_set_sizes(keras):
         classifier.train_group(
             keras, [(x[:200], y[:200]), (x[:199], y[:199])], [(x[200:], y[200:])] * 2, GROUP_SETTINGS, [1, 2]
         )
+
+
+def test_plateau_step_follows_keras_reduce_lr_on_plateau(keras):
+    """The grouped loop's schedule against Keras' own callback on made-up validation losses: changes smaller
+    than min_delta (not an improvement, either way), a factor that does not halve exactly, and epochs at the
+    floor (no reduction, the wait keeps counting). Two seeds see the sequence and its reverse."""
+    losses = [1.0, 0.99995, 0.99992, 0.9999, 0.8, 0.80001, 0.79995, 0.7, 0.7, 0.7, 0.7, 0.6, 0.6, 0.6, 0.6]
+    factor, patience, min_lr = 0.3, 2, 1e-4
+    expected = []
+    for sequence in (losses, losses[::-1]):
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.Adam(0.0123), loss="mse")
+        callback = keras.callbacks.ReduceLROnPlateau(factor=factor, patience=patience, min_lr=min_lr)
+        callback.set_model(model)
+        rates = []
+        for epoch, loss in enumerate(sequence):
+            callback.on_epoch_end(epoch, {"val_loss": loss})
+            rates.append(np.float32(keras.ops.convert_to_numpy(model.optimizer.learning_rate)))
+        expected.append(rates)
+    best, wait, rates = np.full(2, np.inf), np.zeros(2, int), np.full(2, 0.0123, np.float32)
+    got = []
+    for pair in zip(losses, losses[::-1]):
+        best, wait, rates = classifier.plateau_step(np.array(pair), best, wait, rates, factor, patience, min_lr)
+        got.append(rates)
+    np.testing.assert_array_equal(np.array(got).T, np.array(expected))
+    assert np.array(expected)[0, -1] == np.float32(min_lr)  # the sequence reached the floor

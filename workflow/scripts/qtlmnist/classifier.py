@@ -245,12 +245,8 @@ def train_group(keras, train_sets: list, val_sets: list, settings: dict, seeds: 
         val_loss, val_accuracy = (a.numpy() for a in validate())
         rates = learning_rates.numpy()
         logs.append((correct / rows, loss_sum / rows, val_accuracy, val_loss, rates.astype(float)))
-        # ReduceLROnPlateau (mode min, cooldown 0), per seed
-        improved = val_loss - PLATEAU_MIN_DELTA < best
-        best, wait = np.where(improved, val_loss, best), np.where(improved, 0, wait + 1)
-        reduce = (wait >= patience) & (rates > np.float32(min_lr))
-        learning_rates.assign(np.where(reduce, np.maximum(rates * factor, min_lr), rates).astype(np.float32))
-        wait = np.where(reduce, 0, wait)
+        best, wait, rates = plateau_step(val_loss, best, wait, rates, factor, patience, min_lr)
+        learning_rates.assign(rates)
 
     results = []
     for n, model in enumerate(models):
@@ -264,6 +260,18 @@ def train_group(keras, train_sets: list, val_sets: list, settings: dict, seeds: 
         frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
         results.append((model, frame))
     return results
+
+
+def plateau_step(val_loss, best, wait, rates, factor: float, patience: int, min_lr: float):
+    """Keras' ReduceLROnPlateau at an epoch's end (mode min, min_delta PLATEAU_MIN_DELTA, cooldown 0), for every
+    seed at once: arrays of the seeds' validation losses, best losses, epochs waited and float32 rates ->
+    (best, wait, rates) after the epoch (tests/test_models.py drives Keras' own callback beside it)."""
+    improved = val_loss + PLATEAU_MIN_DELTA < best  # better than the best by more than min_delta
+    best, wait = np.where(improved, val_loss, best), np.where(improved, 0, wait + 1)
+    reduce = (wait >= patience) & (rates > np.float32(min_lr))
+    # in float64, rounded once into the float32 rate, as Keras assigns its reduced rate
+    reduced = np.maximum(rates.astype(np.float64) * factor, min_lr)
+    return best, np.where(reduce, 0, wait), np.where(reduce, reduced, rates).astype(np.float32)
 
 
 def _epoch_order(dataset) -> np.ndarray:

@@ -165,7 +165,7 @@ def cross_key_errors(config: dict) -> list[str]:
 # --- trainable systems -----------------------------------------------------------------------------------
 
 # The `systems` keys shared by every system; every other key of the section is a system's own section.
-SYSTEMS_SHARED = ("run", "seeds", "shots", "threads")
+SYSTEMS_SHARED = ("run", "seeds", "shots", "threads", "sarkar_loop")
 DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
 

@@ -122,14 +122,17 @@ def setting_values(config: dict, system: str, setting: str) -> dict:
         # the default grouping (all seeds in one) is what every run did before the key existed: leaving it out of
         # the values keeps those runs' params, so they are not rerun; any other grouping is a value and reruns
         del values["group_size"]
-    if values.get("model") != "sarkar":
-        values.pop("sarkar_loop", None)  # only a sarkar run reads it: the other runs' params (and results) stay
     if values.get("model") == "sarkar":
         from ..classifier import HYPERPARAMETERS  # numpy and pandas: only when a sarkar setting is planned
 
         classifier = {key: config["classifier"][key] for key in HYPERPARAMETERS}
         shared = {"classifier": classifier, "val_fraction": config["preprocess"]["val_fraction"]}
-        return values | shared | {"shots": config["quantum"]["shots"]}
+        loop = config["systems"].get("sarkar_loop", "keras")
+        # the Keras loop is what every sarkar run did before the key existed: left out of the values, so those
+        # runs' params stay and they are not rerun; grouped is a value and reruns
+        return (
+            values | shared | {"shots": config["quantum"]["shots"]} | ({"sarkar_loop": loop} if loop != "keras" else {})
+        )
     return values | {"shots": config["systems"]["shots"]}
 
 

@@ -454,7 +454,7 @@ def run_sarkar(system, tasks: list[Task], values: dict, seeds: list[int], thread
     """This project's hybrid on the system's task, per seed: the classifier of the `classifier` section (values
     "classifier", with a softmax over the task's classes) trained on the task's circuit-count features, its
     learning-rate schedule watching the task's `val` set; seeded by the run's seed. [(model, history,
-    evaluation)] as `train_and_evaluate` has them. values["sarkar_loop"]: "grouped" trains the seeds' classifiers
+    evaluation)] as `train_and_evaluate` has them. values["sarkar_loop"]: "grouped" trains the group's classifiers
     as one stacked graph (`classifier.train_group`: the same initial weights, batch orders and schedule per seed,
     its own dropout draws), "keras" one Keras fit per seed. Its features were counted with `values["shots"]`
     shots per image in the Sarkar pipeline, so its accuracy as run is a shots accuracy (accuracy_shots); there
@@ -466,7 +466,9 @@ def run_sarkar(system, tasks: list[Task], values: dict, seeds: list[int], thread
         raise ValueError("a sarkar setting's task needs a `val` set for the classifier's learning-rate schedule")
     n_classes = len(tasks[0].class_names(system))
     rows, features = tasks[0].train[0].shape
-    loop = values.get("sarkar_loop", "keras")
+    loop = values.get("sarkar_loop", "keras")  # systems.sarkar_loop; absent = keras (setting_values)
+    if loop not in ("keras", "grouped"):
+        raise ValueError(f"sarkar_loop = {loop!r}: one of keras, grouped (systems.sarkar_loop)")
     log.info("model sarkar: %d training rows, %d features, %d classes; %s loop", rows, features, n_classes, loop)
     start = time.perf_counter()
     if loop == "grouped":
