@@ -94,10 +94,15 @@ def train_configured(keras, train_set, val_set, settings: dict, seed: int, n_cla
     """`train` with the hyperparameters taken from the config's `classifier` section (one place for the
     workflow's classifiers, the experiments' runs and the trainable systems' sarkar settings), and `normalize`
     where the settings carry it (a reading's runs: qtlmnist.variants `Kind.classifier`)."""
+    return train(keras, *train_set, *val_set, seed=seed, n_classes=n_classes, **configured(settings))
+
+
+def configured(settings: dict) -> dict:
+    """`train`'s hyperparameter keywords from a `classifier` section (normalize only where it is given)."""
     chosen = {key: settings[key] for key in HYPERPARAMETERS}
     chosen |= {key: settings[key] for key in ("normalize",) if key in settings}
     chosen["units"] = list(chosen["units"])
-    return train(keras, *train_set, *val_set, seed=seed, n_classes=n_classes, **chosen)
+    return chosen
 
 
 # Keras' defaults, which `build`'s layers and `train`'s optimizer and schedule use and `train_group` restates
@@ -123,8 +128,8 @@ def train_group(keras, train_sets: list, val_sets: list, settings: dict, seeds: 
     import pandas as pd
     import tensorflow as tf
 
-    chosen = {key: settings[key] for key in HYPERPARAMETERS}
-    normalize = settings.get("normalize", True)
+    chosen = configured(settings)
+    normalize = chosen.get("normalize", True)
     if not seeds or len(seeds) != len(train_sets) or len(seeds) != len(val_sets):
         raise ValueError(f"train_group: {len(seeds)} seeds for {len(train_sets)} training and {len(val_sets)} val sets")
     for name, sets in (("training", train_sets), ("validation", val_sets)):
@@ -137,7 +142,7 @@ def train_group(keras, train_sets: list, val_sets: list, settings: dict, seeds: 
     models, orders = [], []
     for seed, (x, _) in zip(seeds, train_sets):
         keras.utils.set_random_seed(seed)  # as a lone run: seeded, then built, then its batches drawn
-        models.append(build(keras, x.shape[1], x, list(chosen["units"]), chosen["dropout"], n_classes, normalize))
+        models.append(build(keras, x.shape[1], x, chosen["units"], chosen["dropout"], n_classes, normalize))
         orders.append(row_order(tf, rows, seed).batch(rows))  # an epoch's whole order per iteration, as Keras
     hidden = len(chosen["units"])
 
