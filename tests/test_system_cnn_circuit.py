@@ -196,6 +196,47 @@ def test_which_weights_train_under_the_shared_driver_and_its_record_of_it(keras,
     assert test["majority_rate"] == 0.5
 
 
+def test_seed_stacked_convolutions_equal_each_seeds_own_model(keras, monkeypatch):
+    """SeedStack's grouped convolution (training._seed_conv2d: a group's per-seed kernels as one convolution
+    with the seeds as channel groups) against each seed's own Keras model run alone: outputs and the gradients
+    of every weight, for the fixed CNN (gradients through both convolutions, conv1's via conv2's input
+    gradient) and for a strided, same-padded convolution; the converter must actually have run."""
+    import tensorflow as tf
+
+    calls = []
+    converter = training._seed_conv2d
+    monkeypatch.setattr(training, "_seed_conv2d", lambda *args: calls.append(1) or converter(*args))
+
+    def strided(seed):
+        inputs = keras.Input((9, 9, 2))
+        h = keras.layers.Conv2D(3, 3, strides=2, padding="same", activation="tanh")(inputs)
+        h = keras.layers.Conv2D(2, (2, 3), padding="valid", dilation_rate=1)(h)
+        model = keras.Model(inputs, keras.layers.Flatten()(h))
+        model.set_weights([np.random.default_rng([seed, k]).normal(size=w.shape) for k, w in enumerate(model.weights)])
+        return model
+
+    rng = np.random.default_rng(8)
+    for models, shape in (
+        ([build(keras, "fixed", seed=seed, conv=[4, 8], hidden=8) for seed in (1, 2, 3)], (28, 28, 1)),
+        ([strided(seed) for seed in (1, 2, 3)], (9, 9, 2)),
+    ):
+        calls.clear()
+        xs = rng.uniform(0, 1, (len(models), 5, *shape)).astype(models[0].weights[0].dtype)
+        stack = training.SeedStack(models)
+        with tf.GradientTape() as tape:
+            outputs = stack.call(tf.constant(xs), training=False)
+            total = tf.reduce_sum(tf.sin(outputs))
+        gradients = tape.gradient(total, stack.trainable)
+        assert calls, "the stacked convolution did not go through _seed_conv2d"
+        for k, model in enumerate(models):
+            with tf.GradientTape() as tape:
+                alone = model(xs[k], training=False)
+                total = tf.reduce_sum(tf.sin(alone))
+            np.testing.assert_allclose(outputs[k], alone, rtol=1e-5, atol=1e-6)
+            for stacked, own in zip(gradients, tape.gradient(total, model.trainable_variables)):
+                np.testing.assert_allclose(stacked[k], own, rtol=1e-4, atol=1e-5)
+
+
 def test_the_same_seed_starts_every_variant_from_the_same_weights(keras):
     models = [build(keras, variant, 10, seed=7) for variant in VARIANTS]
     first = weights_by_part(models[0])

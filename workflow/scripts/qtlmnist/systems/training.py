@@ -151,6 +151,61 @@ def count_parameters(model) -> dict[str, int]:
 # --- training --------------------------------------------------------------------------------------------
 
 
+def _seed_conv2d(pfor_input, fallback):
+    """`tf.vectorized_map`'s conversion of a Conv2D whose kernel differs per seed (SeedStack's stacked
+    kernels): one grouped convolution with the seeds as channel groups, input (S, B, H, W, C) -> (B, H, W, S*C),
+    kernel (S, kh, kw, C, F) -> (kh, kw, C, S*F), so output channels s*F..s*F+F-1 see only seed s's input
+    channels, then back to (S, B, H', W', F). TensorFlow's own converter takes only a kernel shared by every
+    iteration; a per-seed kernel otherwise falls back to a while loop, one small convolution per seed (002's
+    10-seed step: 110 CPU ms as a loop, 66 grouped; docs/performance.md). A shared kernel, or a layout other
+    than NHWC, goes to TensorFlow's converter as before."""
+    import tensorflow as tf
+    from tensorflow.python.ops.parallel_for import pfor
+
+    if not pfor_input.inputs[1].is_stacked or pfor_input.get_attr("data_format") not in (b"NHWC", "NHWC"):
+        return fallback(pfor_input)
+    pfor_input.stack_inputs()
+    x, kernel = pfor_input.stacked_input(0), pfor_input.stacked_input(1)
+    n = pfor_input.pfor.loop_len_vector[0]
+    xs, ks = tf.shape(x), tf.shape(kernel)
+    grouped = tf.raw_ops.Conv2D(
+        input=tf.reshape(tf.transpose(x, [1, 2, 3, 0, 4]), tf.stack([xs[1], xs[2], xs[3], n * xs[4]])),
+        filter=tf.reshape(tf.transpose(kernel, [1, 2, 3, 0, 4]), tf.stack([ks[1], ks[2], ks[3], n * ks[4]])),
+        strides=pfor_input.get_attr("strides"),
+        padding=pfor_input.get_attr("padding"),
+        explicit_paddings=pfor_input.get_attr("explicit_paddings"),
+        data_format="NHWC",
+        dilations=pfor_input.get_attr("dilations"),
+        use_cudnn_on_gpu=pfor_input.get_attr("use_cudnn_on_gpu"),
+    )
+    gs = tf.shape(grouped)
+    out = tf.transpose(tf.reshape(grouped, tf.stack([gs[0], gs[1], gs[2], n, ks[4]])), [3, 0, 1, 2, 4])
+    return [pfor.wrap(out, True)]
+
+
+def install_seed_conv2d() -> bool:
+    """Registers `_seed_conv2d` as vectorized_map's Conv2D conversion (once per process; it hands every case
+    it does not handle to the converter it replaces). TensorFlow keeps this registry in a private module: where
+    it is missing, the while-loop fallback stays (slower, same results) and one line says so."""
+    try:
+        from tensorflow.python.ops.parallel_for import pfor
+
+        registry = pfor._pfor_converter_registry
+        previous = registry["Conv2D"]
+    except (ImportError, AttributeError, KeyError) as error:
+        log.warning("per-seed Conv2D kernels run as a while loop (TensorFlow's pfor registry: %s)", error)
+        return False
+    if getattr(previous, "seed_conv2d", False):
+        return True
+
+    def converter(pfor_input):
+        return _seed_conv2d(pfor_input, previous)
+
+    converter.seed_conv2d = True
+    registry["Conv2D"] = converter
+    return True
+
+
 class SeedStack:
     """The models of a group's seeds as one: every weight (trainable or not) of the seeds' models, which share
     one architecture, stacked along a new leading seed axis, and the template model's forward pass vectorised
@@ -162,6 +217,7 @@ class SeedStack:
         import tensorflow as tf
 
         self.models, self.template = models, models[0]
+        install_seed_conv2d()
 
         def stacked(name, trainable):
             columns = zip(*(getattr(model, name) for model in models))
@@ -322,6 +378,7 @@ def evaluate(system, model, task: Task, circuit: Circuit | None, shots: int, see
             shots=shots,
             seed=seed * RUN_SEED_STRIDE + index * SET_SEED_STRIDE,
             threads=threads,
+            probabilities=circuit.output == "probabilities",  # else only the qubits the observables read
         )
         by_shots = system.decide(split.head(probabilities if circuit.output == "probabilities" else expectations))
         seconds["shots"] += time.perf_counter() - start
