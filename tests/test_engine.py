@@ -462,6 +462,33 @@ def test_aer_estimates_lie_within_5_sigma_of_exact_values():
         assert np.all(np.abs(expectations[row] - exact) <= 5 * np.sqrt((1 - exact**2) / n_shots) + 1e-12)
 
 
+def test_aer_estimates_without_probabilities_measure_only_the_qubits_their_terms_read(monkeypatch):
+    """probabilities=False: each basis circuit measures only its terms' qubits (001 reads one of 11), an
+    identity term is 1 without a run, and the expectations still lie within 5 sigma of Statevector's."""
+    circuit, inputs, weights, _ = system_000()
+    observables = [SparsePauliOp("IIIZ"), SparsePauliOp(["IIII", "XIII"], [0.5, 2.0]), SparsePauliOp("IYIZ")]
+    x, w = random_values(inputs, weights, rows=2, seed=4)
+    measured = []
+    original = shots.basis_circuit
+    monkeypatch.setattr(
+        shots, "basis_circuit", lambda c, b, m=None: measured.append((b, sorted(m))) or original(c, b, m)
+    )
+    n_shots = 100_000
+    probabilities, expectations = shots.aer_estimates(
+        circuit, inputs, weights, x, w, observables, shots=n_shots, seed=3, probabilities=False
+    )
+    # basis 0 (all Z) holds IIIZ and the identity: qubit 0 only; XIII opens XZZZ, which IYIZ's letters agree
+    # with (Y on qubit 2, Z on 0), so they share XYZZ, read on qubits 0, 2 and 3
+    assert probabilities is None and measured == [("ZZZZ", [0]), ("XYZZ", [0, 2, 3])]
+    one = original(circuit, "ZZZZ", [0])
+    assert one.num_clbits == 4 and one.count_ops()["measure"] == 1
+    for row in range(2):
+        reference = Statevector(bound(circuit, inputs, weights, x[row], w)[0])
+        exact = np.array([reference.expectation_value(o).real for o in observables])
+        sigma = np.array([1.0, 2.0, 1.0]) / np.sqrt(n_shots)
+        assert np.all(np.abs(expectations[row] - exact) <= 5 * sigma)
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_aer_runs_the_whole_gate_set_and_agrees_with_statevector(seed):
     # Also guards the workaround for Aer binding parametrised 2-qubit gates wrongly (crx/cry as identity).

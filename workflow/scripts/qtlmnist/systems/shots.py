@@ -2,7 +2,9 @@
 estimate outcome probabilities and Pauli expectation values from the counts.
 
 Each measurement basis is one circuit: the trained circuit without its final measurements, then H (for X) or
-Sdg then H (for Y) on the qubits whose Pauli letter asks for it, then all qubits measured. Basis 0 is the
+Sdg then H (for Y) on the qubits whose Pauli letter asks for it, then all qubits measured (or, where the
+caller needs no probabilities, only the qubits its terms read: Aer then builds shorter counts, e.g. 001's
+11-qubit circuit read on one qubit costs 1.8 ms an image at 1,024 shots instead of 2.6). Basis 0 is the
 computational basis (it gives the probabilities and every Z string); terms with X or Y letters share a basis
 when their letters agree qubit by qubit. A term's estimate is the mean of (-1)**(parity of the measured bits
 on its non-I qubits) in its basis.
@@ -47,19 +49,21 @@ def measurement_bases(labels: Iterable[str], num_qubits: int) -> tuple[list[str]
     return ["".join(reversed([b or "Z" for b in basis])) for basis in bases], chosen
 
 
-def basis_circuit(circuit: QuantumCircuit, basis: str) -> QuantumCircuit:
-    """The circuit without its final measurements, rotated into `basis` and measured on every qubit
-    (clbit q <- qubit q, so the counts' index is sum_q b_q 2**q)."""
+def basis_circuit(circuit: QuantumCircuit, basis: str, measured: Sequence[int] | None = None) -> QuantumCircuit:
+    """The circuit without its final measurements, rotated into `basis` and measured on every qubit, or on
+    the qubits `measured` (clbit q <- qubit q, so the counts' index is sum_q b_q 2**q; an unmeasured clbit
+    reads 0)."""
     n = circuit.num_qubits
-    measured = QuantumCircuit(n, n)
-    measured.compose(circuit.remove_final_measurements(inplace=False), qubits=range(n), inplace=True)
+    qubits = range(n) if measured is None else sorted(measured)
+    out = QuantumCircuit(n, n)
+    out.compose(circuit.remove_final_measurements(inplace=False), qubits=range(n), inplace=True)
     for q, letter in enumerate(reversed(basis)):
         if letter == "Y":
-            measured.sdg(q)
+            out.sdg(q)
         if letter in "XY":
-            measured.h(q)
-    measured.measure(range(n), range(n))
-    return measured
+            out.h(q)
+    out.measure(qubits, qubits)
+    return out
 
 
 def parameter_safe_basis(simulator) -> list[str]:
@@ -89,8 +93,11 @@ def aer_estimates(
     first_row: int = 0,
     chunk_size: int = 2000,
     threads: int = 1,
-) -> tuple[np.ndarray, np.ndarray]:
+    probabilities: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray]:
     """(probabilities (N, 2**n), expectations (N, len(observables))) estimated from `shots` shots per row.
+    probabilities=False: None for the probabilities, and each basis measures only the qubits its terms read
+    (the expectations' estimator is the same; its shots are drawn from those qubits' marginal).
 
     x: (N, len(inputs)) input values; weight_values: (len(weights),) trained weights, the same for every row.
     The circuit is checked as by the engine (same errors for unsupported gates and undeclared parameters).
@@ -120,7 +127,12 @@ def aer_estimates(
     basis_gates = parameter_safe_basis(simulator)
     frequencies = []
     for k, basis in enumerate(bases):
-        compiled = transpile(basis_circuit(circuit, basis), basis_gates=basis_gates, optimization_level=0)
+        read = {q for (_, label, _), b in zip(terms, basis_of) if b == k for q, a in enumerate(label[::-1]) if a != "I"}
+        if not probabilities and not read:  # basis 0 when no term reads a qubit in it
+            frequencies.append(None)
+            continue
+        measured = None if probabilities else read
+        compiled = transpile(basis_circuit(circuit, basis, measured), basis_gates=basis_gates, optimization_level=0)
         compiled.global_phase = 0  # changes no count, and Aer's parameter binding rejects a parametrised one
         estimate = np.empty((n_rows, 2**n))
         for start in range(0, n_rows, chunk_size):
@@ -140,5 +152,8 @@ def aer_estimates(
     expectations = np.zeros((n_rows, len(observables)))
     for (k, label, coefficient), basis in zip(terms, basis_of):
         support = int("".join("0" if letter == "I" else "1" for letter in label), 2)
+        if support == 0:  # the identity: 1 in every shot (its basis may not have run)
+            expectations[:, k] += coefficient
+            continue
         expectations[:, k] += coefficient * (frequencies[basis] @ parity_signs(support, n))
-    return frequencies[0], expectations
+    return frequencies[0] if probabilities else None, expectations
