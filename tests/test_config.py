@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from qtlmnist.config import ConfigError, check_consistency, check_schema
+from qtlmnist.systems import settings_to_run
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
@@ -38,8 +39,15 @@ def test_shipped_configs_are_valid():
     check_consistency(DEFAULT)
     ci = merged(copy.deepcopy(DEFAULT), yaml.safe_load((ROOT / "config/ci.yaml").read_text()))
     check_schema(ci, SCHEMA)
-    check_schema(ci, SCHEMA)
     check_consistency(ci)
+    extended = merged(copy.deepcopy(DEFAULT), yaml.safe_load((ROOT / "config/systems-extended.yaml").read_text()))
+    check_schema(extended, SCHEMA)
+    check_consistency(extended)
+    # make systems runs 002's two-class tasks; the extended file adds its ten-class ones, every setting defined
+    section = DEFAULT["systems"]["cnn_circuit"]
+    ten_class = {name for name, setting in section["settings"].items() if setting.get("classes", "") is None}
+    assert len(ten_class) == 6 and not ten_class & set(settings_to_run(section))
+    assert settings_to_run(extended["systems"]["cnn_circuit"]) == list(section["settings"])
 
 
 @pytest.mark.parametrize(

@@ -679,10 +679,11 @@ def test_sarkar_settings_read_the_circuit_counts_and_the_classifier_section():
     assert values["classifier"] == classifier and values["val_fraction"] == config["preprocess"]["val_fraction"]
     assert values["shots"] == config["quantum"]["shots"]  # the shots its features were counted with
     assert "classifier" not in setting_values(config, "reuploading", "posted_4")
-    # the Keras loop (the default) is left out of the values, so sarkar runs made before the key are not rerun
-    assert config["systems"]["sarkar_loop"] == "keras" and "sarkar_loop" not in values
-    config["systems"]["sarkar_loop"] = "grouped"
-    assert setting_values(config, "reuploading", "sarkar_4")["sarkar_loop"] == "grouped"
+    # grouped (the default) is a value; the Keras loop is left out, so sarkar runs made before the key keep
+    # their params
+    assert config["systems"]["sarkar_loop"] == "grouped" and values["sarkar_loop"] == "grouped"
+    config["systems"]["sarkar_loop"] = "keras"
+    assert "sarkar_loop" not in setting_values(config, "reuploading", "sarkar_4")
     assert "sarkar_loop" not in setting_values(config, "reuploading", "posted_4")  # a sarkar run's value only
     assert setting_values(config, "reuploading", "posted_10")["classes"] is None
     assert run_inputs(config, "paradoxical7_qnn", "as_published") == dict(get("paradoxical7_qnn").inputs)
