@@ -412,7 +412,9 @@ def check_experiments(controls_body: str, shots_body: str, results: Path):
         source = summary[(summary["model"] == model) & (summary["metric"] == "test_accuracy")].iloc[0]
         cell = next(cells for name, cells in rows.items() if name.startswith(prefix))
         check_interval(cell, source["mean"], source["ci95_low"], source["ci95_high"])
-    singles = pd.concat([pd.read_csv(out / "noise.csv"), pd.read_csv(out / "controls.csv")])
+    noise = pd.read_csv(out / "noise.csv")
+    # the noiseless run (no McNemar: it is the hybrid itself) is listed once, as controls.csv's hybrid row
+    singles = pd.concat([noise[noise["mcnemar_p"].notna()], pd.read_csv(out / "controls.csv")])
     for r in singles.itertuples(index=False):
         label = r.control if isinstance(r.control, str) else f"circuit counts, {r.setting} ({r.variant})"
         check_interval(rows[label], r.test_accuracy, r.ci95_low, r.ci95_high)

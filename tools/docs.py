@@ -204,6 +204,8 @@ def experiments_controls(reader: Reader, *names: str) -> str:
             label = f"{label}, {int(row['n_seeds'])} seeds (Student t)"
             rows[label] = interval(row["mean"], row["ci95_low"], row["ci95_high"])
         for r in reader.csv(f"{d}/experiments/noise.csv").itertuples(index=False):
+            if pd.isna(r.mcnemar_p):
+                continue  # the noiseless run is the hybrid itself, controls.csv's first row
             label = f"circuit counts, {r.setting} ({r.variant})"
             rows[label], widths[label] = interval(r.test_accuracy, r.ci95_low, r.ci95_high), r.n_features
         for r in reader.csv(f"{d}/experiments/controls.csv").itertuples(index=False):
@@ -261,7 +263,8 @@ def experiments_paired(reader: Reader, *names: str) -> str:
                     continue  # the hybrid itself
                 verdict = "significant" if r.significant else "not significant"
                 rows[r.control if label is None else label(r)] = (
-                    f"{r.only_this_right} / {r.only_hybrid_right}; p = {r.mcnemar_p:.2g}, Holm {r.mcnemar_p_holm:.2g} "
+                    f"{int(r.only_this_right)} / {int(r.only_hybrid_right)}; p = {r.mcnemar_p:.2g}, "
+                    f"Holm {r.mcnemar_p_holm:.2g} "
                     f"({verdict})"
                 )
         tables[d] = rows
