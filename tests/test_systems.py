@@ -691,17 +691,17 @@ def test_sarkar_settings_read_the_circuit_counts_and_the_classifier_section():
 
 def test_a_setting_may_name_its_own_seeds_which_plan_runs_but_are_not_values():
     config = copy.deepcopy(DEFAULT)
-    section = config["systems"]["cnn_circuit"]
-    assert setting_seeds(config, "cnn_circuit", "mnist_3v5_fixed") == config["systems"]["seeds"]
-    own = section["settings"]["mnist_all_fixed"]["seeds"]  # the setting names its own
+    section = config["systems"]["reuploading"]
+    assert setting_seeds(config, "reuploading", "posted_4") == config["systems"]["seeds"]
+    own = section["settings"]["longer_4"]["seeds"]  # the setting names its own
     assert own and own != config["systems"]["seeds"]
-    assert setting_seeds(config, "cnn_circuit", "mnist_all_fixed") == own
-    assert "seeds" not in setting_values(config, "cnn_circuit", "mnist_all_fixed")
+    assert setting_seeds(config, "reuploading", "longer_4") == own
+    assert "seeds" not in setting_values(config, "reuploading", "longer_4")
     section["seeds"] = [7]  # the section's own seeds, for every setting that names none
-    section["run_settings"] = ["mnist_3v5_control", "fashion_all_control"]
-    assert [r for r in runs(config) if r[0] == "cnn_circuit"] == [
-        ("cnn_circuit", "mnist_3v5_control", 7),
-        *[("cnn_circuit", "fashion_all_control", seed) for seed in own],
+    section["run_settings"] = ["control_4", "longer_4"]
+    assert [r for r in runs(config) if r[0] == "reuploading"] == [
+        ("reuploading", "control_4", 7),
+        *[("reuploading", "longer_4", seed) for seed in own],
     ]
 
 
