@@ -3,6 +3,7 @@ and vs its hand-derived closed form, the model's output vs a numpy head on that 
 driver's split at the circuit vs the model), parameter counts written out by hand, which weights move under the
 shared training loop in each variant (and the driver's record of it), and the task loader on fake arrays."""
 
+import os
 import warnings
 
 import numpy as np
@@ -200,17 +201,25 @@ def test_seed_stacked_convolutions_equal_each_seeds_own_model(keras, monkeypatch
     """SeedStack's grouped convolution (training._seed_conv2d: a group's per-seed kernels as one convolution
     with the seeds as channel groups) against each seed's own Keras model run alone: outputs and the gradients
     of every weight, for the fixed CNN (gradients through both convolutions, conv1's via conv2's input
-    gradient) and for a strided, same-padded convolution; the converter must actually have run."""
+    gradient) and for strided, same-padded and dilated convolutions; the grouped path must actually have run."""
     import tensorflow as tf
 
     calls = []
     converter = training._seed_conv2d
-    monkeypatch.setattr(training, "_seed_conv2d", lambda *args: calls.append(1) or converter(*args))
+
+    def grouped_only(pfor_input, fallback):  # every kernel here is per seed: none may take the while loop
+        calls.append(1)
+        return converter(pfor_input, lambda _: pytest.fail("a per-seed kernel went to TensorFlow's converter"))
+
+    monkeypatch.setattr(training, "_seed_conv2d", grouped_only)
+    # False where TensorFlow has no grouped convolution (oneDNN off): the while loop then, to the same values
+    installed = training.install_seed_conv2d()
+    assert installed or os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0", "oneDNN is on, yet no grouped convolution"
 
     def strided(seed):
         inputs = keras.Input((9, 9, 2))
         h = keras.layers.Conv2D(3, 3, strides=2, padding="same", activation="tanh")(inputs)
-        h = keras.layers.Conv2D(2, (2, 3), padding="valid", dilation_rate=1)(h)
+        h = keras.layers.Conv2D(2, (2, 3), padding="valid", dilation_rate=2)(h)
         model = keras.Model(inputs, keras.layers.Flatten()(h))
         model.set_weights([np.random.default_rng([seed, k]).normal(size=w.shape) for k, w in enumerate(model.weights)])
         return model
@@ -227,7 +236,7 @@ def test_seed_stacked_convolutions_equal_each_seeds_own_model(keras, monkeypatch
             outputs = stack.call(tf.constant(xs), training=False)
             total = tf.reduce_sum(tf.sin(outputs))
         gradients = tape.gradient(total, stack.trainable)
-        assert calls, "the stacked convolution did not go through _seed_conv2d"
+        assert bool(calls) == installed, "the stacked convolution did not go through _seed_conv2d"
         for k, model in enumerate(models):
             with tf.GradientTape() as tape:
                 alone = model(xs[k], training=False)

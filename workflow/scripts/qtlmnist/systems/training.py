@@ -22,6 +22,7 @@ This module imports TensorFlow and Keras: rule scripts call `runtime.seed_tensor
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import warnings
@@ -157,8 +158,8 @@ def _seed_conv2d(pfor_input, fallback):
     kernel (S, kh, kw, C, F) -> (kh, kw, C, S*F), so output channels s*F..s*F+F-1 see only seed s's input
     channels, then back to (S, B, H', W', F). TensorFlow's own converter takes only a kernel shared by every
     iteration; a per-seed kernel otherwise falls back to a while loop, one small convolution per seed (002's
-    10-seed step: 110 CPU ms as a loop, 66 grouped; docs/performance.md). A shared kernel, or a layout other
-    than NHWC, goes to TensorFlow's converter as before."""
+    10-seed training: 11.1 CPU s as a loop, 6.4 grouped over 100 steps; docs/performance.md). A shared
+    kernel, or a layout other than NHWC, goes to TensorFlow's converter as before."""
     import tensorflow as tf
     from tensorflow.python.ops.parallel_for import pfor
 
@@ -183,10 +184,12 @@ def _seed_conv2d(pfor_input, fallback):
     return [pfor.wrap(out, True)]
 
 
+@functools.cache  # one probe and one registration per process
 def install_seed_conv2d() -> bool:
     """Registers `_seed_conv2d` as vectorized_map's Conv2D conversion (once per process; it hands every case
-    it does not handle to the converter it replaces). TensorFlow keeps this registry in a private module: where
-    it is missing, the while-loop fallback stays (slower, same results) and one line says so."""
+    it does not handle to the converter it replaces). TensorFlow keeps this registry in a private module, and
+    only its oneDNN CPU kernels (the default on x86) have grouped convolutions: where either is missing, the
+    while-loop fallback stays (slower, same results) and one line says so."""
     try:
         from tensorflow.python.ops.parallel_for import pfor
 
@@ -197,6 +200,17 @@ def install_seed_conv2d() -> bool:
         return False
     if getattr(previous, "seed_conv2d", False):
         return True
+    import tensorflow as tf
+
+    try:  # a grouped convolution and its gradients: oneDNN's CPU kernels have them, TensorFlow's plain ones not
+        x, kernel = tf.ones([1, 3, 3, 2]), tf.ones([2, 2, 1, 4])
+        with tf.GradientTape() as tape:
+            tape.watch([x, kernel])
+            y = tf.nn.conv2d(x, kernel, 1, "VALID")
+        tape.gradient(y, [x, kernel])
+    except (tf.errors.OpError, ValueError) as error:
+        log.warning("per-seed Conv2D kernels run as a while loop (no grouped convolution here: %s)", error)
+        return False
 
     def converter(pfor_input):
         return _seed_conv2d(pfor_input, previous)
