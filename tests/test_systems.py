@@ -650,23 +650,6 @@ def test_settings_merge_over_the_section_and_runs_follow_run_settings():
     assert get("cnn_circuit").seed_document == "002"
 
 
-def test_a_setting_may_name_its_seeds_which_plan_runs_and_are_no_value():
-    config = copy.deepcopy(DEFAULT)
-    own = config["systems"]["reuploading"]["settings"]["posted_10"]["seeds"]  # the setting names its own
-    assert own and own != config["systems"]["seeds"]
-    assert setting_seeds(config, "reuploading", "posted_4") == config["systems"]["seeds"]
-    assert setting_seeds(config, "reuploading", "posted_10") == own
-    assert "seeds" not in setting_values(config, "reuploading", "posted_10")
-    config["systems"]["reuploading"]["seeds"] = [7]  # the section's own, for every setting that names none
-    assert setting_seeds(config, "reuploading", "posted_4") == [7]
-    assert setting_seeds(config, "reuploading", "posted_10") == own
-    config["systems"]["reuploading"]["run_settings"] = ["posted_4", "posted_10"]
-    assert [r for r in runs(config) if r[0] == "reuploading"] == [
-        ("reuploading", "posted_4", 7),
-        *(("reuploading", "posted_10", seed) for seed in own),
-    ]
-
-
 def test_sarkar_settings_read_the_circuit_counts_and_the_classifier_section():
     config = copy.deepcopy(DEFAULT)
     assert run_inputs(config, "reuploading", "posted_4")["test"] == "results/fashion_mnist/autoencoder/latents_test.npz"
@@ -698,6 +681,8 @@ def test_a_setting_may_name_its_own_seeds_which_plan_runs_but_are_not_values():
     assert setting_seeds(config, "reuploading", "longer_4") == own
     assert "seeds" not in setting_values(config, "reuploading", "longer_4")
     section["seeds"] = [7]  # the section's own seeds, for every setting that names none
+    assert setting_seeds(config, "reuploading", "control_4") == [7]
+    assert setting_seeds(config, "reuploading", "longer_4") == own
     section["run_settings"] = ["control_4", "longer_4"]
     assert [r for r in runs(config) if r[0] == "reuploading"] == [
         ("reuploading", "control_4", 7),

@@ -127,7 +127,7 @@ def setting_values(config: dict, system: str, setting: str) -> dict:
 
         classifier = {key: config["classifier"][key] for key in HYPERPARAMETERS}
         shared = {"classifier": classifier, "val_fraction": config["preprocess"]["val_fraction"]}
-        loop = config["systems"].get("sarkar_loop", "keras")
+        loop = config["systems"]["sarkar_loop"]  # the schema's default where a config leaves it out
         # the Keras loop is what every sarkar run did before the key existed: left out of the values, so those
         # runs' params stay and they are not rerun; grouped is a value and reruns
         return (

@@ -13,7 +13,8 @@ Seeds follow `quantum.aer_features`: each basis circuit is transpiled once (to A
 parametrised multi-qubit ones, which Aer binds wrongly: `parameter_safe_basis`), rows are bound through
 `parameter_binds` in chunks, and row r (global row first_row + r) in basis k is simulated with
 seed + k + SEED_STRIDE * (first_row + r), so a row's counts depend only on the seed, its row and its basis,
-never on the chunking (basis 0 reproduces `aer_features`' seeds).
+never on the chunking (basis 0 reproduces `aer_features`' seeds where every qubit is measured; a circuit
+measured on fewer qubits draws other counts from the same seed).
 """
 
 from __future__ import annotations
