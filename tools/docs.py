@@ -311,7 +311,7 @@ def study_summary(reader: Reader) -> str:
 
 def systems_comparisons(reader: Reader) -> str:
     """Each quantum setting against its control, paired over seeds, Holm over one family (make systems)."""
-    table = reader.csv("systems/comparisons.csv", dtype={"n_seeds": "Int64", "mcnemar_below_alpha": "Int64"})
+    table = reader.csv("systems/comparisons.csv", dtype=systems_report.COMPARISONS_INTEGERS)
     ran = table[table["n_seeds"] > 0]
     primary_test = ran["primary_test"].iloc[0] if len(ran) else systems_report.Rules.primary_test
     return systems_report.comparisons_table_markdown(table, primary_test)

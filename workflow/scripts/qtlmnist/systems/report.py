@@ -287,6 +287,9 @@ CLAIMS_INTEGERS = dict.fromkeys(("n_images", "parameters", "n_seeds", "shots", "
 
 # --- paired comparisons: each quantum setting vs its control ---------------------------------------------
 
+# Whole numbers that are missing where a pair did not run, as in CLAIMS_INTEGERS (also when read back).
+COMPARISONS_INTEGERS = dict.fromkeys(("n_images", "n_seeds", "seeds_to_resolve", "mcnemar_below_alpha"), "Int64")
+
 COMPARISON_COLUMNS = [
     "system", "quantum", "control", "eval_set", "n_images", "n_seeds", "seeds", "quantum_mean", "control_mean",
     "mean_difference", "difference_low", "difference_high", "difference_std", "primary_test", "p", "smallest_p",
@@ -371,8 +374,7 @@ def comparisons_table(runs: dict, pairs: dict[str, tuple], rules: Rules) -> tupl
             need = stats.seeds_to_resolve(row["_differences"], level, rules.primary_test, rules.power)
         row |= {"seeds_to_resolve": need, "verdict": _comparison_verdict(row, need, rules)}
     table = pd.DataFrame(rows).reindex(columns=COMPARISON_COLUMNS)
-    integers = ("n_images", "n_seeds", "seeds_to_resolve", "mcnemar_below_alpha")
-    table = table.astype(dict.fromkeys(integers, "Int64") | {"significant": "boolean", "reachable": "boolean"})
+    table = table.astype(COMPARISONS_INTEGERS | {"significant": "boolean", "reachable": "boolean"})
     return table, pd.DataFrame(per_seed, columns=PER_SEED_COLUMNS)
 
 
