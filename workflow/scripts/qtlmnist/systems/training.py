@@ -190,6 +190,8 @@ def install_seed_conv2d() -> bool:
     it does not handle to the converter it replaces). TensorFlow keeps this registry in a private module, and
     only its oneDNN CPU kernels (the default on x86) have grouped convolutions: where either is missing, the
     while-loop fallback stays (slower, same results) and one line says so."""
+    import tensorflow as tf
+
     try:
         from tensorflow.python.ops.parallel_for import pfor
 
@@ -200,8 +202,6 @@ def install_seed_conv2d() -> bool:
         return False
     if getattr(previous, "seed_conv2d", False):
         return True
-    import tensorflow as tf
-
     try:  # a grouped convolution and its gradients: oneDNN's CPU kernels have them, TensorFlow's plain ones not
         x, kernel = tf.ones([1, 3, 3, 2]), tf.ones([2, 2, 1, 4])
         with tf.GradientTape() as tape:
@@ -382,6 +382,7 @@ def evaluate(system, model, task: Task, circuit: Circuit | None, shots: int, see
         if name == "train":  # as run and exact only: its shots would cost the most and say the least
             continue
         start = time.perf_counter()
+        reads_probabilities = circuit.output == "probabilities"  # else only the qubits the observables read
         probabilities, expectations = aer_estimates(
             circuit.circuit,
             circuit.inputs,
@@ -392,9 +393,9 @@ def evaluate(system, model, task: Task, circuit: Circuit | None, shots: int, see
             shots=shots,
             seed=seed * RUN_SEED_STRIDE + index * SET_SEED_STRIDE,
             threads=threads,
-            probabilities=circuit.output == "probabilities",  # else only the qubits the observables read
+            probabilities=reads_probabilities,
         )
-        by_shots = system.decide(split.head(probabilities if circuit.output == "probabilities" else expectations))
+        by_shots = system.decide(split.head(probabilities if reads_probabilities else expectations))
         seconds["shots"] += time.perf_counter() - start
         result["accuracy_shots"] = accuracy(labels, by_shots)
         result["confusion_shots"] = confusion(labels, by_shots, n_classes)
@@ -541,8 +542,8 @@ def run_sarkar(system, tasks: list[Task], values: dict, seeds: list[int], thread
     if loop not in ("keras", "grouped"):
         raise ValueError(f"sarkar_loop = {loop!r}: one of keras, grouped (systems.sarkar_loop)")
     log.info("model sarkar: %d training rows, %d features, %d classes; %s loop", rows, features, n_classes, loop)
-    start = time.perf_counter()
     if loop == "grouped":
+        start = time.perf_counter()
         fitted = classifier.train_group(
             keras,
             [t.train for t in tasks],
@@ -555,6 +556,7 @@ def run_sarkar(system, tasks: list[Task], values: dict, seeds: list[int], thread
     else:
         fitted, fit_seconds = [], []
         for seed, task in zip(seeds, tasks):
+            start = time.perf_counter()
             keras.utils.set_random_seed(seed)
             fitted.append(
                 classifier.train_configured(
@@ -562,7 +564,6 @@ def run_sarkar(system, tasks: list[Task], values: dict, seeds: list[int], thread
                 )
             )
             fit_seconds.append(time.perf_counter() - start)
-            start = time.perf_counter()
     results = []
     for seed, task, (model, history), seconds in zip(seeds, tasks, fitted, fit_seconds):
         start = time.perf_counter()
